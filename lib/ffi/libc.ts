@@ -1,0 +1,85 @@
+/**
+ * The few libc functions the ring-buffer source needs, bound through Deno FFI:
+ * clocks, `poll`, `mmap`/`munmap`, `vsnprintf` (for libbpf's log) and `errno`.
+ *
+ * Opened lazily, once per process. Requires `--allow-ffi` (unscoped: pointer
+ * views and callbacks are refused under a path-scoped grant).
+ * @module
+ */
+
+const SYMBOLS = {
+  clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
+  poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
+  poll_nb: {
+    name: "poll",
+    parameters: ["buffer", "u64", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  mmap: {
+    parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"],
+    result: "pointer",
+  },
+  munmap: { parameters: ["pointer", "usize"], result: "i32" },
+  sysconf: { parameters: ["i32"], result: "i64" },
+  vsnprintf: {
+    parameters: ["buffer", "usize", "pointer", "pointer"],
+    result: "i32",
+  },
+  __errno_location: { parameters: [], result: "pointer" },
+  geteuid: { parameters: [], result: "u32" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** The bound libc symbols. */
+export type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+
+let lib: Deno.DynamicLibrary<typeof SYMBOLS> | undefined;
+
+/** libc, opened on first use (glibc's `libc.so.6`). */
+export function libc(): Libc {
+  lib ??= Deno.dlopen("libc.so.6", SYMBOLS);
+  return lib.symbols;
+}
+
+/** The calling thread's `errno` (meaningful right after a failed synchronous call). */
+export function errno(): number {
+  const p = libc().__errno_location();
+  return p ? new Deno.UnsafePointerView(p).getInt32(0) : 0;
+}
+
+/** POSIX clock ids. */
+export const CLOCK = { REALTIME: 0, MONOTONIC: 1, BOOTTIME: 7 } as const;
+
+const ts = new BigInt64Array(2);
+const tsBytes = new Uint8Array(ts.buffer);
+
+/** `clock_gettime(clock)` in nanoseconds. */
+export function clockNs(clock: number): bigint {
+  libc().clock_gettime(clock, tsBytes);
+  return ts[0] * 1_000_000_000n + ts[1];
+}
+
+/** The system page size in bytes. */
+export function pageSize(): number {
+  return Number(libc().sysconf(30 /* _SC_PAGESIZE */));
+}
+
+/** Whether the process runs with effective uid 0. */
+export function isRoot(): boolean {
+  return libc().geteuid() === 0;
+}
+
+/** `mmap` protection and flag bits used here. */
+export const MMAP = {
+  PROT_READ: 1,
+  PROT_WRITE: 2,
+  MAP_SHARED: 1,
+} as const;
+
+/** `poll` event bits. */
+export const POLL = { IN: 0x1, ERR: 0x8, HUP: 0x10, NVAL: 0x20 } as const;
+
+/** Whether `p` is `MAP_FAILED` ((void *)-1) or NULL. */
+export function mmapFailed(p: Deno.PointerValue): boolean {
+  return p === null || Deno.UnsafePointer.value(p) === 0xffff_ffff_ffff_ffffn;
+}

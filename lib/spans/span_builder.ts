@@ -1,0 +1,477 @@
+/**
+ * Span builder: probe events to finished spans, by the rules of a probe spec.
+ *
+ * Paired spans are correlated by key, never by arrival order (bpftrace reads
+ * per-CPU buffers, so an end may arrive before its start): an end with no
+ * open start waits up to the reorder window for it. Open spans per key form a
+ * stack (nested calls end innermost first). Open spans older than their TTL
+ * are evicted and exported with error status and `spanprobe.incomplete`
+ * saying why; the open table is bounded per span definition (the oldest open
+ * span is evicted on overflow).
+ * @module
+ */
+import type {
+  AttributeSource,
+  EventSpec,
+  ProbeSpec,
+  SpanSpec,
+  StatusCondition,
+  TimeSource,
+} from "../config/probe_spec.ts";
+import { fieldClock } from "../config/probe_spec.ts";
+import type { TemplateValue } from "../config/template.ts";
+import type { FieldValue, ProbeEvent } from "../streams/probe_events.ts";
+import type { ClockOffsets } from "./clock.ts";
+import { newSpanId, newTraceId } from "./ids.ts";
+import {
+  type Attributes,
+  type Resource,
+  type SpanData,
+  type SpanEvent,
+  type SpanStatus,
+  StatusCode,
+} from "./span_data.ts";
+
+/** Why an open span was ended by the agent rather than by its end event. */
+export type IncompleteReason = "ttl" | "overflow" | "shutdown";
+
+/** Hooks and options of {@linkcode createSpanBuilder}. */
+export interface SpanBuilderOptions {
+  spec: ProbeSpec;
+  clocks: ClockOffsets;
+  /** The resource of a span, from its events' fields (e.g. by pid). */
+  resourceFor: (field: (name: string) => FieldValue | undefined) => Resource;
+  /** Wall-clock now in ns. */
+  now?: () => bigint;
+  /** How long an end waits for its start (default 5 s). */
+  reorderWindowNs?: bigint;
+  onSpanStarted?: () => void;
+  /** An open span ended by the agent. */
+  onIncomplete?: (reason: IncompleteReason, span: SpanData) => void;
+  /** An end (or error) event whose start never came. */
+  onOrphan?: (event: string) => void;
+}
+
+/** The span builder's state and operations. */
+export interface SpanBuilder {
+  /** Feed events; returns the spans they finished. */
+  add(events: ProbeEvent[]): SpanData[];
+  /** Evict expired open spans and orphan ends; returns evicted spans. */
+  sweep(): SpanData[];
+  /** End every open span (reason `shutdown`) and return them. */
+  drain(): SpanData[];
+  /** How many spans are open now. */
+  openCount(): number;
+}
+
+interface OpenSpan {
+  rule: CompiledSpan;
+  key: string;
+  startEvent: ProbeEvent;
+  startNs: bigint;
+  deadlineNs: bigint;
+  traceId: string;
+  spanId: string;
+  closed: boolean;
+  errorMessage?: string;
+  events?: SpanEvent[];
+}
+
+interface PendingEnd {
+  event: ProbeEvent;
+  deadlineNs: bigint;
+  used: boolean;
+}
+
+type Getter = (e: ProbeEvent) => FieldValue | undefined;
+
+interface CompiledSpan {
+  spec: SpanSpec;
+  open: Map<string, OpenSpan[]>;
+  openCount: number;
+  /** Open spans in start order, for TTL and overflow (closed ones skipped lazily). */
+  order: OpenSpan[];
+  orderHead: number;
+  pendingEnds: Map<string, PendingEnd[]>;
+  pendingOrder: { key: string; p: PendingEnd }[];
+  pendingHead: number;
+}
+
+function indexOf(spec: EventSpec): Map<string, number> {
+  return new Map(spec.fields.map((f, i) => [f.name, i]));
+}
+
+/** A span builder for one probe spec. */
+export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
+  const { spec, clocks } = options;
+  const now = options.now ?? (() => BigInt(Date.now()) * 1_000_000n);
+  const reorderNs = options.reorderWindowNs ?? 5_000_000_000n;
+  const indexes = new Map<EventSpec, Map<string, number>>();
+  for (const ev of spec.events.values()) indexes.set(ev, indexOf(ev));
+  const getter = (name: string): Getter => (e) => {
+    const i = indexes.get(e.spec)!.get(name);
+    return i === undefined ? undefined : e.values[i];
+  };
+  const rules: CompiledSpan[] = spec.spans.map((s) => ({
+    spec: s,
+    open: new Map(),
+    openCount: 0,
+    order: [],
+    orderHead: 0,
+    pendingEnds: new Map(),
+    pendingOrder: [],
+    pendingHead: 0,
+  }));
+  // event name → rules that react to it, with the role
+  type Role = "start" | "end" | "complete" | "error";
+  const byEvent = new Map<string, { rule: CompiledSpan; role: Role; errorIndex?: number }[]>();
+  const on = (event: string, rule: CompiledSpan, role: Role, errorIndex?: number) => {
+    if (!byEvent.has(event)) byEvent.set(event, []);
+    byEvent.get(event)!.push({ rule, role, errorIndex });
+  };
+  for (const r of rules) {
+    if (r.spec.complete) on(r.spec.complete.event, r, "complete");
+    if (r.spec.start) on(r.spec.start.event, r, "start");
+    if (r.spec.end) on(r.spec.end.event, r, "end");
+    r.spec.errors.forEach((er, i) => on(er.event, r, "error", i));
+  }
+  const keyGetters = new Map<SpanSpec, Getter[]>(
+    spec.spans.map((s) => [s, s.key.map(getter)]),
+  );
+
+  function keyOf(rule: CompiledSpan, e: ProbeEvent): string {
+    const gs = keyGetters.get(rule.spec)!;
+    if (gs.length === 1) return keyPart(gs[0](e));
+    let k = "";
+    for (const g of gs) k += keyPart(g(e)) + "\u001f";
+    return k;
+  }
+
+  function timeOf(src: TimeSource, e: ProbeEvent): bigint {
+    if (src === "arrival") return e.arrivalNs;
+    return fieldTime(e, src.field);
+  }
+
+  function fieldTime(e: ProbeEvent, field: string): bigint {
+    const i = indexes.get(e.spec)!.get(field)!;
+    const clock = fieldClock(e.spec.fields[i].type) ?? "realtime";
+    return clocks.toWall(clock, e.values[i] as bigint);
+  }
+
+  function lookup(events: ProbeEvent[]) {
+    return (name: string): FieldValue | undefined => {
+      for (const e of events) {
+        const i = indexes.get(e.spec)!.get(name);
+        if (i !== undefined) return e.values[i];
+      }
+      return undefined;
+    };
+  }
+
+  function finish(
+    rule: CompiledSpan,
+    events: ProbeEvent[],
+    startNs: bigint,
+    endNs: bigint,
+    ids: { traceId: string; spanId: string } | undefined,
+    extra?: { errorMessage?: string; events?: SpanEvent[]; incomplete?: IncompleteReason },
+  ): SpanData {
+    const s = rule.spec;
+    const get = lookup(events);
+    const attributes: Attributes = {};
+    for (const [name, source] of s.attributes) {
+      const v = attributeValue(source, get);
+      if (v !== undefined) attributes[name] = v;
+    }
+    let status: SpanStatus = { code: StatusCode.UNSET };
+    if (extra?.errorMessage !== undefined) {
+      status = { code: StatusCode.ERROR, message: extra.errorMessage };
+    } else {
+      for (const c of s.errorWhen) {
+        const v = get(c.field);
+        if (v !== undefined && matches(c, v)) {
+          status = { code: StatusCode.ERROR, message: `${c.field}=${displayValue(v)}` };
+          break;
+        }
+      }
+    }
+    if (extra?.incomplete) {
+      attributes["spanprobe.incomplete"] = extra.incomplete;
+      status = {
+        code: StatusCode.ERROR,
+        message: extra.incomplete === "shutdown"
+          ? "span still open when the agent stopped"
+          : extra.incomplete === "ttl"
+          ? `no end event within ${s.ttlNs / 1_000_000n} ms`
+          : `open-span limit (${s.maxOpen}) reached; evicted oldest`,
+      };
+    }
+    const span: SpanData = {
+      traceId: ids?.traceId ?? newTraceId(),
+      spanId: ids?.spanId ?? newSpanId(),
+      name: s.name.render(get as (f: string) => TemplateValue),
+      kind: s.kind,
+      startNs,
+      endNs: endNs < startNs ? startNs : endNs,
+      attributes,
+      status,
+      resource: options.resourceFor(get),
+    };
+    if (extra?.events?.length) span.events = extra.events;
+    return span;
+  }
+
+  function complete(rule: CompiledSpan, e: ProbeEvent): SpanData {
+    const c = rule.spec.complete!;
+    const startNs = timeOf(c.start, e);
+    let endNs = startNs;
+    if (c.duration) endNs = startNs + (getter(c.duration)(e) as bigint);
+    else if (c.end) endNs = fieldTime(e, c.end);
+    return finish(rule, [e], startNs, endNs, undefined);
+  }
+
+  function endOpen(rule: CompiledSpan, open: OpenSpan, e: ProbeEvent): SpanData {
+    const end = rule.spec.end!;
+    let startNs = open.startNs;
+    if (end.start) startNs = fieldTime(e, end.start);
+    const endNs = end.duration
+      ? startNs + (getter(end.duration)(e) as bigint)
+      : timeOf(end.time ?? "arrival", e);
+    return finish(rule, [e, open.startEvent], startNs, endNs, open, {
+      errorMessage: open.errorMessage,
+      events: open.events,
+    });
+  }
+
+  function popOpen(rule: CompiledSpan, key: string): OpenSpan | undefined {
+    const stack = rule.open.get(key);
+    if (!stack) return undefined;
+    const open = stack.pop()!;
+    if (stack.length === 0) rule.open.delete(key);
+    open.closed = true;
+    rule.openCount--;
+    return open;
+  }
+
+  function evict(rule: CompiledSpan, open: OpenSpan, reason: IncompleteReason, out: SpanData[]): void {
+    const stack = rule.open.get(open.key)!;
+    stack.splice(stack.indexOf(open), 1);
+    if (stack.length === 0) rule.open.delete(open.key);
+    open.closed = true;
+    rule.openCount--;
+    const endNs = now();
+    const span = finish(rule, [open.startEvent], open.startNs, endNs, open, {
+      events: open.events,
+      incomplete: reason,
+      errorMessage: open.errorMessage,
+    });
+    options.onIncomplete?.(reason, span);
+    out.push(span);
+  }
+
+  function oldestOpen(rule: CompiledSpan): OpenSpan | undefined {
+    while (rule.orderHead < rule.order.length) {
+      const o = rule.order[rule.orderHead];
+      if (!o.closed) return o;
+      rule.orderHead++;
+    }
+    compact(rule);
+    return undefined;
+  }
+
+  function compact(rule: CompiledSpan): void {
+    if (rule.orderHead > 1024 && rule.orderHead * 2 > rule.order.length) {
+      rule.order = rule.order.slice(rule.orderHead);
+      rule.orderHead = 0;
+    }
+    if (rule.pendingHead > 1024 && rule.pendingHead * 2 > rule.pendingOrder.length) {
+      rule.pendingOrder = rule.pendingOrder.slice(rule.pendingHead);
+      rule.pendingHead = 0;
+    }
+  }
+
+  function start(rule: CompiledSpan, e: ProbeEvent, out: SpanData[]): void {
+    const key = keyOf(rule, e);
+    const startNs = timeOf(rule.spec.start!.time, e);
+    options.onSpanStarted?.();
+    const pending = rule.pendingEnds.get(key);
+    const open: OpenSpan = {
+      rule,
+      key,
+      startEvent: e,
+      startNs,
+      deadlineNs: e.arrivalNs + rule.spec.ttlNs,
+      traceId: newTraceId(),
+      spanId: newSpanId(),
+      closed: false,
+    };
+    if (pending) {
+      const p = pending.shift()!;
+      if (pending.length === 0) rule.pendingEnds.delete(key);
+      p.used = true;
+      open.closed = true;
+      out.push(endOpen(rule, open, p.event));
+      return;
+    }
+    if (rule.openCount >= rule.spec.maxOpen) {
+      const oldest = oldestOpen(rule);
+      if (oldest) evict(rule, oldest, "overflow", out);
+    }
+    let stack = rule.open.get(key);
+    if (!stack) rule.open.set(key, stack = []);
+    stack.push(open);
+    rule.order.push(open);
+    rule.openCount++;
+  }
+
+  function end(rule: CompiledSpan, e: ProbeEvent, out: SpanData[]): void {
+    const key = keyOf(rule, e);
+    const open = popOpen(rule, key);
+    if (open) {
+      out.push(endOpen(rule, open, e));
+      return;
+    }
+    const p: PendingEnd = { event: e, deadlineNs: e.arrivalNs + reorderNs, used: false };
+    let list = rule.pendingEnds.get(key);
+    if (!list) rule.pendingEnds.set(key, list = []);
+    list.push(p);
+    rule.pendingOrder.push({ key, p });
+  }
+
+  function error(rule: CompiledSpan, e: ProbeEvent, errorIndex: number): void {
+    const key = keyOf(rule, e);
+    const stack = rule.open.get(key);
+    const open = stack?.[stack.length - 1];
+    const er = rule.spec.errors[errorIndex];
+    if (!open) {
+      options.onOrphan?.(e.spec.name);
+      return;
+    }
+    const get = lookup([e]);
+    open.errorMessage = er.message ? er.message.render(get as (f: string) => TemplateValue) : e.spec.name;
+    (open.events ??= []).push({
+      name: "exception",
+      timeNs: e.arrivalNs,
+      attributes: { "exception.message": open.errorMessage, "spanprobe.event": e.spec.name },
+    });
+  }
+
+  return {
+    add(events) {
+      const out: SpanData[] = [];
+      for (const e of events) {
+        const targets = byEvent.get(e.spec.name);
+        if (!targets) continue;
+        for (const t of targets) {
+          switch (t.role) {
+            case "complete":
+              out.push(complete(t.rule, e));
+              break;
+            case "start":
+              start(t.rule, e, out);
+              break;
+            case "end":
+              end(t.rule, e, out);
+              break;
+            case "error":
+              error(t.rule, e, t.errorIndex!);
+              break;
+          }
+        }
+      }
+      return out;
+    },
+    sweep() {
+      const out: SpanData[] = [];
+      const t = now();
+      for (const rule of rules) {
+        for (let o = oldestOpen(rule); o && o.deadlineNs <= t; o = oldestOpen(rule)) {
+          evict(rule, o, "ttl", out);
+        }
+        while (rule.pendingHead < rule.pendingOrder.length) {
+          const { key, p } = rule.pendingOrder[rule.pendingHead];
+          if (!p.used && p.deadlineNs > t) break;
+          rule.pendingHead++;
+          if (p.used) continue;
+          const list = rule.pendingEnds.get(key)!;
+          list.splice(list.indexOf(p), 1);
+          if (list.length === 0) rule.pendingEnds.delete(key);
+          options.onOrphan?.(p.event.spec.name);
+        }
+        compact(rule);
+      }
+      return out;
+    },
+    drain() {
+      const out: SpanData[] = [];
+      for (const rule of rules) {
+        for (let o = oldestOpen(rule); o; o = oldestOpen(rule)) evict(rule, o, "shutdown", out);
+        for (const list of rule.pendingEnds.values()) {
+          for (const p of list) if (!p.used) options.onOrphan?.(p.event.spec.name);
+        }
+        rule.pendingEnds.clear();
+        rule.pendingOrder = [];
+        rule.pendingHead = 0;
+      }
+      return out;
+    },
+    openCount() {
+      let n = 0;
+      for (const r of rules) n += r.openCount;
+      return n;
+    },
+  };
+}
+
+function keyPart(v: FieldValue | undefined): string {
+  if (v instanceof Uint8Array) return Array.from(v, (b) => b.toString(16).padStart(2, "0")).join("") + "\u0000b";
+  return String(v);
+}
+
+function displayValue(v: FieldValue): string {
+  return v instanceof Uint8Array ? `${v.length} bytes` : String(v);
+}
+
+function attributeValue(
+  source: AttributeSource,
+  get: (name: string) => FieldValue | undefined,
+): FieldValue | number | undefined {
+  if ("field" in source) return get(source.field);
+  if ("template" in source) return source.template.render(get as (f: string) => TemplateValue);
+  return source.constant;
+}
+
+function compare(a: bigint | string | boolean, b: number | string | boolean): number | undefined {
+  if (typeof a === "bigint") {
+    if (typeof b === "number") {
+      const bb = Number.isInteger(b) ? BigInt(b) : undefined;
+      if (bb === undefined) return Number(a) < b ? -1 : Number(a) > b ? 1 : 0;
+      return a < bb ? -1 : a > bb ? 1 : 0;
+    }
+    return undefined;
+  }
+  if (typeof a === "string" && typeof b === "string") return a < b ? -1 : a > b ? 1 : 0;
+  if (typeof a === "boolean" && typeof b === "boolean") return a === b ? 0 : 1;
+  return undefined;
+}
+
+/** Whether `v` satisfies a status condition. */
+export function matches(c: StatusCondition, v: FieldValue): boolean {
+  if (v instanceof Uint8Array) return false;
+  const r = compare(v, c.value);
+  if (r === undefined) return c.op === "!=";
+  switch (c.op) {
+    case ">=":
+      return r >= 0;
+    case ">":
+      return r > 0;
+    case "<=":
+      return r <= 0;
+    case "<":
+      return r < 0;
+    case "==":
+      return r === 0;
+    case "!=":
+      return r !== 0;
+  }
+}

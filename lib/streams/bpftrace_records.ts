@@ -1,0 +1,107 @@
+/**
+ * bpftrace `-f json` lines to typed records. Understands the shapes of
+ * bpftrace 0.17 and ≥ 0.24 (lost events with `count`, big integers as
+ * strings, error/warning records). Malformed lines are counted, reported
+ * through `onMalformed`, and skipped.
+ * @module
+ */
+import {
+  type ExactValue,
+  parseExact,
+  scanFlatTuple,
+} from "./exact_json.ts";
+
+/** One parsed bpftrace output record. */
+export type BpftraceRecord =
+  /** `print((a, b, ...))`: the tuple's elements. */
+  | { type: "tuple"; values: ExactValue[] }
+  /** `print(x)` of a non-tuple value. */
+  | { type: "value"; value: ExactValue }
+  /** `printf(...)` output, newline included. */
+  | { type: "printf"; text: string }
+  /** Probes announced (not yet attached: see the bpftrace source). */
+  | { type: "attached_probes"; probes: number }
+  /** Events the kernel dropped before bpftrace read them. */
+  | { type: "lost_events"; count: bigint }
+  /** An error or warning bpftrace reported as a record. */
+  | { type: "message"; level: "error" | "warning"; text: string }
+  /** Anything else (maps, histograms, stats, time, join...). */
+  | { type: "other"; kind: string };
+
+function asCount(v: ExactValue | undefined): bigint {
+  if (typeof v === "bigint") return v;
+  if (typeof v === "number" && Number.isInteger(v)) return BigInt(v);
+  if (typeof v === "string" && /^\d+$/.test(v)) return BigInt(v);
+  throw new SyntaxError("lost_events without a count");
+}
+
+function messageText(data: ExactValue | undefined): string {
+  if (typeof data === "string") return data.trimEnd();
+  if (data && typeof data === "object" && !(data instanceof Uint8Array)) {
+    const msg = (data as Record<string, ExactValue>).msg ??
+      (data as Record<string, ExactValue>).message;
+    if (typeof msg === "string") return msg.trimEnd();
+  }
+  return JSON.stringify(data, (_k, v) => typeof v === "bigint" ? `${v}` : v);
+}
+
+/** Parses one line. Throws SyntaxError for malformed or non-record JSON. */
+export function parseBpftraceLine(line: string): BpftraceRecord {
+  const flat = scanFlatTuple(line);
+  if (flat) return { type: "tuple", values: flat };
+  const parsed = parseExact(line);
+  if (!parsed || typeof parsed !== "object" || Array.isArray(parsed) ||
+    parsed instanceof Uint8Array) {
+    throw new SyntaxError("not a bpftrace record object");
+  }
+  const type = parsed.type;
+  const data = parsed.data;
+  switch (type) {
+    case "value":
+      return Array.isArray(data)
+        ? { type: "tuple", values: data }
+        : { type: "value", value: data ?? null };
+    case "printf":
+      if (typeof data !== "string") throw new SyntaxError("printf without text");
+      return { type: "printf", text: data };
+    case "attached_probes": {
+      const probes = (data as Record<string, ExactValue> | null)?.probes;
+      return { type: "attached_probes", probes: Number(probes ?? 0) };
+    }
+    case "lost_events": {
+      const d = data as Record<string, ExactValue> | null;
+      return { type: "lost_events", count: asCount(d?.count ?? d?.events) };
+    }
+    case "error":
+    case "warning":
+      return { type: "message", level: type, text: messageText(data) };
+    default:
+      if (typeof type !== "string") throw new SyntaxError("record without type");
+      return { type: "other", kind: type };
+  }
+}
+
+/** Callbacks of {@linkcode bpftraceRecordParser}. */
+export interface RecordParserHooks {
+  /** A line that could not be parsed (already excluded from the output). */
+  onMalformed?: (line: string, error: Error) => void;
+}
+
+/** lines → records, one output batch per input batch. */
+export function bpftraceRecordParser(
+  hooks: RecordParserHooks = {},
+): TransformStream<string[], BpftraceRecord[]> {
+  return new TransformStream<string[], BpftraceRecord[]>({
+    transform(lines, controller) {
+      const out: BpftraceRecord[] = [];
+      for (const line of lines) {
+        try {
+          out.push(parseBpftraceLine(line));
+        } catch (e) {
+          hooks.onMalformed?.(line, e as Error);
+        }
+      }
+      if (out.length) controller.enqueue(out);
+    },
+  });
+}

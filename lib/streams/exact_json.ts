@@ -1,0 +1,186 @@
+/**
+ * Exact JSON for bpftrace output: integers beyond 2^53 become `bigint`,
+ * long decimals keep their source text, and bpftrace's sign-extended bytes
+ * (`\uffffffc3`) are repaired to the bytes they stand for.
+ *
+ * A fast scanner handles the hot shape (`{"type": "value", "data": [flat
+ * tuple]}`); everything else goes through `JSON.parse` with a reviver that
+ * reads each number's source text.
+ * @module
+ */
+
+/** A JSON value as spanprobe sees it: exact integers, bytes for non-UTF-8 strings. */
+export type ExactValue =
+  | string
+  | number
+  | bigint
+  | boolean
+  | null
+  | Uint8Array
+  | ExactValue[]
+  | { [key: string]: ExactValue };
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+const SIGN_EXTENDED = /\\uffffff([0-9a-fA-F]{2})/g;
+const INTEGER = /^-?\d+$/;
+
+/**
+ * The exact value of a number token: a `number` when exactly representable
+ * (safe integers, short decimals), else a `bigint` (integers) or the token text.
+ */
+export function exactNumber(text: string): number | bigint | string {
+  if (text.length < 16) return Number(text);
+  if (INTEGER.test(text)) {
+    const n = Number(text);
+    return Number.isSafeInteger(n) ? n : BigInt(text);
+  }
+  return text;
+}
+
+/**
+ * Decodes the contents of a JSON string literal (without quotes) including
+ * bpftrace's `\uffffffXX` byte escapes: valid UTF-8 becomes a string, anything
+ * else stays bytes.
+ */
+export function decodeJsonString(raw: string): string | Uint8Array {
+  if (raw.indexOf("\\") < 0) return raw;
+  if (raw.indexOf("\\uffffff") < 0) return JSON.parse('"' + raw + '"');
+  const latin1: string = JSON.parse(
+    '"' + raw.replace(SIGN_EXTENDED, "\\u00$1") + '"',
+  );
+  return bytesOrString(latin1);
+}
+
+/** Chars 0x80–0xFF of a repaired string are raw bytes: decode them as UTF-8 if valid. */
+function bytesOrString(latin1: string): string | Uint8Array {
+  const bytes = new Uint8Array(latin1.length);
+  for (let i = 0; i < latin1.length; i++) {
+    const c = latin1.charCodeAt(i);
+    if (c > 0xff) return latin1; // not a byte string after all
+    bytes[i] = c;
+  }
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    return bytes;
+  }
+}
+
+function reviver(
+  this: unknown,
+  _key: string,
+  value: unknown,
+  context?: { source?: string },
+): unknown {
+  if (typeof value === "number" && context?.source !== undefined) {
+    const src = context.source;
+    return src.length < 16 ? value : exactNumber(src);
+  }
+  return value;
+}
+
+function repairStrings(value: ExactValue): ExactValue {
+  if (typeof value === "string") {
+    for (let i = 0; i < value.length; i++) {
+      if (value.charCodeAt(i) >= 0x80) return bytesOrString(value);
+    }
+    return value;
+  }
+  if (Array.isArray(value)) return value.map(repairStrings);
+  if (value && typeof value === "object" && !(value instanceof Uint8Array)) {
+    const out: { [key: string]: ExactValue } = {};
+    for (const [k, v] of Object.entries(value)) out[k] = repairStrings(v);
+    return out;
+  }
+  return value;
+}
+
+/** Parses any JSON text exactly (the general, slower path). Throws SyntaxError. */
+export function parseExact(text: string): ExactValue {
+  const repair = text.indexOf("\\uffffff") >= 0;
+  const src = repair ? text.replace(SIGN_EXTENDED, "\\u00$1") : text;
+  // deno-lint-ignore no-explicit-any
+  const value = JSON.parse(src, reviver as any) as ExactValue;
+  return repair ? repairStrings(value) : value;
+}
+
+const TUPLE_PREFIX = '{"type": "value", "data": [';
+
+function isWs(c: number): boolean {
+  return c === 32 || c === 9 || c === 10 || c === 13;
+}
+
+/**
+ * Fast path: the elements of a line shaped `{"type": "value", "data": [...]}`
+ * whose array holds only strings, numbers, booleans and nulls. Returns
+ * `undefined` when the line has another shape (use {@linkcode parseExact}).
+ * Throws SyntaxError on a malformed line of that shape.
+ */
+export function scanFlatTuple(line: string): ExactValue[] | undefined {
+  if (!line.startsWith(TUPLE_PREFIX)) return undefined;
+  const out: ExactValue[] = [];
+  const n = line.length;
+  let i = TUPLE_PREFIX.length;
+  while (i < n && isWs(line.charCodeAt(i))) i++;
+  if (line.charCodeAt(i) === 93 /* ] */) {
+    i++;
+  } else {
+    for (;;) {
+      while (i < n && isWs(line.charCodeAt(i))) i++;
+      const c = line.charCodeAt(i);
+      if (c === 34 /* " */) {
+        const start = ++i;
+        let escaped = false;
+        for (; i < n; i++) {
+          const d = line.charCodeAt(i);
+          if (d === 92 /* \ */) {
+            escaped = true;
+            i++;
+          } else if (d === 34) break;
+          else if (d < 32) throw new SyntaxError("control character in string");
+        }
+        if (i >= n) throw new SyntaxError("unterminated string");
+        const raw = line.slice(start, i++);
+        out.push(escaped ? decodeJsonString(raw) : raw);
+      } else if (c === 45 /* - */ || (c >= 48 && c <= 57)) {
+        const start = i++;
+        for (; i < n; i++) {
+          const d = line.charCodeAt(i);
+          if (
+            !((d >= 48 && d <= 57) || d === 46 || d === 101 || d === 69 ||
+              d === 43 || d === 45)
+          ) break;
+        }
+        const text = line.slice(start, i);
+        const v = exactNumber(text);
+        if (typeof v === "number" && Number.isNaN(v)) {
+          throw new SyntaxError(`bad number ${text}`);
+        }
+        out.push(v);
+      } else if (line.startsWith("true", i)) {
+        out.push(true);
+        i += 4;
+      } else if (line.startsWith("false", i)) {
+        out.push(false);
+        i += 5;
+      } else if (line.startsWith("null", i)) {
+        out.push(null);
+        i += 4;
+      } else if (c === 91 || c === 123) {
+        return undefined; // nested value: general path
+      } else {
+        throw new SyntaxError(`unexpected character at ${i}`);
+      }
+      while (i < n && isWs(line.charCodeAt(i))) i++;
+      const sep = line.charCodeAt(i++);
+      if (sep === 93 /* ] */) break;
+      if (sep !== 44 /* , */) throw new SyntaxError(`expected , or ] at ${i - 1}`);
+    }
+  }
+  while (i < n && isWs(line.charCodeAt(i))) i++;
+  if (line.charCodeAt(i) !== 125 /* } */) throw new SyntaxError("expected }");
+  i++;
+  while (i < n && isWs(line.charCodeAt(i))) i++;
+  if (i !== n) throw new SyntaxError("trailing characters");
+  return out;
+}

@@ -1,0 +1,166 @@
+/**
+ * bpftrace records to probe events: each tuple `("event", v1, v2, ...)` is
+ * matched to its declared layout and its values converted to the declared
+ * field types. Also consumes the agent's own records (clock calibration) and
+ * accounts for lost events.
+ * @module
+ */
+import type { EventSpec, FieldType } from "../config/probe_spec.ts";
+import { fieldClock } from "../config/probe_spec.ts";
+import { type ClockName, type ClockOffsets, offsetFromEpochText } from "../spans/clock.ts";
+import type { ExactValue } from "./exact_json.ts";
+import type { BpftraceRecord } from "./bpftrace_records.ts";
+
+/** A typed field value. Integers and times are `bigint`; non-UTF-8 strings are bytes. */
+export type FieldValue = bigint | string | boolean | Uint8Array;
+
+/** One probe event. */
+export interface ProbeEvent {
+  spec: EventSpec;
+  /** Values in the order of `spec.fields`. */
+  values: FieldValue[];
+  /** Wall-clock ns when the agent read it. */
+  arrivalNs: bigint;
+}
+
+/** The tuple name of the agent's clock calibration record. */
+export const CLOCK_EVENT = "__spanprobe_clock";
+
+/** Hooks of {@linkcode probeEventMapper}. */
+export interface ProbeEventHooks {
+  /** A tuple whose first element names no declared event. */
+  onUnknownEvent?: (name: string) => void;
+  /** A tuple that does not fit its declared layout. */
+  onBadEvent?: (event: string, why: string) => void;
+  /** Events bpftrace reported lost. */
+  onLost?: (count: bigint) => void;
+  /** An error or warning record from bpftrace. */
+  onMessage?: (level: string, text: string) => void;
+  /** Events dropped while waiting for the first clock calibration (bound reached). */
+  onClockBacklogDrop?: (n: number) => void;
+  /** Wall-clock now in ns (tests inject). */
+  now?: () => bigint;
+}
+
+/** Converts one raw value to `type`; throws an Error saying why it cannot. */
+export function toFieldValue(v: ExactValue, type: FieldType): FieldValue {
+  switch (type) {
+    case "string":
+      if (typeof v === "string" || v instanceof Uint8Array) return v;
+      if (typeof v === "number" || typeof v === "bigint" || typeof v === "boolean") return String(v);
+      throw new Error(`expected a string, got ${describe(v)}`);
+    case "bool":
+      if (typeof v === "boolean") return v;
+      if (typeof v === "number" || typeof v === "bigint") return v !== 0 && v !== 0n;
+      throw new Error(`expected a boolean, got ${describe(v)}`);
+    default: // int and *_ns
+      if (typeof v === "bigint") return v;
+      if (typeof v === "number" && Number.isInteger(v)) return BigInt(v);
+      if (typeof v === "string" && /^-?\d+$/.test(v)) return BigInt(v);
+      throw new Error(`expected an integer, got ${describe(v)}`);
+  }
+}
+
+function describe(v: ExactValue): string {
+  if (v instanceof Uint8Array) return "bytes";
+  if (Array.isArray(v)) return "a list";
+  if (v === null) return "null";
+  return `${typeof v} ${JSON.stringify(typeof v === "bigint" ? String(v) : v)}`.slice(0, 60);
+}
+
+/** Which clocks the events of a spec read, beyond wall clock. */
+export function clocksNeeded(events: Iterable<EventSpec>): Set<ClockName> {
+  const out = new Set<ClockName>();
+  for (const ev of events) {
+    for (const f of ev.fields) {
+      const c = fieldClock(f.type);
+      if (c && c !== "realtime") out.add(c);
+    }
+  }
+  return out;
+}
+
+/**
+ * records → events. Events that need a kernel clock are held back (up to
+ * `maxBacklog`) until the first calibration record arrives; bpftrace reads
+ * per-CPU buffers, so that record may come after the first events.
+ */
+export function probeEventMapper(
+  events: Map<string, EventSpec>,
+  clocks: ClockOffsets,
+  hooks: ProbeEventHooks = {},
+  maxBacklog = 100_000,
+): TransformStream<BpftraceRecord[], ProbeEvent[]> {
+  const now = hooks.now ?? (() => BigInt(Date.now()) * 1_000_000n);
+  const needed = clocksNeeded(events.values());
+  let calibrated = needed.size === 0;
+  let backlog: ProbeEvent[] = [];
+
+  function calibrate(values: ExactValue[]): void {
+    const [, clockNs, epoch] = values;
+    try {
+      const ns = toFieldValue(clockNs, "int") as bigint;
+      const offset = offsetFromEpochText(ns, typeof epoch === "string" ? epoch : String(epoch));
+      clocks.set("boottime", offset);
+      // bpftrace 0.17 cannot read CLOCK_MONOTONIC; without suspend it is within
+      // ~200 ns of boot time here (see docs/probe-spec.md).
+      clocks.set("monotonic", offset);
+      calibrated = true;
+    } catch (e) {
+      hooks.onBadEvent?.(CLOCK_EVENT, (e as Error).message);
+    }
+  }
+
+  return new TransformStream<BpftraceRecord[], ProbeEvent[]>({
+    transform(records, controller) {
+      const out: ProbeEvent[] = [];
+      const arrivalNs = now();
+      for (const r of records) {
+        if (r.type !== "tuple") {
+          if (r.type === "lost_events") hooks.onLost?.(r.count);
+          else if (r.type === "message") hooks.onMessage?.(r.level, r.text);
+          continue;
+        }
+        const name = r.values[0];
+        if (name === CLOCK_EVENT) {
+          calibrate(r.values);
+          continue;
+        }
+        const spec = typeof name === "string" ? events.get(name) : undefined;
+        if (!spec) {
+          hooks.onUnknownEvent?.(typeof name === "string" ? name : describe(name));
+          continue;
+        }
+        if (r.values.length !== spec.fields.length + 1) {
+          hooks.onBadEvent?.(spec.name, `has ${r.values.length - 1} values, the spec declares ${spec.fields.length} fields`);
+          continue;
+        }
+        try {
+          const values = new Array<FieldValue>(spec.fields.length);
+          for (let i = 0; i < values.length; i++) {
+            values[i] = toFieldValue(r.values[i + 1], spec.fields[i].type);
+          }
+          out.push({ spec, values, arrivalNs });
+        } catch (e) {
+          hooks.onBadEvent?.(spec.name, (e as Error).message);
+        }
+      }
+      if (!calibrated) {
+        backlog.push(...out);
+        if (backlog.length > maxBacklog) {
+          hooks.onClockBacklogDrop?.(backlog.length - maxBacklog);
+          backlog = backlog.slice(backlog.length - maxBacklog);
+        }
+        return;
+      }
+      if (backlog.length) {
+        out.unshift(...backlog);
+        backlog = [];
+      }
+      if (out.length) controller.enqueue(out);
+    },
+    flush() {
+      if (backlog.length) hooks.onClockBacklogDrop?.(backlog.length);
+    },
+  });
+}
