@@ -10,8 +10,8 @@
  * @module
  */
 import type {
-  AttributeValue,
   Attributes,
+  AttributeValue,
   SpanData,
   SpanEvent,
 } from "../spans/span_data.ts";
@@ -267,7 +267,7 @@ function span(s: SpanData): void {
   pos += 8;
   attributes(0x4a, s.attributes);
   const events = s.events;
-  if (events) for (let i = 0; i < events.length; i++) event(events[i]);
+  if (events) { for (let i = 0; i < events.length; i++) event(events[i]); }
   const status = s.status;
   if (status.code !== 0 || status.message) {
     ensure(3);
