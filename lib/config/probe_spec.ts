@@ -163,14 +163,24 @@ export const RESERVED_EVENT_PREFIX = "__spanprobe";
 export function parseDuration(text: string): bigint | undefined {
   const m = /^(\d+)(ns|us|ms|s|m|h)$/.exec(text.trim());
   if (!m) return undefined;
-  const unit = { ns: 1n, us: 1000n, ms: 1_000_000n, s: 1_000_000_000n, m: 60_000_000_000n, h: 3_600_000_000_000n }[m[2]]!;
+  const unit = {
+    ns: 1n,
+    us: 1000n,
+    ms: 1_000_000n,
+    s: 1_000_000_000n,
+    m: 60_000_000_000n,
+    h: 3_600_000_000_000n,
+  }[m[2]]!;
   return BigInt(m[1]) * unit;
 }
 
 function identifier(src: YamlSource, node: unknown, what: string): string {
   const v = stringValue(src, node, what);
   if (!IDENT.test(v)) {
-    throw src.error(node, `${what} "${v}" must be an identifier (letters, digits, _)`);
+    throw src.error(
+      node,
+      `${what} "${v}" must be an identifier (letters, digits, _)`,
+    );
   }
   return v;
 }
@@ -178,23 +188,44 @@ function identifier(src: YamlSource, node: unknown, what: string): string {
 function parseParams(src: YamlSource, node: unknown): ParamSpec[] {
   if (node === undefined || node === null) return [];
   return mapEntries(src, node, "params").map(([name, keyNode, value]) => {
-    if (!IDENT.test(name)) throw src.error(keyNode, `parameter name "${name}" must be an identifier`);
-    const keys = knownKeys(src, value, `params.${name}`, ["type", "required", "default", "description"]);
+    if (!IDENT.test(name)) {
+      throw src.error(
+        keyNode,
+        `parameter name "${name}" must be an identifier`,
+      );
+    }
+    const keys = knownKeys(src, value, `params.${name}`, [
+      "type",
+      "required",
+      "default",
+      "description",
+    ]);
     const typeNode = keys.get("type")?.value;
-    const type = typeNode === undefined ? "string" : stringValue(src, typeNode, `params.${name}.type`);
+    const type = typeNode === undefined
+      ? "string"
+      : stringValue(src, typeNode, `params.${name}.type`);
     if (!(PARAM_TYPES as readonly string[]).includes(type)) {
-      throw src.error(typeNode, `params.${name}.type must be one of ${PARAM_TYPES.join(", ")}`);
+      throw src.error(
+        typeNode,
+        `params.${name}.type must be one of ${PARAM_TYPES.join(", ")}`,
+      );
     }
     const req = keys.get("required");
-    const required = req ? scalarValue(src, req.value, `params.${name}.required`) === true : false;
+    const required = req
+      ? scalarValue(src, req.value, `params.${name}.required`) === true
+      : false;
     const def = keys.get("default");
     const description = keys.get("description");
     return {
       name,
       type: type as ParamSpec["type"],
       required,
-      default: def ? String(scalarValue(src, def.value, `params.${name}.default`)) : undefined,
-      description: description ? stringValue(src, description.value, `params.${name}.description`) : undefined,
+      default: def
+        ? String(scalarValue(src, def.value, `params.${name}.default`))
+        : undefined,
+      description: description
+        ? stringValue(src, description.value, `params.${name}.description`)
+        : undefined,
     };
   });
 }
@@ -202,45 +233,85 @@ function parseParams(src: YamlSource, node: unknown): ParamSpec[] {
 function parseEvents(src: YamlSource, node: unknown): Map<string, EventSpec> {
   const events = new Map<string, EventSpec>();
   for (const [name, keyNode, value] of mapEntries(src, node, "events")) {
-    if (!IDENT.test(name)) throw src.error(keyNode, `event name "${name}" must be an identifier`);
-    if (name.startsWith(RESERVED_EVENT_PREFIX)) {
-      throw src.error(keyNode, `event names starting with ${RESERVED_EVENT_PREFIX} are reserved`);
+    if (!IDENT.test(name)) {
+      throw src.error(keyNode, `event name "${name}" must be an identifier`);
     }
-    const fields = mapEntries(src, value, `events.${name}`).map(([field, fieldKey, typeNode]) => {
-      if (!IDENT.test(field)) throw src.error(fieldKey, `field name "${field}" must be an identifier`);
-      const type = stringValue(src, typeNode, `events.${name}.${field}`);
-      if (!(FIELD_TYPES as readonly string[]).includes(type)) {
-        throw src.error(typeNode, `unknown field type "${type}" (expected one of: ${FIELD_TYPES.join(", ")})`);
-      }
-      return { name: field, type: type as FieldType };
-    });
+    if (name.startsWith(RESERVED_EVENT_PREFIX)) {
+      throw src.error(
+        keyNode,
+        `event names starting with ${RESERVED_EVENT_PREFIX} are reserved`,
+      );
+    }
+    const fields = mapEntries(src, value, `events.${name}`).map(
+      ([field, fieldKey, typeNode]) => {
+        if (!IDENT.test(field)) {
+          throw src.error(
+            fieldKey,
+            `field name "${field}" must be an identifier`,
+          );
+        }
+        const type = stringValue(src, typeNode, `events.${name}.${field}`);
+        if (!(FIELD_TYPES as readonly string[]).includes(type)) {
+          throw src.error(
+            typeNode,
+            `unknown field type "${type}" (expected one of: ${
+              FIELD_TYPES.join(", ")
+            })`,
+          );
+        }
+        return { name: field, type: type as FieldType };
+      },
+    );
     events.set(name, { name, fields });
   }
-  if (events.size === 0) throw src.error(node, "events must declare at least one event");
+  if (events.size === 0) {
+    throw src.error(node, "events must declare at least one event");
+  }
   return events;
 }
 
 /** Validates spans against the declared events. */
 class SpanParser {
-  constructor(readonly src: YamlSource, readonly events: Map<string, EventSpec>) {}
+  constructor(
+    readonly src: YamlSource,
+    readonly events: Map<string, EventSpec>,
+  ) {}
 
   event(node: unknown, what: string): EventSpec {
     const name = stringValue(this.src, node, what);
     const ev = this.events.get(name);
     if (!ev) {
-      throw this.src.error(node, `${what}: unknown event "${name}" (declared: ${[...this.events.keys()].join(", ")})`);
+      throw this.src.error(
+        node,
+        `${what}: unknown event "${name}" (declared: ${
+          [...this.events.keys()].join(", ")
+        })`,
+      );
     }
     return ev;
   }
 
-  field(ev: EventSpec, node: unknown, what: string, types?: FieldType[]): string {
+  field(
+    ev: EventSpec,
+    node: unknown,
+    what: string,
+    types?: FieldType[],
+  ): string {
     const name = stringValue(this.src, node, what);
     const f = ev.fields.find((x) => x.name === name);
     if (!f) {
-      throw this.src.error(node, `${what}: event "${ev.name}" has no field "${name}" (fields: ${ev.fields.map((x) => x.name).join(", ")})`);
+      throw this.src.error(
+        node,
+        `${what}: event "${ev.name}" has no field "${name}" (fields: ${
+          ev.fields.map((x) => x.name).join(", ")
+        })`,
+      );
     }
     if (types && !types.includes(f.type)) {
-      throw this.src.error(node, `${what}: field "${name}" is ${f.type}, expected ${types.join(" or ")}`);
+      throw this.src.error(
+        node,
+        `${what}: field "${name}" is ${f.type}, expected ${types.join(" or ")}`,
+      );
     }
     return name;
   }
@@ -249,13 +320,22 @@ class SpanParser {
     if (node === undefined) return "arrival";
     const v = stringValue(this.src, node, what);
     if (v === "arrival") return "arrival";
-    return { field: this.field(ev, node, what, ["realtime_ns", "boottime_ns", "monotonic_ns"]) };
+    return {
+      field: this.field(ev, node, what, [
+        "realtime_ns",
+        "boottime_ns",
+        "monotonic_ns",
+      ]),
+    };
   }
 
   template(node: unknown, what: string, fieldsOf: EventSpec[]): Template {
     const text = stringValue(this.src, node, what);
     try {
-      return compileTemplate(text, new Set(fieldsOf.flatMap((e) => e.fields.map((f) => f.name))));
+      return compileTemplate(
+        text,
+        new Set(fieldsOf.flatMap((e) => e.fields.map((f) => f.name))),
+      );
     } catch (e) {
       throw this.src.error(node, `${what}: ${(e as Error).message}`);
     }
@@ -265,51 +345,112 @@ class SpanParser {
     const src = this.src;
     const at = `spans[${index}]`;
     const k = knownKeys(src, node, at, [
-      "name", "kind", "key", "start", "end", "complete", "errors", "error_when", "attributes", "ttl", "max_open",
+      "name",
+      "kind",
+      "key",
+      "start",
+      "end",
+      "complete",
+      "errors",
+      "error_when",
+      "attributes",
+      "ttl",
+      "max_open",
     ]);
     const startNode = k.get("start")?.value;
     const endNode = k.get("end")?.value;
     const completeNode = k.get("complete")?.value;
-    if (completeNode !== undefined && (startNode !== undefined || endNode !== undefined)) {
-      throw src.error(node, `${at}: use either start + end (a paired span) or complete (a one-event span), not both`);
+    if (
+      completeNode !== undefined &&
+      (startNode !== undefined || endNode !== undefined)
+    ) {
+      throw src.error(
+        node,
+        `${at}: use either start + end (a paired span) or complete (a one-event span), not both`,
+      );
     }
-    if (completeNode === undefined && (startNode === undefined || endNode === undefined)) {
-      throw src.error(node, `${at}: a span needs start and end events, or a complete event`);
+    if (
+      completeNode === undefined &&
+      (startNode === undefined || endNode === undefined)
+    ) {
+      throw src.error(
+        node,
+        `${at}: a span needs start and end events, or a complete event`,
+      );
     }
     const used: EventSpec[] = [];
     let start: StartRule | undefined;
     let end: EndRule | undefined;
     let complete: CompleteRule | undefined;
     if (completeNode !== undefined) {
-      const c = knownKeys(src, completeNode, `${at}.complete`, ["event", "start", "duration", "end"]);
+      const c = knownKeys(src, completeNode, `${at}.complete`, [
+        "event",
+        "start",
+        "duration",
+        "end",
+      ]);
       const ev = this.event(c.get("event")?.value, `${at}.complete.event`);
       used.push(ev);
       const dur = c.get("duration")?.value;
       const endField = c.get("end")?.value;
       if (dur !== undefined && endField !== undefined) {
-        throw src.error(completeNode, `${at}.complete: give duration or end, not both`);
+        throw src.error(
+          completeNode,
+          `${at}.complete: give duration or end, not both`,
+        );
       }
       complete = {
         event: ev.name,
         start: this.time(ev, c.get("start")?.value, `${at}.complete.start`),
-        duration: dur === undefined ? undefined : this.field(ev, dur, `${at}.complete.duration`, ["duration_ns", "int"]),
-        end: endField === undefined ? undefined : this.field(ev, endField, `${at}.complete.end`, ["realtime_ns", "boottime_ns", "monotonic_ns"]),
+        duration: dur === undefined
+          ? undefined
+          : this.field(ev, dur, `${at}.complete.duration`, [
+            "duration_ns",
+            "int",
+          ]),
+        end: endField === undefined
+          ? undefined
+          : this.field(ev, endField, `${at}.complete.end`, [
+            "realtime_ns",
+            "boottime_ns",
+            "monotonic_ns",
+          ]),
       };
     } else {
       const s = knownKeys(src, startNode, `${at}.start`, ["event", "time"]);
       const sev = this.event(s.get("event")?.value, `${at}.start.event`);
-      start = { event: sev.name, time: this.time(sev, s.get("time")?.value, `${at}.start.time`) };
-      const e = knownKeys(src, endNode, `${at}.end`, ["event", "time", "duration", "start"]);
+      start = {
+        event: sev.name,
+        time: this.time(sev, s.get("time")?.value, `${at}.start.time`),
+      };
+      const e = knownKeys(src, endNode, `${at}.end`, [
+        "event",
+        "time",
+        "duration",
+        "start",
+      ]);
       const eev = this.event(e.get("event")?.value, `${at}.end.event`);
       const dur = e.get("duration")?.value;
       const t = e.get("time")?.value;
-      if (dur !== undefined && t !== undefined) throw src.error(endNode, `${at}.end: give time or duration, not both`);
+      if (dur !== undefined && t !== undefined) {
+        throw src.error(endNode, `${at}.end: give time or duration, not both`);
+      }
       const st = e.get("start")?.value;
       end = {
         event: eev.name,
-        time: dur === undefined ? this.time(eev, t, `${at}.end.time`) : undefined,
-        duration: dur === undefined ? undefined : this.field(eev, dur, `${at}.end.duration`, ["duration_ns", "int"]),
-        start: st === undefined ? undefined : this.field(eev, st, `${at}.end.start`, ["realtime_ns", "boottime_ns", "monotonic_ns"]),
+        time: dur === undefined
+          ? this.time(eev, t, `${at}.end.time`)
+          : undefined,
+        duration: dur === undefined
+          ? undefined
+          : this.field(eev, dur, `${at}.end.duration`, ["duration_ns", "int"]),
+        start: st === undefined
+          ? undefined
+          : this.field(eev, st, `${at}.end.start`, [
+            "realtime_ns",
+            "boottime_ns",
+            "monotonic_ns",
+          ]),
       };
       used.push(sev, eev);
     }
@@ -320,15 +461,27 @@ class SpanParser {
         const ek = knownKeys(src, item, `${at}.errors[]`, ["event", "message"]);
         const ev = this.event(ek.get("event")?.value, `${at}.errors[].event`);
         const msg = ek.get("message")?.value;
-        errors.push({ event: ev.name, message: msg === undefined ? undefined : this.template(msg, `${at}.errors[].message`, [ev]) });
+        errors.push({
+          event: ev.name,
+          message: msg === undefined
+            ? undefined
+            : this.template(msg, `${at}.errors[].message`, [ev]),
+        });
         used.push(ev);
       }
     }
-    const fieldNames = new Set(used.flatMap((e) => e.fields.map((f) => f.name)));
+    const fieldNames = new Set(
+      used.flatMap((e) => e.fields.map((f) => f.name)),
+    );
     const needField = (n: unknown, what: string) => {
       const name = stringValue(src, n, what);
       if (!fieldNames.has(name)) {
-        throw src.error(n, `${what}: no event of this span has a field "${name}" (fields: ${[...fieldNames].join(", ")})`);
+        throw src.error(
+          n,
+          `${what}: no event of this span has a field "${name}" (fields: ${
+            [...fieldNames].join(", ")
+          })`,
+        );
       }
       return name;
     };
@@ -340,26 +493,51 @@ class SpanParser {
         const name = stringValue(src, n, `${at}.key[]`);
         for (const ev of used) {
           if (!ev.fields.some((f) => f.name === name)) {
-            throw src.error(n, `${at}.key: event "${ev.name}" has no field "${name}"; every event of a span must carry its key fields`);
+            throw src.error(
+              n,
+              `${at}.key: event "${ev.name}" has no field "${name}"; every event of a span must carry its key fields`,
+            );
           }
         }
         return name;
       });
     }
-    if (start && key.length === 0) throw src.error(node, `${at}: a paired span needs key: the fields that match its start and end events (e.g. [pid, reqid])`);
+    if (start && key.length === 0) {
+      throw src.error(
+        node,
+        `${at}: a paired span needs key: the fields that match its start and end events (e.g. [pid, reqid])`,
+      );
+    }
     const errorWhen: StatusCondition[] = [];
     const ewNode = k.get("error_when")?.value;
     if (ewNode !== undefined) {
       for (const item of seqItems(src, ewNode, `${at}.error_when`)) {
-        const c = knownKeys(src, item, `${at}.error_when[]`, ["field", "op", "value"]);
-        const field = needField(c.get("field")?.value, `${at}.error_when[].field`);
+        const c = knownKeys(src, item, `${at}.error_when[]`, [
+          "field",
+          "op",
+          "value",
+        ]);
+        const field = needField(
+          c.get("field")?.value,
+          `${at}.error_when[].field`,
+        );
         const opNode = c.get("op")?.value;
-        const op = opNode === undefined ? ">=" : stringValue(src, opNode, `${at}.error_when[].op`);
-        if (!(OPS as readonly string[]).includes(op)) throw src.error(opNode, `op must be one of ${OPS.join(" ")}`);
+        const op = opNode === undefined
+          ? ">="
+          : stringValue(src, opNode, `${at}.error_when[].op`);
+        if (!(OPS as readonly string[]).includes(op)) {
+          throw src.error(opNode, `op must be one of ${OPS.join(" ")}`);
+        }
         const valueNode = c.get("value")?.value;
         const value = scalarValue(src, valueNode, `${at}.error_when[].value`);
-        if (typeof value !== "number" && typeof value !== "string" && typeof value !== "boolean") {
-          throw src.error(valueNode, `${at}.error_when[].value must be a number, string or boolean`);
+        if (
+          typeof value !== "number" && typeof value !== "string" &&
+          typeof value !== "boolean"
+        ) {
+          throw src.error(
+            valueNode,
+            `${at}.error_when[].value must be a number, string or boolean`,
+          );
         }
         errorWhen.push({ field, op: op as StatusCondition["op"], value });
       }
@@ -367,39 +545,77 @@ class SpanParser {
     const attributes: [string, AttributeSource][] = [];
     const attrNode = k.get("attributes")?.value;
     if (attrNode !== undefined) {
-      for (const [attr, , valueNode] of mapEntries(src, attrNode, `${at}.attributes`)) {
+      for (
+        const [attr, , valueNode] of mapEntries(
+          src,
+          attrNode,
+          `${at}.attributes`,
+        )
+      ) {
         const v = scalarValue(src, valueNode, `${at}.attributes.${attr}`);
         if (typeof v === "string" && v.includes("{")) {
-          attributes.push([attr, { template: this.template(valueNode, `${at}.attributes.${attr}`, used) }]);
+          attributes.push([attr, {
+            template: this.template(
+              valueNode,
+              `${at}.attributes.${attr}`,
+              used,
+            ),
+          }]);
         } else if (typeof v === "string") {
-          attributes.push([attr, { field: needField(valueNode, `${at}.attributes.${attr}`) }]);
+          attributes.push([attr, {
+            field: needField(valueNode, `${at}.attributes.${attr}`),
+          }]);
         } else if (typeof v === "number" || typeof v === "boolean") {
           attributes.push([attr, { constant: v }]);
         } else {
-          throw src.error(valueNode, `${at}.attributes.${attr}: expected a field name, a "{template}" or a constant`);
+          throw src.error(
+            valueNode,
+            `${at}.attributes.${attr}: expected a field name, a "{template}" or a constant`,
+          );
         }
       }
     }
     const kindNode = k.get("kind")?.value;
-    const kindName = kindNode === undefined ? "internal" : stringValue(src, kindNode, `${at}.kind`);
+    const kindName = kindNode === undefined
+      ? "internal"
+      : stringValue(src, kindNode, `${at}.kind`);
     const kind = KINDS[kindName];
-    if (kind === undefined) throw src.error(kindNode, `${at}.kind must be one of ${Object.keys(KINDS).join(", ")}`);
+    if (kind === undefined) {
+      throw src.error(
+        kindNode,
+        `${at}.kind must be one of ${Object.keys(KINDS).join(", ")}`,
+      );
+    }
     const ttlNode = k.get("ttl")?.value;
     let ttlNs = 60_000_000_000n;
     if (ttlNode !== undefined) {
-      const parsed = parseDuration(String(scalarValue(src, ttlNode, `${at}.ttl`)));
-      if (parsed === undefined || parsed <= 0n) throw src.error(ttlNode, `${at}.ttl must be a duration such as 30s, 500ms, 5m`);
+      const parsed = parseDuration(
+        String(scalarValue(src, ttlNode, `${at}.ttl`)),
+      );
+      if (parsed === undefined || parsed <= 0n) {
+        throw src.error(
+          ttlNode,
+          `${at}.ttl must be a duration such as 30s, 500ms, 5m`,
+        );
+      }
       ttlNs = parsed;
     }
     const maxNode = k.get("max_open")?.value;
     let maxOpen = 100_000;
     if (maxNode !== undefined) {
       const v = scalarValue(src, maxNode, `${at}.max_open`);
-      if (typeof v !== "number" || !Number.isInteger(v) || v < 1) throw src.error(maxNode, `${at}.max_open must be a positive integer`);
+      if (typeof v !== "number" || !Number.isInteger(v) || v < 1) {
+        throw src.error(maxNode, `${at}.max_open must be a positive integer`);
+      }
       maxOpen = v;
     }
     const nameNode = k.get("name")?.value;
-    if (nameNode === undefined) throw src.error(node, `${at}: name is required (a template such as "GET {path}")`);
+    if (nameNode === undefined) {
+      throw src.error(
+        node,
+        `${at}: name is required (a template such as "GET {path}")`,
+      );
+    }
     return {
       name: this.template(nameNode, `${at}.name`, used),
       kind,
@@ -420,32 +636,59 @@ class SpanParser {
 export function parseProbeSpec(specPath: string, text: string): ProbeSpec {
   const src = parseYamlSource(specPath, text);
   const top = knownKeys(src, src.root, "the probe spec", [
-    "name", "description", "script", "service", "params", "events", "spans",
+    "name",
+    "description",
+    "script",
+    "service",
+    "params",
+    "events",
+    "spans",
   ]);
   const base = specPath.replace(/^.*\//, "").replace(/\.ya?ml$/, "");
   const nameNode = top.get("name")?.value;
-  const name = nameNode === undefined ? base : stringValue(src, nameNode, "name");
+  const name = nameNode === undefined
+    ? base
+    : stringValue(src, nameNode, "name");
   const scriptNode = top.get("script")?.value;
-  const script = scriptNode === undefined ? `${base}.bt` : stringValue(src, scriptNode, "script");
+  const script = scriptNode === undefined
+    ? `${base}.bt`
+    : stringValue(src, scriptNode, "script");
   const eventsNode = top.get("events")?.value;
-  if (eventsNode === undefined) throw src.error(src.root, "events is required: the tuples the script prints");
+  if (eventsNode === undefined) {
+    throw src.error(
+      src.root,
+      "events is required: the tuples the script prints",
+    );
+  }
   const events = parseEvents(src, eventsNode);
   const spansNode = top.get("spans")?.value;
-  if (spansNode === undefined) throw src.error(src.root, "spans is required: how events become spans");
+  if (spansNode === undefined) {
+    throw src.error(src.root, "spans is required: how events become spans");
+  }
   const parser = new SpanParser(src, events);
-  const spans = seqItems(src, spansNode, "spans").map((n, i) => parser.span(n, i));
-  if (spans.length === 0) throw src.error(spansNode, "spans must define at least one span");
+  const spans = seqItems(src, spansNode, "spans").map((n, i) =>
+    parser.span(n, i)
+  );
+  if (spans.length === 0) {
+    throw src.error(spansNode, "spans must define at least one span");
+  }
   const descNode = top.get("description")?.value;
   const serviceNode = top.get("service")?.value;
   return {
     name,
-    description: descNode === undefined ? "" : stringValue(src, descNode, "description"),
+    description: descNode === undefined
+      ? ""
+      : stringValue(src, descNode, "description"),
     specPath,
-    scriptPath: script.startsWith("/") ? script : join(dirname(specPath), script),
+    scriptPath: script.startsWith("/")
+      ? script
+      : join(dirname(specPath), script),
     params: parseParams(src, top.get("params")?.value),
     events,
     spans,
-    service: serviceNode === undefined ? undefined : stringValue(src, serviceNode, "service"),
+    service: serviceNode === undefined
+      ? undefined
+      : stringValue(src, serviceNode, "service"),
   };
 }
 
@@ -455,7 +698,10 @@ export async function loadProbeSpec(specPath: string): Promise<ProbeSpec> {
   try {
     text = await Deno.readTextFile(specPath);
   } catch (e) {
-    throw new UserError(`${specPath}: cannot read probe spec: ${(e as Error).message}`, 2);
+    throw new UserError(
+      `${specPath}: cannot read probe spec: ${(e as Error).message}`,
+      2,
+    );
   }
   return parseProbeSpec(specPath, text);
 }

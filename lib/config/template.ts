@@ -5,7 +5,13 @@
  */
 
 /** A value a template can render. */
-export type TemplateValue = string | number | bigint | boolean | Uint8Array | undefined;
+export type TemplateValue =
+  | string
+  | number
+  | bigint
+  | boolean
+  | Uint8Array
+  | undefined;
 
 /** A compiled template. */
 export interface Template {
@@ -37,7 +43,10 @@ export function escapeBytes(bytes: Uint8Array): string {
  * Compiles `source`; throws an Error naming the problem when a placeholder is
  * malformed or names a field not in `known`.
  */
-export function compileTemplate(source: string, known: ReadonlySet<string>): Template {
+export function compileTemplate(
+  source: string,
+  known: ReadonlySet<string>,
+): Template {
   const parts: (string | { field: string })[] = [];
   let text = "";
   for (let i = 0; i < source.length; i++) {
@@ -53,18 +62,24 @@ export function compileTemplate(source: string, known: ReadonlySet<string>): Tem
       if (close < 0) throw new Error(`unclosed "{" in "${source}"`);
       const field = source.slice(i + 1, close).trim();
       if (!known.has(field)) {
-        throw new Error(`"{${field}}" names no field (fields: ${[...known].join(", ")})`);
+        throw new Error(
+          `"{${field}}" names no field (fields: ${[...known].join(", ")})`,
+        );
       }
       if (text) parts.push(text);
       text = "";
       parts.push({ field });
       i = close;
     } else if (c === "}") {
-      throw new Error(`unmatched "}" in "${source}" (write }} for a literal brace)`);
+      throw new Error(
+        `unmatched "}" in "${source}" (write }} for a literal brace)`,
+      );
     } else text += c;
   }
   if (text) parts.push(text);
-  const fields = parts.filter((p) => typeof p !== "string").map((p) => (p as { field: string }).field);
+  const fields = parts.filter((p) => typeof p !== "string").map((p) =>
+    (p as { field: string }).field
+  );
   if (fields.length === 0) {
     const constant = parts.join("");
     return { source, fields, render: () => constant };
@@ -74,7 +89,9 @@ export function compileTemplate(source: string, known: ReadonlySet<string>): Tem
     fields,
     render(get) {
       let out = "";
-      for (const p of parts) out += typeof p === "string" ? p : valueText(get(p.field));
+      for (const p of parts) {
+        out += typeof p === "string" ? p : valueText(get(p.field));
+      }
       return out;
     },
   };

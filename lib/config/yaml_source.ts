@@ -25,7 +25,10 @@ export function parseYamlSource(path: string, text: string): YamlSource {
   };
   if (doc.errors.length) {
     const e = doc.errors[0];
-    throw new UserError(`${where(e.pos[0])}: invalid YAML: ${e.message.split("\n")[0]}`, 2);
+    throw new UserError(
+      `${where(e.pos[0])}: invalid YAML: ${e.message.split("\n")[0]}`,
+      2,
+    );
   }
   return {
     path,
@@ -51,19 +54,31 @@ export function mapEntries(
 }
 
 /** Items of a YAML sequence node; throws when `node` is not a sequence. */
-export function seqItems(src: YamlSource, node: unknown, what: string): unknown[] {
+export function seqItems(
+  src: YamlSource,
+  node: unknown,
+  what: string,
+): unknown[] {
   if (!isSeq(node)) throw src.error(node, `${what} must be a list`);
   return node.items;
 }
 
 /** The value of a scalar node, or throws naming `what`. */
-export function scalarValue(src: YamlSource, node: unknown, what: string): unknown {
+export function scalarValue(
+  src: YamlSource,
+  node: unknown,
+  what: string,
+): unknown {
   if (!isScalar(node)) throw src.error(node, `${what} must be a single value`);
   return node.value;
 }
 
 /** A string scalar, or throws naming `what`. */
-export function stringValue(src: YamlSource, node: unknown, what: string): string {
+export function stringValue(
+  src: YamlSource,
+  node: unknown,
+  what: string,
+): string {
   const v = scalarValue(src, node, what);
   if (typeof v !== "string" || v === "") {
     throw src.error(node, `${what} must be a non-empty string`);
@@ -86,7 +101,9 @@ export function knownKeys(
     if (!allowed.includes(key)) {
       throw src.error(
         keyNode,
-        `unknown key "${key}" in ${what} (expected one of: ${allowed.join(", ")})`,
+        `unknown key "${key}" in ${what} (expected one of: ${
+          allowed.join(", ")
+        })`,
       );
     }
     out.set(key, { keyNode, value });

@@ -55,7 +55,10 @@ export function createClockOffsets(): ClockOffsets {
  * `strftime("%s.%f", nsecs)` → `"1795313354.907507"`). Parsed from text, so
  * no precision is lost: offset = epoch_ns − clock_ns.
  */
-export function offsetFromEpochText(clockNs: bigint, epochText: string): bigint {
+export function offsetFromEpochText(
+  clockNs: bigint,
+  epochText: string,
+): bigint {
   const m = /^(\d+)(?:\.(\d{1,9}))?$/.exec(epochText.trim());
   if (!m) throw new Error(`not an epoch time: ${JSON.stringify(epochText)}`);
   const frac = (m[2] ?? "").padEnd(9, "0");

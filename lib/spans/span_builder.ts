@@ -124,8 +124,16 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
   }));
   // event name → rules that react to it, with the role
   type Role = "start" | "end" | "complete" | "error";
-  const byEvent = new Map<string, { rule: CompiledSpan; role: Role; errorIndex?: number }[]>();
-  const on = (event: string, rule: CompiledSpan, role: Role, errorIndex?: number) => {
+  const byEvent = new Map<
+    string,
+    { rule: CompiledSpan; role: Role; errorIndex?: number }[]
+  >();
+  const on = (
+    event: string,
+    rule: CompiledSpan,
+    role: Role,
+    errorIndex?: number,
+  ) => {
     if (!byEvent.has(event)) byEvent.set(event, []);
     byEvent.get(event)!.push({ rule, role, errorIndex });
   };
@@ -174,7 +182,11 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
     startNs: bigint,
     endNs: bigint,
     ids: { traceId: string; spanId: string } | undefined,
-    extra?: { errorMessage?: string; events?: SpanEvent[]; incomplete?: IncompleteReason },
+    extra?: {
+      errorMessage?: string;
+      events?: SpanEvent[];
+      incomplete?: IncompleteReason;
+    },
   ): SpanData {
     const s = rule.spec;
     const get = lookup(events);
@@ -190,7 +202,10 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
       for (const c of s.errorWhen) {
         const v = get(c.field);
         if (v !== undefined && matches(c, v)) {
-          status = { code: StatusCode.ERROR, message: `${c.field}=${displayValue(v)}` };
+          status = {
+            code: StatusCode.ERROR,
+            message: `${c.field}=${displayValue(v)}`,
+          };
           break;
         }
       }
@@ -230,7 +245,11 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
     return finish(rule, [e], startNs, endNs, undefined);
   }
 
-  function endOpen(rule: CompiledSpan, open: OpenSpan, e: ProbeEvent): SpanData {
+  function endOpen(
+    rule: CompiledSpan,
+    open: OpenSpan,
+    e: ProbeEvent,
+  ): SpanData {
     const end = rule.spec.end!;
     let startNs = open.startNs;
     if (end.start) startNs = fieldTime(e, end.start);
@@ -253,7 +272,12 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
     return open;
   }
 
-  function evict(rule: CompiledSpan, open: OpenSpan, reason: IncompleteReason, out: SpanData[]): void {
+  function evict(
+    rule: CompiledSpan,
+    open: OpenSpan,
+    reason: IncompleteReason,
+    out: SpanData[],
+  ): void {
     const stack = rule.open.get(open.key)!;
     stack.splice(stack.indexOf(open), 1);
     if (stack.length === 0) rule.open.delete(open.key);
@@ -284,7 +308,9 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
       rule.order = rule.order.slice(rule.orderHead);
       rule.orderHead = 0;
     }
-    if (rule.pendingHead > 1024 && rule.pendingHead * 2 > rule.pendingOrder.length) {
+    if (
+      rule.pendingHead > 1024 && rule.pendingHead * 2 > rule.pendingOrder.length
+    ) {
       rule.pendingOrder = rule.pendingOrder.slice(rule.pendingHead);
       rule.pendingHead = 0;
     }
@@ -331,7 +357,11 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
       out.push(endOpen(rule, open, e));
       return;
     }
-    const p: PendingEnd = { event: e, deadlineNs: e.arrivalNs + reorderNs, used: false };
+    const p: PendingEnd = {
+      event: e,
+      deadlineNs: e.arrivalNs + reorderNs,
+      used: false,
+    };
     let list = rule.pendingEnds.get(key);
     if (!list) rule.pendingEnds.set(key, list = []);
     list.push(p);
@@ -348,11 +378,16 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
       return;
     }
     const get = lookup([e]);
-    open.errorMessage = er.message ? er.message.render(get as (f: string) => TemplateValue) : e.spec.name;
+    open.errorMessage = er.message
+      ? er.message.render(get as (f: string) => TemplateValue)
+      : e.spec.name;
     (open.events ??= []).push({
       name: "exception",
       timeNs: e.arrivalNs,
-      attributes: { "exception.message": open.errorMessage, "spanprobe.event": e.spec.name },
+      attributes: {
+        "exception.message": open.errorMessage,
+        "spanprobe.event": e.spec.name,
+      },
     });
   }
 
@@ -385,7 +420,11 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
       const out: SpanData[] = [];
       const t = now();
       for (const rule of rules) {
-        for (let o = oldestOpen(rule); o && o.deadlineNs <= t; o = oldestOpen(rule)) {
+        for (
+          let o = oldestOpen(rule);
+          o && o.deadlineNs <= t;
+          o = oldestOpen(rule)
+        ) {
           evict(rule, o, "ttl", out);
         }
         while (rule.pendingHead < rule.pendingOrder.length) {
@@ -405,9 +444,13 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
     drain() {
       const out: SpanData[] = [];
       for (const rule of rules) {
-        for (let o = oldestOpen(rule); o; o = oldestOpen(rule)) evict(rule, o, "shutdown", out);
+        for (let o = oldestOpen(rule); o; o = oldestOpen(rule)) {
+          evict(rule, o, "shutdown", out);
+        }
         for (const list of rule.pendingEnds.values()) {
-          for (const p of list) if (!p.used) options.onOrphan?.(p.event.spec.name);
+          for (const p of list) {
+            if (!p.used) options.onOrphan?.(p.event.spec.name);
+          }
         }
         rule.pendingEnds.clear();
         rule.pendingOrder = [];
@@ -424,7 +467,10 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
 }
 
 function keyPart(v: FieldValue | undefined): string {
-  if (v instanceof Uint8Array) return Array.from(v, (b) => b.toString(16).padStart(2, "0")).join("") + "\u0000b";
+  if (v instanceof Uint8Array) {
+    return Array.from(v, (b) => b.toString(16).padStart(2, "0")).join("") +
+      "\u0000b";
+  }
   return String(v);
 }
 
@@ -437,11 +483,16 @@ function attributeValue(
   get: (name: string) => FieldValue | undefined,
 ): FieldValue | number | undefined {
   if ("field" in source) return get(source.field);
-  if ("template" in source) return source.template.render(get as (f: string) => TemplateValue);
+  if ("template" in source) {
+    return source.template.render(get as (f: string) => TemplateValue);
+  }
   return source.constant;
 }
 
-function compare(a: bigint | string | boolean, b: number | string | boolean): number | undefined {
+function compare(
+  a: bigint | string | boolean,
+  b: number | string | boolean,
+): number | undefined {
   if (typeof a === "bigint") {
     if (typeof b === "number") {
       const bb = Number.isInteger(b) ? BigInt(b) : undefined;
@@ -450,7 +501,9 @@ function compare(a: bigint | string | boolean, b: number | string | boolean): nu
     }
     return undefined;
   }
-  if (typeof a === "string" && typeof b === "string") return a < b ? -1 : a > b ? 1 : 0;
+  if (typeof a === "string" && typeof b === "string") {
+    return a < b ? -1 : a > b ? 1 : 0;
+  }
   if (typeof a === "boolean" && typeof b === "boolean") return a === b ? 0 : 1;
   return undefined;
 }

@@ -13,9 +13,13 @@ export type OpenSpanRule = "end" | "drop";
 /** events → spans. On end of input, open spans are ended (`"end"`, default) or dropped. */
 export function spanBuilderStream(
   builder: SpanBuilder,
-  options: { sweepIntervalMs?: number; atEnd?: OpenSpanRule; onDropOpen?: (n: number) => void } = {},
+  options: {
+    sweepIntervalMs?: number;
+    atEnd?: OpenSpanRule;
+    onDropOpen?: (n: number) => void;
+  } = {},
 ): TransformStream<ProbeEvent[], SpanData[]> {
-  let timer: number | undefined;
+  let timer: ReturnType<typeof setInterval> | undefined;
   return new TransformStream<ProbeEvent[], SpanData[]>({
     start(controller) {
       timer = setInterval(() => {

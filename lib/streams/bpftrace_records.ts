@@ -5,11 +5,7 @@
  * through `onMalformed`, and skipped.
  * @module
  */
-import {
-  type ExactValue,
-  parseExact,
-  scanFlatTuple,
-} from "./exact_json.ts";
+import { type ExactValue, parseExact, scanFlatTuple } from "./exact_json.ts";
 
 /** One parsed bpftrace output record. */
 export type BpftraceRecord =
@@ -50,8 +46,10 @@ export function parseBpftraceLine(line: string): BpftraceRecord {
   const flat = scanFlatTuple(line);
   if (flat) return { type: "tuple", values: flat };
   const parsed = parseExact(line);
-  if (!parsed || typeof parsed !== "object" || Array.isArray(parsed) ||
-    parsed instanceof Uint8Array) {
+  if (
+    !parsed || typeof parsed !== "object" || Array.isArray(parsed) ||
+    parsed instanceof Uint8Array
+  ) {
     throw new SyntaxError("not a bpftrace record object");
   }
   const type = parsed.type;
@@ -62,7 +60,9 @@ export function parseBpftraceLine(line: string): BpftraceRecord {
         ? { type: "tuple", values: data }
         : { type: "value", value: data ?? null };
     case "printf":
-      if (typeof data !== "string") throw new SyntaxError("printf without text");
+      if (typeof data !== "string") {
+        throw new SyntaxError("printf without text");
+      }
       return { type: "printf", text: data };
     case "attached_probes": {
       const probes = (data as Record<string, ExactValue> | null)?.probes;
@@ -76,7 +76,9 @@ export function parseBpftraceLine(line: string): BpftraceRecord {
     case "warning":
       return { type: "message", level: type, text: messageText(data) };
     default:
-      if (typeof type !== "string") throw new SyntaxError("record without type");
+      if (typeof type !== "string") {
+        throw new SyntaxError("record without type");
+      }
       return { type: "other", kind: type };
   }
 }

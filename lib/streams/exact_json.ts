@@ -174,7 +174,9 @@ export function scanFlatTuple(line: string): ExactValue[] | undefined {
       while (i < n && isWs(line.charCodeAt(i))) i++;
       const sep = line.charCodeAt(i++);
       if (sep === 93 /* ] */) break;
-      if (sep !== 44 /* , */) throw new SyntaxError(`expected , or ] at ${i - 1}`);
+      if (sep !== 44 /* , */) {
+        throw new SyntaxError(`expected , or ] at ${i - 1}`);
+      }
     }
   }
   while (i < n && isWs(line.charCodeAt(i))) i++;

@@ -34,7 +34,9 @@ export function lineSplitter(
         options.onOverlong?.(skipped + nl - start);
         skipping = false;
       } else {
-        let line = carry ? carry + text.slice(start, nl) : text.slice(start, nl);
+        let line = carry
+          ? carry + text.slice(start, nl)
+          : text.slice(start, nl);
         carry = "";
         if (line.endsWith("\r")) line = line.slice(0, -1);
         if (line.length > max) options.onOverlong?.(line.length);

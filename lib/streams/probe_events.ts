@@ -7,7 +7,11 @@
  */
 import type { EventSpec, FieldType } from "../config/probe_spec.ts";
 import { fieldClock } from "../config/probe_spec.ts";
-import { type ClockName, type ClockOffsets, offsetFromEpochText } from "../spans/clock.ts";
+import {
+  type ClockName,
+  type ClockOffsets,
+  offsetFromEpochText,
+} from "../spans/clock.ts";
 import type { ExactValue } from "./exact_json.ts";
 import type { BpftraceRecord } from "./bpftrace_records.ts";
 
@@ -47,11 +51,15 @@ export function toFieldValue(v: ExactValue, type: FieldType): FieldValue {
   switch (type) {
     case "string":
       if (typeof v === "string" || v instanceof Uint8Array) return v;
-      if (typeof v === "number" || typeof v === "bigint" || typeof v === "boolean") return String(v);
+      if (
+        typeof v === "number" || typeof v === "bigint" || typeof v === "boolean"
+      ) return String(v);
       throw new Error(`expected a string, got ${describe(v)}`);
     case "bool":
       if (typeof v === "boolean") return v;
-      if (typeof v === "number" || typeof v === "bigint") return v !== 0 && v !== 0n;
+      if (typeof v === "number" || typeof v === "bigint") {
+        return v !== 0 && v !== 0n;
+      }
       throw new Error(`expected a boolean, got ${describe(v)}`);
     default: // int and *_ns
       if (typeof v === "bigint") return v;
@@ -65,7 +73,8 @@ function describe(v: ExactValue): string {
   if (v instanceof Uint8Array) return "bytes";
   if (Array.isArray(v)) return "a list";
   if (v === null) return "null";
-  return `${typeof v} ${JSON.stringify(typeof v === "bigint" ? String(v) : v)}`.slice(0, 60);
+  return `${typeof v} ${JSON.stringify(typeof v === "bigint" ? String(v) : v)}`
+    .slice(0, 60);
 }
 
 /** Which clocks the events of a spec read, beyond wall clock. */
@@ -100,7 +109,10 @@ export function probeEventMapper(
     const [, clockNs, epoch] = values;
     try {
       const ns = toFieldValue(clockNs, "int") as bigint;
-      const offset = offsetFromEpochText(ns, typeof epoch === "string" ? epoch : String(epoch));
+      const offset = offsetFromEpochText(
+        ns,
+        typeof epoch === "string" ? epoch : String(epoch),
+      );
       clocks.set("boottime", offset);
       // bpftrace 0.17 cannot read CLOCK_MONOTONIC; without suspend it is within
       // ~200 ns of boot time here (see docs/probe-spec.md).
@@ -128,11 +140,18 @@ export function probeEventMapper(
         }
         const spec = typeof name === "string" ? events.get(name) : undefined;
         if (!spec) {
-          hooks.onUnknownEvent?.(typeof name === "string" ? name : describe(name));
+          hooks.onUnknownEvent?.(
+            typeof name === "string" ? name : describe(name),
+          );
           continue;
         }
         if (r.values.length !== spec.fields.length + 1) {
-          hooks.onBadEvent?.(spec.name, `has ${r.values.length - 1} values, the spec declares ${spec.fields.length} fields`);
+          hooks.onBadEvent?.(
+            spec.name,
+            `has ${
+              r.values.length - 1
+            } values, the spec declares ${spec.fields.length} fields`,
+          );
           continue;
         }
         try {

@@ -1,0 +1,178 @@
+/**
+ * Running bpftrace: spawn `bpftrace -f json` with `Deno.Command`, expose its
+ * stdout, route its stderr into our logs, and tell when probes are really
+ * attached.
+ *
+ * bpftrace prints `attached_probes` before attaching (and a signal sent right
+ * after it is lost), so readiness comes from the line bpftrace writes to
+ * stderr when `__BPFTRACE_NOTIFY_PROBES_ATTACHED` is set.
+ * @module
+ */
+import type { Logger } from "../telemetry/log.ts";
+import { UserError } from "./probe_run.ts";
+
+/** Options of {@linkcode spawnBpftrace}. */
+export interface BpftraceOptions {
+  /** The bpftrace executable (default `bpftrace` on PATH). */
+  bpftrace?: string;
+  /** The prepared program text (passed with `-e`: no temporary file). */
+  program: string;
+  /** A name for logs. */
+  name: string;
+  /** Trace this process (`-p`). */
+  pid?: number;
+  /** Let bpftrace start this command once probes are attached (`-c`). */
+  command?: string;
+  /** Extra environment (e.g. BPFTRACE_STRLEN). */
+  env?: Record<string, string>;
+  logger: Logger;
+}
+
+/** A running bpftrace. */
+export interface BpftraceProcess {
+  readonly pid: number;
+  /** Its NDJSON output. */
+  readonly stdout: ReadableStream<Uint8Array>;
+  /** Resolves once probes are attached; rejects (UserError) if bpftrace exits first. */
+  readonly attached: Promise<void>;
+  /** Its exit status. */
+  readonly exited: Promise<Deno.CommandStatus>;
+  /** The last lines it wrote to stderr (for error messages). */
+  stderrTail(): string[];
+  /** SIGTERM, then SIGKILL after `graceMs` (default 3000). Resolves when it has exited. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+const NOTIFY = "__BPFTRACE_NOTIFY_PROBES_ATTACHED";
+const HARMLESS = /couldn't set RLIMIT_MEMLOCK/;
+
+/** The arguments bpftrace is started with. */
+export function bpftraceArgs(
+  o: Pick<BpftraceOptions, "program" | "pid" | "command">,
+): string[] {
+  const args = ["-f", "json", "-B", "line"];
+  if (o.pid !== undefined) args.push("-p", String(o.pid));
+  if (o.command !== undefined) args.push("-c", o.command);
+  args.push("-e", o.program);
+  return args;
+}
+
+/** Starts bpftrace. Throws UserError when it cannot be started at all. */
+export function spawnBpftrace(o: BpftraceOptions): BpftraceProcess {
+  const bin = o.bpftrace ?? "bpftrace";
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(bin, {
+      args: bpftraceArgs(o),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { ...o.env, [NOTIFY]: "1" },
+    }).spawn();
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new UserError(
+        `cannot start ${bin}: not found; install bpftrace (apt-get install bpftrace) or pass --bpftrace PATH`,
+        1,
+      );
+    }
+    if (
+      e instanceof Deno.errors.NotCapable ||
+      e instanceof Deno.errors.PermissionDenied
+    ) {
+      throw new UserError(
+        `not allowed to start ${bin}: ${(e as Error).message}`,
+        1,
+      );
+    }
+    throw e;
+  }
+  const tail: string[] = [];
+  let attachedResolve!: () => void;
+  let attachedReject!: (e: Error) => void;
+  let isAttached = false;
+  const attached = new Promise<void>((res, rej) => {
+    attachedResolve = res;
+    attachedReject = rej;
+  });
+  attached.catch(() => {});
+
+  const stderrDone = (async () => {
+    const decoder = new TextDecoder();
+    let carry = "";
+    for await (const chunk of child.stderr) {
+      const text = carry + decoder.decode(chunk, { stream: true });
+      const lines = text.split("\n");
+      carry = lines.pop()!;
+      for (const line of lines) handleStderr(line);
+    }
+    if (carry) handleStderr(carry);
+  })();
+
+  function handleStderr(raw: string): void {
+    // bpftrace may glue the notify marker to a previous message
+    let line = raw;
+    if (line.includes(NOTIFY)) {
+      line = line.replace(NOTIFY, "");
+      if (!isAttached) {
+        isAttached = true;
+        o.logger.info("probes attached", {
+          probe: o.name,
+          bpftrace_pid: child.pid,
+        });
+        attachedResolve();
+      }
+    }
+    line = line.trim();
+    if (!line) return;
+    if (HARMLESS.test(line)) {
+      o.logger.debug("bpftrace: " + line, { probe: o.name });
+      return;
+    }
+    tail.push(line);
+    if (tail.length > 20) tail.shift();
+    o.logger.warn("bpftrace: " + line, { probe: o.name });
+  }
+
+  const exited = child.status.then(async (status) => {
+    await stderrDone.catch(() => {});
+    if (!isAttached) {
+      const why = status.code === 1
+        ? "the script did not compile"
+        : status.code === 255
+        ? "a probe could not be attached"
+        : `bpftrace exited with code ${status.code}${
+          status.signal ? ` (${status.signal})` : ""
+        }`;
+      attachedReject(
+        new UserError(
+          `probe ${o.name}: ${why}:\n  ${tail.join("\n  ") || "(no output)"}`,
+          1,
+        ),
+      );
+    }
+    return status;
+  });
+
+  return {
+    pid: child.pid,
+    stdout: child.stdout,
+    attached,
+    exited,
+    stderrTail: () => [...tail],
+    async stop(graceMs = 3000) {
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        return void await exited; // already gone
+      }
+      const timer = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* exited meanwhile */ }
+      }, graceMs);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}

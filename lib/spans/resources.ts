@@ -1,0 +1,97 @@
+/**
+ * Resources: who produced a span. Service name, host name, and the traced
+ * process (pid, executable) where known, plus `OTEL_RESOURCE_ATTRIBUTES`.
+ * One object per distinct resource, as exporters group by identity.
+ * @module
+ */
+import type { Attributes, Resource } from "./span_data.ts";
+
+/** Options of {@linkcode createResourceCache}. */
+export interface ResourceOptions {
+  /** `service.name`; when absent, derived from the traced executable, else "spanprobe". */
+  serviceName?: string;
+  /** Extra attributes (e.g. parsed OTEL_RESOURCE_ATTRIBUTES); explicit options win. */
+  extra?: Attributes;
+  /** Host name (default: Deno.hostname() when permitted). */
+  hostName?: string;
+  /** Reads facts about a process (tests inject; default reads /proc). */
+  processInfo?: (
+    pid: number,
+  ) => { executableName?: string; executablePath?: string };
+}
+
+/** Resources by traced pid. */
+export interface ResourceCache {
+  /** The resource of spans from process `pid` (or of no known process). */
+  forPid(pid: number | undefined): Resource;
+}
+
+/** Reads /proc/PID/comm and /proc/PID/exe; fields stay absent where not permitted or gone. */
+export function procInfo(
+  pid: number,
+): { executableName?: string; executablePath?: string } {
+  const out: { executableName?: string; executablePath?: string } = {};
+  try {
+    out.executableName = Deno.readTextFileSync(`/proc/${pid}/comm`).trim();
+  } catch { /* exited, or not permitted */ }
+  try {
+    out.executablePath = Deno.readLinkSync(`/proc/${pid}/exe`);
+  } catch { /* exited, or not permitted */ }
+  return out;
+}
+
+function defaultHostName(): string | undefined {
+  try {
+    return Deno.hostname();
+  } catch {
+    return undefined;
+  }
+}
+
+/** A cache of resources (bounded: at most 4096 pids remembered). */
+export function createResourceCache(
+  options: ResourceOptions = {},
+): ResourceCache {
+  const hostName = options.hostName ?? defaultHostName();
+  const info = options.processInfo ?? procInfo;
+  const byPid = new Map<number, Resource>();
+  const base = (): Attributes => {
+    const a: Attributes = { ...options.extra };
+    if (hostName) a["host.name"] = hostName;
+    a["telemetry.sdk.name"] = "spanprobe";
+    a["telemetry.sdk.language"] = "ebpf";
+    return a;
+  };
+  const anonymous: Resource = {
+    attributes: {
+      ...base(),
+      "service.name": options.serviceName ??
+        String(options.extra?.["service.name"] ?? "spanprobe"),
+    },
+  };
+  return {
+    forPid(pid) {
+      if (pid === undefined || !Number.isSafeInteger(pid) || pid <= 0) {
+        return anonymous;
+      }
+      let r = byPid.get(pid);
+      if (r) return r;
+      const p = info(pid);
+      const attributes = base();
+      attributes["service.name"] = options.serviceName ??
+        (options.extra?.["service.name"] as string | undefined) ??
+        p.executableName ?? "spanprobe";
+      attributes["process.pid"] = pid;
+      if (p.executableName) {
+        attributes["process.executable.name"] = p.executableName;
+      }
+      if (p.executablePath) {
+        attributes["process.executable.path"] = p.executablePath;
+      }
+      r = { attributes };
+      if (byPid.size >= 4096) byPid.delete(byPid.keys().next().value!);
+      byPid.set(pid, r);
+      return r;
+    },
+  };
+}
