@@ -25,7 +25,10 @@ const SYMBOLS = {
     parameters: ["pointer", "pointer"],
     result: "pointer",
   },
-  bpf_object__next_map: { parameters: ["pointer", "pointer"], result: "pointer" },
+  bpf_object__next_map: {
+    parameters: ["pointer", "pointer"],
+    result: "pointer",
+  },
   bpf_object__find_map_by_name: {
     parameters: ["pointer", "buffer"],
     result: "pointer",
@@ -62,7 +65,7 @@ const SYMBOLS = {
   },
   bpf_map_delete_elem: { parameters: ["i32", "buffer"], result: "i32" },
   bpf_map_get_next_key: {
-    parameters: ["i32", "buffer", "buffer"],
+    parameters: ["i32", "pointer", "buffer"],
     result: "i32",
   },
 
@@ -124,7 +127,9 @@ const opened = new Map<string, Libbpf>();
 export function openLibbpf(path?: string): Libbpf {
   const candidates = path ? [path] : LIBBPF_DIRS.map((d) => `${d}/libbpf.so.1`);
   if (path && !path.startsWith("/")) {
-    throw new Error(`libbpf path must be absolute, got ${JSON.stringify(path)}`);
+    throw new Error(
+      `libbpf path must be absolute, got ${JSON.stringify(path)}`,
+    );
   }
   const failures: string[] = [];
   for (const candidate of candidates) {
@@ -134,7 +139,10 @@ export function openLibbpf(path?: string): Libbpf {
     try {
       lib = Deno.dlopen(candidate, SYMBOLS);
     } catch (e) {
-      if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+      if (
+        e instanceof Deno.errors.NotCapable ||
+        e instanceof Deno.errors.PermissionDenied
+      ) {
         throw new Error(
           `loading ${candidate} needs FFI permission: run with --allow-ffi`,
         );
@@ -146,10 +154,16 @@ export function openLibbpf(path?: string): Libbpf {
     const minor = lib.symbols.libbpf_minor_version();
     if (major < 1) {
       lib.close();
-      failures.push(`${candidate}: libbpf ${major}.${minor} is too old (need 1.x)`);
+      failures.push(
+        `${candidate}: libbpf ${major}.${minor} is too old (need 1.x)`,
+      );
       continue;
     }
-    const found = { path: candidate, version: `${major}.${minor}`, sym: lib.symbols };
+    const found = {
+      path: candidate,
+      version: `${major}.${minor}`,
+      sym: lib.symbols,
+    };
     opened.set(candidate, found);
     return found;
   }

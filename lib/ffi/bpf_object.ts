@@ -1,0 +1,330 @@
+/**
+ * A loaded BPF object (`.bpf.o`): open + load with libbpf, attach every
+ * program, find and use maps, and tear everything down (links destroyed,
+ * object closed) on close and on every error path.
+ * @module
+ */
+import type { Logger } from "../telemetry/log.ts";
+import {
+  attachError,
+  loadError,
+  missingMapError,
+  openError,
+} from "./bpf_errors.ts";
+import {
+  BTF_KIND,
+  cstr,
+  isNull,
+  type Libbpf,
+  openLibbpf,
+  readCString,
+} from "./libbpf.ts";
+import { installLibbpfLog, withLibbpfLog } from "./libbpf_log.ts";
+import { errno } from "./libc.ts";
+import { UserError } from "../sources/probe_run.ts";
+
+/** Where to attach a program whose section names no target (e.g. `SEC("usdt")`). */
+export interface AttachTarget {
+  /** The program (function) name in the object. */
+  program: string;
+  /** A USDT probe in `binary` (absolute path); all processes unless `pid`. */
+  usdt?: { binary: string; provider: string; name: string; pid?: number };
+  /** A function entry (or return) in `binary`. */
+  uprobe?: { binary: string; symbol: string; retprobe?: boolean; pid?: number };
+}
+
+/** A map of a loaded object. */
+export interface BpfMap {
+  readonly name: string;
+  readonly fd: number;
+  readonly type: number;
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly maxEntries: number;
+  /** Read `key` into `value`; false when absent. Throws on other errors. */
+  lookup(key: Uint8Array<ArrayBuffer>, value: Uint8Array<ArrayBuffer>): boolean;
+  /** Write `value` at `key` (`flags`: 0 any, 1 no-exist, 2 exist). Throws on error. */
+  update(
+    key: Uint8Array<ArrayBuffer>,
+    value: Uint8Array<ArrayBuffer>,
+    flags?: number,
+  ): void;
+  /** Delete `key`; false when absent. */
+  delete(key: Uint8Array<ArrayBuffer>): boolean;
+  /** All keys (hash maps; a snapshot). */
+  keys(): Uint8Array<ArrayBuffer>[];
+}
+
+/** A program of a loaded object. */
+export interface BpfProgramInfo {
+  readonly name: string;
+  readonly section: string;
+  /** Whether it is attached. */
+  attached: boolean;
+}
+
+/** A loaded (and optionally attached) BPF object. */
+export interface BpfObject {
+  readonly path: string;
+  readonly libbpf: Libbpf;
+  readonly programs: readonly BpfProgramInfo[];
+  /** Names of all maps, including internal ones (`.bss`, `.rodata`). */
+  mapNames(): string[];
+  /** The map called `name`; a UserError naming the available maps if absent. */
+  map(name: string): BpfMap;
+  /** Whether a map called `name` exists. */
+  hasMap(name: string): boolean;
+  /** Size in bytes of the BTF global variable `name`, when the object declares one. */
+  btfVarSize(name: string): number | undefined;
+  /**
+   * Attach every program (autoattach ones by their section, the others by
+   * `targets`). On failure, links made so far are destroyed and a UserError
+   * names the program and attach point.
+   */
+  attachAll(targets?: AttachTarget[]): void;
+  /** Number of live links. */
+  linkCount(): number;
+  /** Destroy all links and close the object. Idempotent. */
+  close(): void;
+}
+
+/** Options of {@linkcode loadBpfObject}. */
+export interface LoadOptions {
+  logger: Logger;
+  /** Absolute path of libbpf.so.1 (searched when omitted). */
+  libbpfPath?: string;
+}
+
+/**
+ * Opens and loads the object at `path`. Throws a UserError on failure with
+ * nothing left behind (the object is closed).
+ */
+export function loadBpfObject(path: string, options: LoadOptions): BpfObject {
+  const { logger } = options;
+  let lib: Libbpf;
+  try {
+    lib = openLibbpf(options.libbpfPath);
+  } catch (e) {
+    throw new UserError((e as Error).message, 1);
+  }
+  installLibbpfLog(lib, logger);
+  const s = lib.sym;
+
+  const opened = withLibbpfLog(logger, () => {
+    const obj = s.bpf_object__open_file(cstr(path), null);
+    return { obj, err: isNull(obj) ? errno() : 0 };
+  });
+  const obj = opened.result.obj;
+  if (isNull(obj)) {
+    throw openError(path, opened.result.err || 22, opened.lines);
+  }
+
+  const loaded = withLibbpfLog(logger, () => s.bpf_object__load(obj));
+  if (loaded.result < 0) {
+    withLibbpfLog(logger, () => s.bpf_object__close(obj));
+    throw loadError(path, loaded.result, loaded.lines);
+  }
+
+  const programs: (BpfProgramInfo & { ptr: Deno.PointerObject })[] = [];
+  for (
+    let p = s.bpf_object__next_program(obj, null);
+    !isNull(p);
+    p = s.bpf_object__next_program(obj, p)
+  ) {
+    programs.push({
+      ptr: p,
+      name: readCString(s.bpf_program__name(p)),
+      section: readCString(s.bpf_program__section_name(p)),
+      attached: false,
+    });
+  }
+  const mapPtrs = new Map<string, Deno.PointerObject>();
+  for (
+    let m = s.bpf_object__next_map(obj, null);
+    !isNull(m);
+    m = s.bpf_object__next_map(obj, m)
+  ) {
+    mapPtrs.set(readCString(s.bpf_map__name(m)), m);
+  }
+
+  const links: Deno.PointerObject[] = [];
+  let closed = false;
+
+  function destroyLinks(): void {
+    while (links.length) {
+      const link = links.pop()!;
+      withLibbpfLog(logger, () => s.bpf_link__destroy(link));
+    }
+    for (const p of programs) p.attached = false;
+  }
+
+  function attachOne(
+    p: (typeof programs)[number],
+    target: AttachTarget | undefined,
+  ): void {
+    let where: string | undefined;
+    const res = withLibbpfLog(logger, () => {
+      let link: Deno.PointerValue;
+      if (target?.usdt) {
+        const u = target.usdt;
+        where = `usdt ${u.binary}:${u.provider}:${u.name}`;
+        link = s.bpf_program__attach_usdt(
+          p.ptr,
+          u.pid ?? -1,
+          cstr(u.binary),
+          cstr(u.provider),
+          cstr(u.name),
+          null,
+        );
+      } else if (target?.uprobe) {
+        const u = target.uprobe;
+        where = `${
+          u.retprobe ? "uretprobe" : "uprobe"
+        } ${u.binary}:${u.symbol}`;
+        const name = cstr(u.symbol);
+        const opts = new BigUint64Array(5); // struct bpf_uprobe_opts, 40 bytes
+        opts[0] = 40n;
+        opts[3] = u.retprobe ? 1n : 0n;
+        opts[4] = Deno.UnsafePointer.value(Deno.UnsafePointer.of(name));
+        link = s.bpf_program__attach_uprobe_opts(
+          p.ptr,
+          u.pid ?? -1,
+          cstr(u.binary),
+          0n,
+          new Uint8Array(opts.buffer),
+        );
+        void name; // keep alive across the call
+      } else {
+        link = s.bpf_program__attach(p.ptr);
+      }
+      return { link, err: isNull(link) ? errno() : 0 };
+    });
+    const { link, err } = res.result;
+    if (isNull(link)) {
+      throw attachError(path, p.name, p.section, err || 22, res.lines, where);
+    }
+    links.push(link);
+    p.attached = true;
+    logger.debug("attached BPF program", {
+      object: path,
+      program: p.name,
+      section: p.section,
+      target: where,
+    });
+  }
+
+  const object: BpfObject = {
+    path,
+    libbpf: lib,
+    programs,
+    mapNames: () => [...mapPtrs.keys()],
+    hasMap: (name) => mapPtrs.has(name),
+    map(name) {
+      const m = mapPtrs.get(name);
+      if (!m || closed) {
+        throw missingMapError(
+          path,
+          name,
+          [...mapPtrs.keys()].filter((n) => !n.includes(".")),
+        );
+      }
+      return wrapMap(lib, name, m);
+    },
+    btfVarSize(name) {
+      const btf = s.bpf_object__btf(obj);
+      if (isNull(btf)) return undefined;
+      const id = s.btf__find_by_name_kind(btf, cstr(name), BTF_KIND.VAR);
+      if (id <= 0) return undefined;
+      const t = s.btf__type_by_id(btf, id);
+      if (isNull(t)) return undefined;
+      const typeId = new Deno.UnsafePointerView(t).getUint32(8);
+      const size = Number(s.btf__resolve_size(btf, typeId));
+      return size > 0 ? size : undefined;
+    },
+    attachAll(targets = []) {
+      if (closed) throw new Error(`BPF object ${path} is closed`);
+      for (const t of targets) {
+        if (!programs.some((p) => p.name === t.program)) {
+          throw new UserError(
+            `attach target names program "${t.program}", which ${path} does not have ` +
+              `(programs: ${programs.map((p) => p.name).join(", ")})`,
+            2,
+          );
+        }
+      }
+      try {
+        for (const p of programs) {
+          if (p.attached) continue;
+          attachOne(p, targets.find((t) => t.program === p.name));
+        }
+      } catch (e) {
+        destroyLinks();
+        throw e;
+      }
+    },
+    linkCount: () => links.length,
+    close() {
+      if (closed) return;
+      closed = true;
+      destroyLinks();
+      withLibbpfLog(logger, () => s.bpf_object__close(obj));
+    },
+  };
+  return object;
+}
+
+function wrapMap(lib: Libbpf, name: string, m: Deno.PointerObject): BpfMap {
+  const s = lib.sym;
+  const fd = s.bpf_map__fd(m);
+  const check = (rc: number, op: string) => {
+    if (rc < 0) {
+      throw new Error(`${op} on BPF map "${name}" failed: errno ${-rc}`);
+    }
+  };
+  return {
+    name,
+    fd,
+    type: s.bpf_map__type(m),
+    keySize: s.bpf_map__key_size(m),
+    valueSize: s.bpf_map__value_size(m),
+    maxEntries: s.bpf_map__max_entries(m),
+    lookup(key, value) {
+      const rc = s.bpf_map_lookup_elem(fd, key, value);
+      if (rc === -2) return false;
+      check(rc, "lookup");
+      return true;
+    },
+    update(key, value, flags = 0) {
+      check(s.bpf_map_update_elem(fd, key, value, BigInt(flags)), "update");
+    },
+    delete(key) {
+      const rc = s.bpf_map_delete_elem(fd, key);
+      if (rc === -2) return false;
+      check(rc, "delete");
+      return true;
+    },
+    keys() {
+      const size = s.bpf_map__key_size(m);
+      const out: Uint8Array<ArrayBuffer>[] = [];
+      let prev: Uint8Array<ArrayBuffer> | null = null;
+      for (;;) {
+        const next = new Uint8Array(size);
+        // A NULL key asks for the first key.
+        const rc = s.bpf_map_get_next_key(
+          fd,
+          prev ? Deno.UnsafePointer.of(prev) : null,
+          next,
+        );
+        if (rc === -2) return out;
+        check(rc, "get_next_key");
+        out.push(next);
+        prev = next;
+      }
+    },
+  };
+}
+
+/** Number of possible CPUs (the per-CPU value count of per-CPU maps). */
+export function possibleCpus(lib: Libbpf): number {
+  return lib.sym.libbpf_num_possible_cpus();
+}
