@@ -24,6 +24,7 @@ export function lineSplitter(
   let carry = "";
   let skipping = false; // inside an overlong line, dropping until its newline
   let skipped = 0;
+  let skippedCr = false; // the skipped text so far ends with "\r"
 
   function take(text: string, out: string[]): void {
     let start = 0;
@@ -31,12 +32,12 @@ export function lineSplitter(
       const nl = text.indexOf("\n", start);
       if (nl < 0) break;
       if (skipping) {
-        options.onOverlong?.(skipped + nl - start);
+        // report the length without the "\r" of a CRLF, as for a line seen whole
+        const cr = nl > start ? text.charCodeAt(nl - 1) === 13 : skippedCr;
+        options.onOverlong?.(skipped + nl - start - (cr ? 1 : 0));
         skipping = false;
       } else {
-        let line = carry
-          ? carry + text.slice(start, nl)
-          : text.slice(start, nl);
+        let line = carry ? carry + text.slice(start, nl) : text.slice(start, nl);
         carry = "";
         if (line.endsWith("\r")) line = line.slice(0, -1);
         if (line.length > max) options.onOverlong?.(line.length);
@@ -45,10 +46,14 @@ export function lineSplitter(
       start = nl + 1;
     }
     const rest = text.slice(start);
-    if (skipping) skipped += rest.length;
-    else if (carry.length + rest.length > max) {
+    if (skipping) {
+      skipped += rest.length;
+      if (rest) skippedCr = rest.endsWith("\r");
+    } else if (carry.length + rest.length > max + 1) {
+      // max + 1: a line of max characters may still end with the "\r" of a CRLF
       skipping = true;
       skipped = carry.length + rest.length;
+      skippedCr = rest ? rest.endsWith("\r") : carry.endsWith("\r");
       carry = "";
     } else carry += rest;
   }
