@@ -40,9 +40,7 @@ export function describeErrno(err: number): string {
 /** The last `n` libbpf lines worth quoting (warnings first, else anything). */
 function quote(lines: LibbpfLine[], n = 12): string {
   const warn = lines.filter((l) => l.level === "warn");
-  const pick = (warn.length ? warn : lines).slice(-n).map((l) =>
-    `  libbpf: ${l.text}`
-  );
+  const pick = (warn.length ? warn : lines).slice(-n).map((l) => `  libbpf: ${l.text}`);
   return pick.length ? `\n${pick.join("\n")}` : "";
 }
 
@@ -89,18 +87,14 @@ export function loadError(
   const which = prog ? ` program "${prog}" of` : "";
   if (e === 13 || e === 22 || e === 4007) {
     return new UserError(
-      `loading${which} ${path} failed: ${
-        describeErrno(e)
-      }; the kernel verifier or ` +
+      `loading${which} ${path} failed: ${describeErrno(e)}; the kernel verifier or ` +
         `CO-RE relocation rejected it${quote(lines)}`,
       1,
     );
   }
   if (e === 3 || e === 2) {
     return new UserError(
-      `loading${which} ${path} failed: ${
-        describeErrno(e)
-      }; a kernel type, field or ` +
+      `loading${which} ${path} failed: ${describeErrno(e)}; a kernel type, field or ` +
         `function it needs does not exist on this kernel${quote(lines)}`,
       1,
     );
@@ -126,18 +120,14 @@ export function attachError(
   if (e === 1) return privilegeError(what);
   if (e === 2 || e === 19) {
     return new UserError(
-      `${what} failed: attach point ${target ?? `"${section}"`} not found (${
-        describeErrno(e)
-      }); ` +
+      `${what} failed: attach point ${target ?? `"${section}"`} not found (${describeErrno(e)}); ` +
         `check that the tracepoint, binary or probe exists${quote(lines, 4)}`,
       1,
     );
   }
   if (e === 95 || e === 524) {
     return new UserError(
-      `${what} failed: this program has no attach target of its own (${
-        describeErrno(e)
-      }); ` +
+      `${what} failed: this program has no attach target of its own (${describeErrno(e)}); ` +
         `name one in tracing.attach of the config (usdt or uprobe), or note that kprobes ` +
         `and fentry are unavailable on this kernel${quote(lines, 4)}`,
       2,
@@ -145,9 +135,7 @@ export function attachError(
   }
   if (e === 13) {
     return new UserError(
-      `${what} failed: ${
-        describeErrno(e)
-      }; for tracepoints this means the program reads ` +
+      `${what} failed: ${describeErrno(e)}; for tracepoints this means the program reads ` +
         `past the tracepoint's record${quote(lines, 4)}`,
       1,
     );
@@ -166,9 +154,7 @@ export function missingMapError(
   kind = "map",
 ): UserError {
   return new UserError(
-    `${kind} "${name}" not found in BPF object ${path} (it has: ${
-      available.join(", ") || "none"
-    })`,
+    `${kind} "${name}" not found in BPF object ${path} (it has: ${available.join(", ") || "none"})`,
     2,
   );
 }

@@ -5,20 +5,8 @@
  * @module
  */
 import type { Logger } from "../telemetry/log.ts";
-import {
-  attachError,
-  loadError,
-  missingMapError,
-  openError,
-} from "./bpf_errors.ts";
-import {
-  BTF_KIND,
-  cstr,
-  isNull,
-  type Libbpf,
-  openLibbpf,
-  readCString,
-} from "./libbpf.ts";
+import { attachError, loadError, missingMapError, openError } from "./bpf_errors.ts";
+import { BTF_KIND, cstr, isNull, type Libbpf, openLibbpf, readCString } from "./libbpf.ts";
 import { installLibbpfLog, withLibbpfLog } from "./libbpf_log.ts";
 import { errno } from "./libc.ts";
 import { UserError } from "../sources/probe_run.ts";
@@ -178,9 +166,7 @@ export function loadBpfObject(path: string, options: LoadOptions): BpfObject {
         );
       } else if (target?.uprobe) {
         const u = target.uprobe;
-        where = `${
-          u.retprobe ? "uretprobe" : "uprobe"
-        } ${u.binary}:${u.symbol}`;
+        where = `${u.retprobe ? "uretprobe" : "uprobe"} ${u.binary}:${u.symbol}`;
         const name = cstr(u.symbol);
         const opts = new BigUint64Array(5); // struct bpf_uprobe_opts, 40 bytes
         opts[0] = 40n;

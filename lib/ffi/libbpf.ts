@@ -168,9 +168,7 @@ export function openLibbpf(path?: string): Libbpf {
     return found;
   }
   throw new Error(
-    `libbpf 1.x not found (install libbpf1, or pass its absolute path); tried:\n  ${
-      failures.join("\n  ")
-    }`,
+    `libbpf 1.x not found (install libbpf1, or pass its absolute path); tried:\n  ${failures.join("\n  ")}`,
   );
 }
 
