@@ -21,8 +21,11 @@ export type ExactValue =
   | { [key: string]: ExactValue };
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
-const SIGN_EXTENDED = /\\uffffff([0-9a-fA-F]{2})/g;
+// `\uffffffXX` not preceded by an escaped backslash (`\\uffffff..` is text)
+const SIGN_EXTENDED = /(?<!\\)((?:\\\\)*)\\uffffff([0-9a-fA-F]{2})/g;
 const INTEGER = /^-?\d+$/;
+/** A JSON number token (RFC 8259). */
+const JSON_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
 
 /**
  * The exact value of a number token: a `number` when exactly representable
@@ -46,7 +49,7 @@ export function decodeJsonString(raw: string): string | Uint8Array {
   if (raw.indexOf("\\") < 0) return raw;
   if (raw.indexOf("\\uffffff") < 0) return JSON.parse('"' + raw + '"');
   const latin1: string = JSON.parse(
-    '"' + raw.replace(SIGN_EXTENDED, "\\u00$1") + '"',
+    '"' + raw.replace(SIGN_EXTENDED, "$1\\u00$2") + '"',
   );
   return bytesOrString(latin1);
 }
@@ -98,7 +101,7 @@ function repairStrings(value: ExactValue): ExactValue {
 /** Parses any JSON text exactly (the general, slower path). Throws SyntaxError. */
 export function parseExact(text: string): ExactValue {
   const repair = text.indexOf("\\uffffff") >= 0;
-  const src = repair ? text.replace(SIGN_EXTENDED, "\\u00$1") : text;
+  const src = repair ? text.replace(SIGN_EXTENDED, "$1\\u00$2") : text;
   // deno-lint-ignore no-explicit-any
   const value = JSON.parse(src, reviver as any) as ExactValue;
   return repair ? repairStrings(value) : value;
@@ -152,11 +155,8 @@ export function scanFlatTuple(line: string): ExactValue[] | undefined {
           ) break;
         }
         const text = line.slice(start, i);
-        const v = exactNumber(text);
-        if (typeof v === "number" && Number.isNaN(v)) {
-          throw new SyntaxError(`bad number ${text}`);
-        }
-        out.push(v);
+        if (!JSON_NUMBER.test(text)) throw new SyntaxError(`bad number ${text}`);
+        out.push(exactNumber(text));
       } else if (line.startsWith("true", i)) {
         out.push(true);
         i += 4;
