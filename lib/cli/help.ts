@@ -1,0 +1,66 @@
+/**
+ * Help texts of the command line.
+ * @module
+ */
+
+/** `spanprobe --help`. */
+export const MAIN_HELP = `spanprobe — eBPF events to OpenTelemetry traces
+
+Usage:
+  spanprobe run    [options]   attach probes and export spans
+  spanprobe check  [options]   validate config and probe specs; attach nothing
+  spanprobe probes             list bundled probes
+  spanprobe --version
+
+Run 'spanprobe <command> --help' for a command's options.
+Exit codes: 0 success, 1 runtime failure, 2 usage or config error.
+`;
+
+/** `spanprobe run --help`. */
+export const RUN_HELP = `Usage: spanprobe run [options]
+
+Probes:
+  -p, --probe NAME|PATH     bundled probe name or path to its .yaml (repeatable)
+      --param NAME=VALUE    a probe parameter (repeatable; PROBE.NAME=VALUE for one probe)
+      --binary PATH         shorthand for --param binary=PATH
+      --pid PID             trace this process (bpftrace -p)
+      --command CMD         start CMD once probes are attached; stop when it exits
+  -c, --config FILE         YAML config (see docs/configuration.md)
+      --bpftrace PATH       bpftrace executable (default: bpftrace on PATH)
+
+Export (default: readable lines on stdout when no endpoint is set):
+  -o, --output KIND         console | otlp | file:PATH (repeatable)
+      --endpoint URL        OTLP/HTTP endpoint (base URL; /v1/traces is added)
+      --protocol P          http/protobuf (default) | http/json
+      --compression C       gzip | none
+      --header NAME=VALUE   extra HTTP header (repeatable)
+      --service-name NAME   service.name (default: the traced executable)
+  Standard OTEL_EXPORTER_OTLP_* , OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES apply.
+
+Lifecycle and logs:
+      --duration SECONDS    stop after this long
+      --flush-timeout MS    flush deadline on shutdown (default 5000)
+      --stats-interval S    log a stats line every S seconds (default 0: off)
+      --log-format F        human (default) | json
+      --log-level L         debug | info (default) | warn | error
+  -h, --help
+`;
+
+/** `spanprobe check --help`. */
+export const CHECK_HELP = `Usage: spanprobe check [options]
+
+Validates the config file and probe specs (YAML, events, spans, parameters,
+scripts present) without attaching anything. Errors name file and line.
+
+  -p, --probe NAME|PATH     probe to check (repeatable; default: all bundled)
+      --param NAME=VALUE    parameters to validate too (repeatable)
+      --binary PATH         shorthand for --param binary=PATH
+  -c, --config FILE         config file to check
+  -h, --help
+`;
+
+/** `spanprobe probes --help`. */
+export const PROBES_HELP = `Usage: spanprobe probes
+
+Lists the bundled probes with their kind and parameters.
+`;

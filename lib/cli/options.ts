@@ -1,0 +1,38 @@
+/**
+ * The command-line option tables (for node:util parseArgs), shared by the CLI
+ * and the launcher that derives the permission set from them.
+ * @module
+ */
+
+/** Options of `spanprobe run`. */
+export const RUN_OPTIONS = {
+  probe: { type: "string", short: "p", multiple: true },
+  param: { type: "string", multiple: true },
+  binary: { type: "string" },
+  pid: { type: "string" },
+  command: { type: "string" },
+  config: { type: "string", short: "c" },
+  bpftrace: { type: "string" },
+  output: { type: "string", short: "o", multiple: true },
+  endpoint: { type: "string" },
+  protocol: { type: "string" },
+  compression: { type: "string" },
+  header: { type: "string", multiple: true },
+  "service-name": { type: "string" },
+  duration: { type: "string" },
+  "flush-timeout": { type: "string" },
+  "stats-interval": { type: "string" },
+  "log-format": { type: "string" },
+  "log-level": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** Options of `spanprobe check`. */
+export const CHECK_OPTIONS = {
+  probe: RUN_OPTIONS.probe,
+  param: RUN_OPTIONS.param,
+  binary: RUN_OPTIONS.binary,
+  config: RUN_OPTIONS.config,
+  help: RUN_OPTIONS.help,
+} as const;
+

@@ -1,0 +1,144 @@
+/**
+ * From command line and config to probes: locate each probe, load and
+ * validate its spec and parameters (before anything is attached), and start
+ * them.
+ * @module
+ */
+import type { ProbeChoice } from "../config/agent_config.ts";
+import { findProbe, type ProbeRef } from "../config/probe_catalog.ts";
+import { loadProbeSpec, type ProbeSpec } from "../config/probe_spec.ts";
+import { openBpftraceProbe } from "../sources/bpftrace_probe.ts";
+import { resolveParams } from "../sources/bpftrace_script.ts";
+import { type ProbeRun, UserError } from "../sources/probe_run.ts";
+import { createResourceCache } from "../spans/resources.ts";
+import type { Attributes } from "../spans/span_data.ts";
+import type { Counters } from "../telemetry/counters.ts";
+import type { Logger } from "../telemetry/log.ts";
+
+/** A probe ready to start. */
+export interface PlannedProbe {
+  ref: ProbeRef;
+  /** The bpftrace spec (bpftrace probes only). */
+  spec?: ProbeSpec;
+  params: Record<string, string>;
+  pid?: number;
+}
+
+/** Inputs of {@linkcode planProbes}. */
+export interface PlanInput {
+  cliProbes: string[];
+  cliParams: Record<string, string>;
+  binary?: string;
+  pid?: string;
+  fileProbes?: ProbeChoice[];
+  /** Check parameter values too (default true). */
+  validateParams?: boolean;
+}
+
+function parsePid(text: string): number {
+  if (!/^[1-9]\d{0,9}$/.test(text)) throw new UserError(`--pid ${text}: expected a process id`, 2);
+  return Number(text);
+}
+
+/** Resolves and validates every probe; throws UserError (exit 2) on the first problem. */
+export async function planProbes(input: PlanInput): Promise<PlannedProbe[]> {
+  const choices: ProbeChoice[] = input.cliProbes.length
+    ? input.cliProbes.map((probe) => ({ probe, params: {} }))
+    : input.fileProbes ?? [];
+  if (choices.length === 0) {
+    throw new UserError("no probe given: pass --probe NAME (see 'spanprobe probes') or probes: in --config", 2);
+  }
+  const pid = input.pid !== undefined ? parsePid(input.pid) : undefined;
+  const planned: PlannedProbe[] = [];
+  const usedGlobal = new Set<string>();
+  for (const choice of choices) {
+    const ref = findProbe(choice.probe);
+    const params: Record<string, string> = { ...choice.params };
+    const spec = ref.kind === "bpftrace" ? await loadProbeSpec(ref.specPath) : undefined;
+    const declared = new Set(spec?.params.map((p) => p.name) ?? []);
+    const global: Record<string, string> = { ...input.cliParams };
+    if (input.binary !== undefined) global.binary = input.binary;
+    if (pid !== undefined) global.pid = String(pid);
+    for (const [k, v] of Object.entries(global)) {
+      const dot = k.indexOf(".");
+      if (dot > 0) {
+        if (k.slice(0, dot) === ref.name) params[k.slice(dot + 1)] = v;
+        continue;
+      }
+      if (declared.has(k)) {
+        params[k] = v;
+        usedGlobal.add(k);
+      }
+    }
+    if (spec && input.validateParams !== false) resolveParams(spec, params);
+    planned.push({ ref, spec, params, pid: choice.pid ?? pid });
+  }
+  for (const k of Object.keys(input.cliParams)) {
+    const dot = k.indexOf(".");
+    const scoped = dot > 0 && planned.some((p) => p.ref.name === k.slice(0, dot));
+    if (!usedGlobal.has(k) && !scoped) {
+      throw new UserError(`--param ${k}: no selected probe has this parameter`, 2);
+    }
+  }
+  return planned;
+}
+
+/** Shared options of {@linkcode startProbes}. */
+export interface StartOptions {
+  logger: Logger;
+  counters: Counters;
+  command?: string;
+  bpftrace?: string;
+  serviceName?: string;
+  /** OTEL_RESOURCE_ATTRIBUTES text. */
+  resourceAttributes?: string;
+}
+
+/** Parses `k=v,k2=v2` resource attributes (percent-decoded). */
+export function parseResourceAttributes(text: string | undefined): Attributes {
+  const out: Attributes = {};
+  for (const part of (text ?? "").split(",")) {
+    const eq = part.indexOf("=");
+    if (eq <= 0) continue;
+    try {
+      out[decodeURIComponent(part.slice(0, eq).trim())] = decodeURIComponent(part.slice(eq + 1).trim());
+    } catch {
+      out[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
+    }
+  }
+  return out;
+}
+
+/** Starts every planned probe; if one fails, stops the ones already started. */
+export async function startProbes(planned: PlannedProbe[], o: StartOptions): Promise<ProbeRun[]> {
+  const resources = createResourceCache({
+    serviceName: o.serviceName,
+    extra: parseResourceAttributes(o.resourceAttributes),
+  });
+  const runs: ProbeRun[] = [];
+  try {
+    for (const p of planned) {
+      if (p.ref.kind === "ringbuf") {
+        const { openRingbufProbe } = await import("../sources/ringbuf/mod.ts");
+        runs.push(await openRingbufProbe({ configPath: p.ref.specPath, logger: o.logger, counters: o.counters }));
+        continue;
+      }
+      runs.push(
+        await openBpftraceProbe({
+          spec: p.spec!,
+          params: p.params,
+          pid: p.pid,
+          command: o.command,
+          bpftrace: o.bpftrace,
+          resources,
+          logger: o.logger,
+          counters: o.counters,
+        }),
+      );
+    }
+  } catch (e) {
+    await Promise.all(runs.map((r) => r.stop()));
+    throw e;
+  }
+  return runs;
+}

@@ -1,0 +1,99 @@
+/**
+ * Test support for eBPF tests: why a test must skip (not root, no bpftrace,
+ * no tracefs) and building the C targets the tests trace.
+ * @module
+ */
+import { fileURLToPath } from "node:url";
+
+/** The repository root. */
+export const ROOT: string = fileURLToPath(new URL("../../", import.meta.url));
+/** Where tests build their artifacts (gitignored). */
+export const CACHE_DIR: string = `${ROOT}.cache`;
+
+function which(cmd: string): boolean {
+  try {
+    return new Deno.Command("sh", { args: ["-c", `command -v ${cmd}`], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+/** Why eBPF tests cannot run here, or `undefined` when they can. CI (root, bpftrace) must run them. */
+export function ebpfSkipReason(): string | undefined {
+  if (Deno.uid() !== 0) return "not root: eBPF tests need root (CI runs as root)";
+  if (!which("bpftrace")) return "bpftrace is not installed (apt-get install bpftrace)";
+  try {
+    Deno.statSync("/sys/kernel/tracing/events");
+  } catch {
+    return "tracefs is not mounted (mount -t tracefs nodev /sys/kernel/tracing)";
+  }
+  return undefined;
+}
+
+/** Skip message printed once per file. */
+export function announceSkip(file: string, reason: string | undefined): boolean {
+  if (reason) console.warn(`SKIP ${file}: ${reason}`);
+  return reason !== undefined;
+}
+
+/** Compiles tests/targets/NAME.c to .cache/NAME (when the source is newer); returns the binary path. */
+export async function buildTarget(name: string, extraFlags: string[] = []): Promise<string> {
+  const src = `${ROOT}tests/targets/${name}.c`;
+  const out = `${CACHE_DIR}/${name}`;
+  await Deno.mkdir(CACHE_DIR, { recursive: true });
+  try {
+    if (Deno.statSync(out).mtime! >= Deno.statSync(src).mtime!) return out;
+  } catch { /* not built yet */ }
+  const cc = await new Deno.Command("cc", {
+    args: ["-O2", "-g", "-pthread", "-o", out, src, ...extraFlags],
+    stderr: "piped",
+  }).output();
+  if (!cc.success) throw new Error(`building ${name}: ${new TextDecoder().decode(cc.stderr)}`);
+  return out;
+}
+
+/** One line of a usdt_requests truth file. */
+export interface TruthRecord {
+  idHex: string;
+  startNs: bigint;
+  durationNs: bigint;
+  status: number;
+}
+
+/** Reads the ground truth a usdt_requests run wrote. */
+export async function readTruth(path: string): Promise<TruthRecord[]> {
+  const text = await Deno.readTextFile(path);
+  return text.trim().split("\n").filter(Boolean).map((line) => {
+    const [idHex, start, dur, status] = line.split(" ");
+    return { idHex, startNs: BigInt(start), durationNs: BigInt(dur), status: Number(status) };
+  });
+}
+
+/** Hex of a string's UTF-8 bytes or of raw bytes. */
+export function hexOf(v: unknown): string {
+  const bytes = v instanceof Uint8Array ? v : new TextEncoder().encode(String(v));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Runs spanprobe's CLI as a child process, collecting stdout and stderr. */
+export async function runSpanprobe(
+  args: string[],
+  options: { permissions?: string[]; env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...(options.permissions ?? ["-A"]), `${ROOT}main.ts`, ...args],
+    stdout: "piped",
+    stderr: "piped",
+    env: options.env,
+  }).spawn();
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited */ }
+  }, options.timeoutMs ?? 60_000);
+  const out = await child.output();
+  clearTimeout(timer);
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
