@@ -31,8 +31,12 @@ function asCount(v: ExactValue | undefined): bigint {
   throw new SyntaxError("lost_events without a count");
 }
 
+// printf and message text is for people: bytes that are not UTF-8 become U+FFFD
+const lossyUtf8 = new TextDecoder();
+
 function messageText(data: ExactValue | undefined): string {
   if (typeof data === "string") return data.trimEnd();
+  if (data instanceof Uint8Array) return lossyUtf8.decode(data).trimEnd();
   if (data && typeof data === "object" && !(data instanceof Uint8Array)) {
     const msg = (data as Record<string, ExactValue>).msg ??
       (data as Record<string, ExactValue>).message;
@@ -56,10 +60,12 @@ export function parseBpftraceLine(line: string): BpftraceRecord {
   const data = parsed.data;
   switch (type) {
     case "value":
-      return Array.isArray(data)
-        ? { type: "tuple", values: data }
-        : { type: "value", value: data ?? null };
+      return Array.isArray(data) ? { type: "tuple", values: data } : { type: "value", value: data ?? null };
     case "printf":
+      // non-UTF-8 bytes printed with %s arrive as bytes: still a printf record
+      if (data instanceof Uint8Array) {
+        return { type: "printf", text: lossyUtf8.decode(data) };
+      }
       if (typeof data !== "string") {
         throw new SyntaxError("printf without text");
       }
