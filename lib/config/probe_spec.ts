@@ -174,15 +174,17 @@ export function parseDuration(text: string): bigint | undefined {
   return BigInt(m[1]) * unit;
 }
 
-function identifier(src: YamlSource, node: unknown, what: string): string {
-  const v = stringValue(src, node, what);
-  if (!IDENT.test(v)) {
-    throw src.error(
-      node,
-      `${what} "${v}" must be an identifier (letters, digits, _)`,
-    );
-  }
-  return v;
+/** The value of a required key of a mapping; a missing key is reported at the mapping. */
+function need(
+  src: YamlSource,
+  entries: Map<string, { value: unknown }>,
+  key: string,
+  parent: unknown,
+  what: string,
+): unknown {
+  const entry = entries.get(key);
+  if (entry === undefined) throw src.error(parent, `${what} is required`);
+  return entry.value;
 }
 
 function parseParams(src: YamlSource, node: unknown): ParamSpec[] {
@@ -201,9 +203,7 @@ function parseParams(src: YamlSource, node: unknown): ParamSpec[] {
       "description",
     ]);
     const typeNode = keys.get("type")?.value;
-    const type = typeNode === undefined
-      ? "string"
-      : stringValue(src, typeNode, `params.${name}.type`);
+    const type = typeNode === undefined ? "string" : stringValue(src, typeNode, `params.${name}.type`);
     if (!(PARAM_TYPES as readonly string[]).includes(type)) {
       throw src.error(
         typeNode,
@@ -211,21 +211,15 @@ function parseParams(src: YamlSource, node: unknown): ParamSpec[] {
       );
     }
     const req = keys.get("required");
-    const required = req
-      ? scalarValue(src, req.value, `params.${name}.required`) === true
-      : false;
+    const required = req ? scalarValue(src, req.value, `params.${name}.required`) === true : false;
     const def = keys.get("default");
     const description = keys.get("description");
     return {
       name,
       type: type as ParamSpec["type"],
       required,
-      default: def
-        ? String(scalarValue(src, def.value, `params.${name}.default`))
-        : undefined,
-      description: description
-        ? stringValue(src, description.value, `params.${name}.description`)
-        : undefined,
+      default: def ? String(scalarValue(src, def.value, `params.${name}.default`)) : undefined,
+      description: description ? stringValue(src, description.value, `params.${name}.description`) : undefined,
     };
   });
 }
@@ -254,9 +248,7 @@ function parseEvents(src: YamlSource, node: unknown): Map<string, EventSpec> {
         if (!(FIELD_TYPES as readonly string[]).includes(type)) {
           throw src.error(
             typeNode,
-            `unknown field type "${type}" (expected one of: ${
-              FIELD_TYPES.join(", ")
-            })`,
+            `unknown field type "${type}" (expected one of: ${FIELD_TYPES.join(", ")})`,
           );
         }
         return { name: field, type: type as FieldType };
@@ -283,9 +275,7 @@ class SpanParser {
     if (!ev) {
       throw this.src.error(
         node,
-        `${what}: unknown event "${name}" (declared: ${
-          [...this.events.keys()].join(", ")
-        })`,
+        `${what}: unknown event "${name}" (declared: ${[...this.events.keys()].join(", ")})`,
       );
     }
     return ev;
@@ -302,9 +292,7 @@ class SpanParser {
     if (!f) {
       throw this.src.error(
         node,
-        `${what}: event "${ev.name}" has no field "${name}" (fields: ${
-          ev.fields.map((x) => x.name).join(", ")
-        })`,
+        `${what}: event "${ev.name}" has no field "${name}" (fields: ${ev.fields.map((x) => x.name).join(", ")})`,
       );
     }
     if (types && !types.includes(f.type)) {
@@ -389,7 +377,10 @@ class SpanParser {
         "duration",
         "end",
       ]);
-      const ev = this.event(c.get("event")?.value, `${at}.complete.event`);
+      const ev = this.event(
+        need(src, c, "event", completeNode, `${at}.complete.event`),
+        `${at}.complete.event`,
+      );
       used.push(ev);
       const dur = c.get("duration")?.value;
       const endField = c.get("end")?.value;
@@ -402,23 +393,22 @@ class SpanParser {
       complete = {
         event: ev.name,
         start: this.time(ev, c.get("start")?.value, `${at}.complete.start`),
-        duration: dur === undefined
-          ? undefined
-          : this.field(ev, dur, `${at}.complete.duration`, [
-            "duration_ns",
-            "int",
-          ]),
-        end: endField === undefined
-          ? undefined
-          : this.field(ev, endField, `${at}.complete.end`, [
-            "realtime_ns",
-            "boottime_ns",
-            "monotonic_ns",
-          ]),
+        duration: dur === undefined ? undefined : this.field(ev, dur, `${at}.complete.duration`, [
+          "duration_ns",
+          "int",
+        ]),
+        end: endField === undefined ? undefined : this.field(ev, endField, `${at}.complete.end`, [
+          "realtime_ns",
+          "boottime_ns",
+          "monotonic_ns",
+        ]),
       };
     } else {
       const s = knownKeys(src, startNode, `${at}.start`, ["event", "time"]);
-      const sev = this.event(s.get("event")?.value, `${at}.start.event`);
+      const sev = this.event(
+        need(src, s, "event", startNode, `${at}.start.event`),
+        `${at}.start.event`,
+      );
       start = {
         event: sev.name,
         time: this.time(sev, s.get("time")?.value, `${at}.start.time`),
@@ -429,7 +419,10 @@ class SpanParser {
         "duration",
         "start",
       ]);
-      const eev = this.event(e.get("event")?.value, `${at}.end.event`);
+      const eev = this.event(
+        need(src, e, "event", endNode, `${at}.end.event`),
+        `${at}.end.event`,
+      );
       const dur = e.get("duration")?.value;
       const t = e.get("time")?.value;
       if (dur !== undefined && t !== undefined) {
@@ -438,19 +431,13 @@ class SpanParser {
       const st = e.get("start")?.value;
       end = {
         event: eev.name,
-        time: dur === undefined
-          ? this.time(eev, t, `${at}.end.time`)
-          : undefined,
-        duration: dur === undefined
-          ? undefined
-          : this.field(eev, dur, `${at}.end.duration`, ["duration_ns", "int"]),
-        start: st === undefined
-          ? undefined
-          : this.field(eev, st, `${at}.end.start`, [
-            "realtime_ns",
-            "boottime_ns",
-            "monotonic_ns",
-          ]),
+        time: dur === undefined ? this.time(eev, t, `${at}.end.time`) : undefined,
+        duration: dur === undefined ? undefined : this.field(eev, dur, `${at}.end.duration`, ["duration_ns", "int"]),
+        start: st === undefined ? undefined : this.field(eev, st, `${at}.end.start`, [
+          "realtime_ns",
+          "boottime_ns",
+          "monotonic_ns",
+        ]),
       };
       used.push(sev, eev);
     }
@@ -459,13 +446,14 @@ class SpanParser {
     if (errorsNode !== undefined) {
       for (const item of seqItems(src, errorsNode, `${at}.errors`)) {
         const ek = knownKeys(src, item, `${at}.errors[]`, ["event", "message"]);
-        const ev = this.event(ek.get("event")?.value, `${at}.errors[].event`);
+        const ev = this.event(
+          need(src, ek, "event", item, `${at}.errors[].event`),
+          `${at}.errors[].event`,
+        );
         const msg = ek.get("message")?.value;
         errors.push({
           event: ev.name,
-          message: msg === undefined
-            ? undefined
-            : this.template(msg, `${at}.errors[].message`, [ev]),
+          message: msg === undefined ? undefined : this.template(msg, `${at}.errors[].message`, [ev]),
         });
         used.push(ev);
       }
@@ -478,9 +466,7 @@ class SpanParser {
       if (!fieldNames.has(name)) {
         throw src.error(
           n,
-          `${what}: no event of this span has a field "${name}" (fields: ${
-            [...fieldNames].join(", ")
-          })`,
+          `${what}: no event of this span has a field "${name}" (fields: ${[...fieldNames].join(", ")})`,
         );
       }
       return name;
@@ -518,17 +504,15 @@ class SpanParser {
           "value",
         ]);
         const field = needField(
-          c.get("field")?.value,
+          need(src, c, "field", item, `${at}.error_when[].field`),
           `${at}.error_when[].field`,
         );
         const opNode = c.get("op")?.value;
-        const op = opNode === undefined
-          ? ">="
-          : stringValue(src, opNode, `${at}.error_when[].op`);
+        const op = opNode === undefined ? ">=" : stringValue(src, opNode, `${at}.error_when[].op`);
         if (!(OPS as readonly string[]).includes(op)) {
           throw src.error(opNode, `op must be one of ${OPS.join(" ")}`);
         }
-        const valueNode = c.get("value")?.value;
+        const valueNode = need(src, c, "value", item, `${at}.error_when[].value`);
         const value = scalarValue(src, valueNode, `${at}.error_when[].value`);
         if (
           typeof value !== "number" && typeof value !== "string" &&
@@ -576,9 +560,7 @@ class SpanParser {
       }
     }
     const kindNode = k.get("kind")?.value;
-    const kindName = kindNode === undefined
-      ? "internal"
-      : stringValue(src, kindNode, `${at}.kind`);
+    const kindName = kindNode === undefined ? "internal" : stringValue(src, kindNode, `${at}.kind`);
     const kind = KINDS[kindName];
     if (kind === undefined) {
       throw src.error(
@@ -646,13 +628,9 @@ export function parseProbeSpec(specPath: string, text: string): ProbeSpec {
   ]);
   const base = specPath.replace(/^.*\//, "").replace(/\.ya?ml$/, "");
   const nameNode = top.get("name")?.value;
-  const name = nameNode === undefined
-    ? base
-    : stringValue(src, nameNode, "name");
+  const name = nameNode === undefined ? base : stringValue(src, nameNode, "name");
   const scriptNode = top.get("script")?.value;
-  const script = scriptNode === undefined
-    ? `${base}.bt`
-    : stringValue(src, scriptNode, "script");
+  const script = scriptNode === undefined ? `${base}.bt` : stringValue(src, scriptNode, "script");
   const eventsNode = top.get("events")?.value;
   if (eventsNode === undefined) {
     throw src.error(
@@ -666,9 +644,7 @@ export function parseProbeSpec(specPath: string, text: string): ProbeSpec {
     throw src.error(src.root, "spans is required: how events become spans");
   }
   const parser = new SpanParser(src, events);
-  const spans = seqItems(src, spansNode, "spans").map((n, i) =>
-    parser.span(n, i)
-  );
+  const spans = seqItems(src, spansNode, "spans").map((n, i) => parser.span(n, i));
   if (spans.length === 0) {
     throw src.error(spansNode, "spans must define at least one span");
   }
@@ -676,19 +652,13 @@ export function parseProbeSpec(specPath: string, text: string): ProbeSpec {
   const serviceNode = top.get("service")?.value;
   return {
     name,
-    description: descNode === undefined
-      ? ""
-      : stringValue(src, descNode, "description"),
+    description: descNode === undefined ? "" : stringValue(src, descNode, "description"),
     specPath,
-    scriptPath: script.startsWith("/")
-      ? script
-      : join(dirname(specPath), script),
+    scriptPath: script.startsWith("/") ? script : join(dirname(specPath), script),
     params: parseParams(src, top.get("params")?.value),
     events,
     spans,
-    service: serviceNode === undefined
-      ? undefined
-      : stringValue(src, serviceNode, "service"),
+    service: serviceNode === undefined ? undefined : stringValue(src, serviceNode, "service"),
   };
 }
 
