@@ -9,6 +9,9 @@
  * (and `Retry-After`), answer slowly, or report a partial success.
  * @module
  */
+import type { ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import type { Attributes, AttributeValue, Resource, SpanData } from "../../lib/spans/span_data.ts";
 
 // ---------------------------------------------------------------------------
 // Decoded OTLP structure (shaped like OTLP/JSON, but exact: times and
@@ -918,9 +921,7 @@ export async function startOtlpReceiver(
       }
       record.body = body;
       record.bodyBytes = body.length;
-      record.decoded = isJson
-        ? decodeTraceRequestJson(new TextDecoder().decode(body))
-        : decodeTraceRequestProto(body);
+      record.decoded = isJson ? decodeTraceRequestJson(new TextDecoder().decode(body)) : decodeTraceRequestProto(body);
       decodedSpans = flattenSpans(record.decoded, index);
       record.spanCount = decodedSpans.length;
     } catch (e) {
@@ -1028,9 +1029,8 @@ export async function startOtlpReceiver(
     else await listen();
   }
 
-  queue =
-    (Array.isArray(opts.behavior) ? opts.behavior : [opts.behavior ?? "ok"])
-      .map(normalize);
+  queue = (Array.isArray(opts.behavior) ? opts.behavior : [opts.behavior ?? "ok"])
+    .map(normalize);
   if (current().kind !== "down") await listen();
   else {
     // Reserve a port so `url` is meaningful while down.
@@ -1050,8 +1050,7 @@ export async function startOtlpReceiver(
     },
     spans,
     requests,
-    waitForSpans: (n, timeoutMs = 5000) =>
-      waitFor(() => spans.length >= n, () => spans, `${n} spans`, timeoutMs),
+    waitForSpans: (n, timeoutMs = 5000) => waitFor(() => spans.length >= n, () => spans, `${n} spans`, timeoutMs),
     waitForRequests: (n, timeoutMs = 5000) =>
       waitFor(
         () => requests.length >= n,
@@ -1071,5 +1070,378 @@ export async function startOtlpReceiver(
       notify();
       await stop();
     },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Cross-checking against the OpenTelemetry JS reference serializers.
+
+/** The span type `@opentelemetry/otlp-transformer` serializers take. */
+export type ReferenceSpan = Parameters<
+  typeof ProtobufTraceSerializer.serializeRequest
+>[0][number];
+
+const NS_PER_S = 1_000_000_000n;
+
+function hrTime(ns: bigint): [number, number] {
+  return [Number(ns / NS_PER_S), Number(ns % NS_PER_S)];
+}
+
+/**
+ * The same spans as OTel JS `ReadableSpan`s (one reference resource per
+ * resource object, scope `{name: "spanprobe", version}`), for the reference
+ * serializers. `bigint` attribute values become numbers (the reference has no
+ * bigint), so keep them within the safe-integer range when cross-checking.
+ */
+export function toReferenceSpans(
+  spans: readonly SpanData[],
+  scopeVersion: string,
+): ReferenceSpan[] {
+  const resources = new Map<
+    unknown,
+    ReturnType<typeof resourceFromAttributes>
+  >();
+  const scope = { name: "spanprobe", version: scopeVersion };
+  const attrs = (a: Attributes | undefined) => a ? refAttributes(a) : undefined;
+  return spans.map((s) => {
+    let resource = resources.get(s.resource);
+    if (!resource) {
+      resource = resourceFromAttributes(
+        refAttributes(s.resource.attributes) as Record<string, never>,
+      );
+      resources.set(s.resource, resource);
+    }
+    const start = hrTime(s.startNs);
+    const end = hrTime(s.endNs);
+    return {
+      name: s.name,
+      kind: s.kind === 0 ? undefined : s.kind - 1,
+      spanContext: () => ({
+        traceId: s.traceId,
+        spanId: s.spanId,
+        traceFlags: 1,
+      }),
+      parentSpanContext: s.parentSpanId ? { traceId: s.traceId, spanId: s.parentSpanId, traceFlags: 1 } : undefined,
+      startTime: start,
+      endTime: end,
+      status: { code: s.status.code, message: s.status.message },
+      attributes: attrs(s.attributes),
+      links: [],
+      events: (s.events ?? []).map((e) => ({
+        name: e.name,
+        time: hrTime(e.timeNs),
+        attributes: attrs(e.attributes),
+      })),
+      duration: hrTime(s.endNs - s.startNs),
+      ended: true,
+      resource,
+      instrumentationScope: scope,
+      droppedAttributesCount: 0,
+      droppedEventsCount: 0,
+      droppedLinksCount: 0,
+    } as unknown as ReferenceSpan;
+  });
+}
+
+function refValue(v: AttributeValue): unknown {
+  if (typeof v === "bigint") return Number(v);
+  if (Array.isArray(v)) return v.map(refValue);
+  return v;
+}
+
+function refAttributes(a: Attributes): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k in a) out[k] = refValue(a[k]);
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Span fixtures for encoder tests.
+
+/** Spans using every attribute type, events, statuses, parents and two resources. */
+export function sampleSpans(): SpanData[] {
+  const resourceA = {
+    attributes: {
+      "service.name": "checkout",
+      "host.name": "node-1",
+      "process.pid": 4242,
+    },
+  };
+  const resourceB = { attributes: { "service.name": "db", "x.ratio": 0.5 } };
+  return [
+    {
+      traceId: "0af7651916cd43dd8448eb211c80319c",
+      spanId: "b7ad6b7169203331",
+      parentSpanId: "00f067aa0ba902b7",
+      name: "GET /cart",
+      kind: 2,
+      startNs: 1795313354907507123n,
+      endNs: 1795313354910010126n,
+      attributes: {
+        "str": "value",
+        "empty": "",
+        "unicode": "héllo ✓ 😀",
+        "escapes": 'quote" backslash\\ newline\n tab\t nul\u0000 del\u007f',
+        "t": true,
+        "f": false,
+        "int": 42,
+        "zero": 0,
+        "neg": -7,
+        "big.safe": 9007199254740991,
+        "double": 1.5,
+        "neg.double": -0.25,
+        "tiny": 5e-324,
+        "bigint": 12345n,
+        "bigint.neg": -98765n,
+        "bytes": new Uint8Array([0, 1, 2, 253, 254, 255]),
+        "no.bytes": new Uint8Array(0),
+        "arr.str": ["a", "b", ""],
+        "arr.int": [1, -2, 3],
+        "arr.mixed": [1, "x", true, 2.5, new Uint8Array([9])],
+        "arr.nested": [["in", 1], []],
+        "arr.empty": [],
+      },
+      status: { code: 2, message: "upstream failed: 503" },
+      events: [
+        {
+          name: "exception",
+          timeNs: 1795313354908000001n,
+          attributes: { "exception.type": "Error", "retry": 3 },
+        },
+        { name: "no attributes", timeNs: 1795313354909000000n },
+      ],
+      resource: resourceA,
+    },
+    {
+      traceId: "0af7651916cd43dd8448eb211c80319c",
+      spanId: "00f067aa0ba902b7",
+      name: "root",
+      kind: 1,
+      startNs: 1795313354900000000n,
+      endNs: 1795313354999999999n,
+      attributes: {},
+      status: { code: 1 },
+      resource: resourceA,
+    },
+    {
+      traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
+      spanId: "00f067aa0ba902b8",
+      name: "SELECT",
+      kind: 3,
+      startNs: 1n,
+      endNs: 18446744073709551615n,
+      attributes: { "db.statement": "SELECT 1" },
+      status: { code: 0 },
+      events: [],
+      resource: resourceB,
+    },
+    {
+      traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
+      spanId: "00f067aa0ba902b9",
+      parentSpanId: "00f067aa0ba902b8",
+      name: "",
+      kind: 0,
+      startNs: 0n,
+      endNs: 0n,
+      attributes: { "k": "v" },
+      status: { code: 0, message: "unset but with a message" },
+      resource: resourceA,
+    },
+    {
+      traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
+      spanId: "00f067aa0ba902ba",
+      name: "produce",
+      kind: 4,
+      startNs: 1795313354907507123n,
+      endNs: 1795313354907507124n,
+      attributes: {},
+      status: { code: 0 },
+      resource: resourceB,
+    },
+    {
+      traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
+      spanId: "00f067aa0ba902bb",
+      name: "consume",
+      kind: 5,
+      startNs: 1795313354907507123n,
+      endNs: 1795313354907507124n,
+      attributes: {},
+      status: { code: 0 },
+      resource: resourceB,
+    },
+  ];
+}
+
+/** A small deterministic PRNG (mulberry32) returning [0, 1). */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * `n` pseudo-random spans (seeded). With `bigints`, attribute values include
+ * bigints anywhere in and beyond int64 range (the reference cannot take those).
+ */
+export function randomSpans(
+  n: number,
+  seed: number,
+  opts: { bigints?: boolean } = {},
+): SpanData[] {
+  const rnd = prng(seed);
+  const int = (max: number) => Math.floor(rnd() * max);
+  const hexId = (bytes: number) => {
+    let s = "";
+    for (let i = 0; i < bytes; i++) s += (1 + int(255)).toString(16).padStart(2, "0");
+    return s;
+  };
+  const chars = ["a", "Z", "0", " ", "é", "✓", "😀", '"', "\\", "\n", "/", "\u0001"];
+  const str = (max: number) => {
+    let s = "";
+    const len = int(max);
+    for (let i = 0; i < len; i++) s += chars[int(chars.length)];
+    return s;
+  };
+  const value = (depth: number): AttributeValue => {
+    switch (int(opts.bigints ? 9 : 8)) {
+      case 0:
+        return str(40);
+      case 1:
+        return rnd() < 0.5;
+      case 2:
+        return int(2 ** 31) - 2 ** 30;
+      case 3:
+        return (rnd() - 0.5) * 10 ** int(30);
+      case 4:
+        return Math.floor((rnd() - 0.5) * 2 ** 62);
+      case 5: {
+        const b = new Uint8Array(int(20));
+        for (let i = 0; i < b.length; i++) b[i] = int(256);
+        return b;
+      }
+      case 6: {
+        if (depth > 1) return str(5);
+        const a: AttributeValue[] = [];
+        const len = int(5);
+        for (let i = 0; i < len; i++) a.push(value(depth + 1));
+        return a;
+      }
+      case 7:
+        return str(300);
+      default: {
+        const big = BigInt(Math.floor(rnd() * 2 ** 52)) << BigInt(int(70));
+        return rnd() < 0.5 ? big : -big;
+      }
+    }
+  };
+  const resources: Resource[] = [
+    { attributes: { "service.name": "r1" } },
+    { attributes: { "service.name": "r2", "n": 1 } },
+  ];
+  const spans: SpanData[] = [];
+  for (let i = 0; i < n; i++) {
+    const attributes: Attributes = {};
+    const count = int(8);
+    for (let j = 0; j < count; j++) attributes[`k${j}.${str(3)}`] = value(0);
+    const start = 1795313354907507123n + BigInt(int(2 ** 40));
+    spans.push({
+      traceId: hexId(16),
+      spanId: hexId(8),
+      parentSpanId: rnd() < 0.5 ? hexId(8) : undefined,
+      name: str(30),
+      kind: int(6) as SpanData["kind"],
+      startNs: start,
+      endNs: start + BigInt(int(2 ** 40)),
+      attributes,
+      status: rnd() < 0.3 ? { code: 2, message: str(20) } : { code: int(2) as 0 | 1 },
+      events: rnd() < 0.3 ? [{ name: str(10), timeNs: start + 5n, attributes: { e: value(0) } }] : undefined,
+      resource: resources[int(2)],
+    });
+  }
+  return spans;
+}
+
+/** The AnyValue our encoders should produce for `v` (the documented mapping). */
+export function expectedAnyValue(v: AttributeValue): DecodedAnyValue {
+  switch (typeof v) {
+    case "string":
+      return { stringValue: v };
+    case "boolean":
+      return { boolValue: v };
+    case "number":
+      return Number.isInteger(v) && v >= -(2 ** 63) && v < 2 ** 63 ? { intValue: BigInt(v) } : { doubleValue: v };
+    case "bigint":
+      return v >= -(2n ** 63n) && v < 2n ** 63n ? { intValue: v } : { stringValue: v.toString() };
+  }
+  if (v instanceof Uint8Array) return { bytesValue: v };
+  return { arrayValue: { values: v.map(expectedAnyValue) } };
+}
+
+function expectedAttributes(a: Attributes | undefined): DecodedKeyValue[] {
+  return Object.entries(a ?? {}).map(([key, v]) => ({
+    key,
+    value: expectedAnyValue(v),
+  }));
+}
+
+/**
+ * The decoded request our encoders should produce for `spans`: the reference
+ * model of the SpanData → OTLP mapping, independent of both encoders.
+ */
+export function expectedRequest(
+  spans: readonly SpanData[],
+  scopeVersion: string,
+): DecodedTraceRequest {
+  const groups = new Map<Resource, SpanData[]>();
+  for (const s of spans) {
+    const list = groups.get(s.resource) ?? [];
+    list.push(s);
+    groups.set(s.resource, list);
+  }
+  return {
+    resourceSpans: [...groups].map(([resource, group]) => ({
+      resource: {
+        attributes: expectedAttributes(resource.attributes),
+        droppedAttributesCount: 0,
+      },
+      scopeSpans: [{
+        scope: {
+          name: "spanprobe",
+          version: scopeVersion,
+          attributes: [],
+          droppedAttributesCount: 0,
+        },
+        spans: group.map((s): DecodedSpan => ({
+          traceId: s.traceId,
+          spanId: s.spanId,
+          traceState: "",
+          parentSpanId: s.parentSpanId && !/^0*$/.test(s.parentSpanId) ? s.parentSpanId : "",
+          flags: 257,
+          name: s.name,
+          kind: s.kind,
+          startTimeUnixNano: BigInt.asUintN(64, s.startNs),
+          endTimeUnixNano: BigInt.asUintN(64, s.endNs),
+          attributes: expectedAttributes(s.attributes),
+          droppedAttributesCount: 0,
+          events: (s.events ?? []).map((e) => ({
+            timeUnixNano: BigInt.asUintN(64, e.timeNs),
+            name: e.name,
+            attributes: expectedAttributes(e.attributes),
+            droppedAttributesCount: 0,
+          })),
+          droppedEventsCount: 0,
+          links: [],
+          droppedLinksCount: 0,
+          status: { message: s.status.message ?? "", code: s.status.code },
+        })),
+        schemaUrl: "",
+      }],
+      schemaUrl: "",
+    })),
   };
 }
