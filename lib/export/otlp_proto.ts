@@ -9,20 +9,8 @@
  * into fixed64 exactly, never through `number`.
  * @module
  */
-import type {
-  Attributes,
-  AttributeValue,
-  SpanData,
-  SpanEvent,
-} from "../spans/span_data.ts";
-import {
-  groupByResource,
-  hasParent,
-  INT64_MAX,
-  INT64_MIN,
-  SCOPE_NAME,
-  SPAN_FLAGS,
-} from "./otlp_common.ts";
+import type { Attributes, AttributeValue, SpanData, SpanEvent } from "../spans/span_data.ts";
+import { groupByResource, hasParent, INT64_MAX, INT64_MIN, SCOPE_NAME, SPAN_FLAGS } from "./otlp_common.ts";
 
 const textEncoder = new TextEncoder();
 const INITIAL_SIZE = 64 * 1024;
