@@ -1,0 +1,356 @@
+/**
+ * The ring-buffer source: load a CO-RE BPF object with libbpf (through
+ * FFI), attach its programs, read span records from its
+ * BPF_MAP_TYPE_RINGBUF maps by the spans config, and stream finished spans.
+ *
+ * Records are read from the memory-mapped rings on the JS thread (no call
+ * per record); when every ring is empty the source waits in a bounded
+ * nonblocking `poll` (≤ 100 ms). Reserve failures counted by the BPF side
+ * (`spanprobe_stats`) are reported as dropped events.
+ * @module
+ */
+import { loadTracingConfig, type SpanConfig, type TracingConfig } from "../../config/tracing_config.ts";
+import { type DecoderEnv } from "../../decoders/mod.ts";
+import { missingMapError } from "../../ffi/bpf_errors.ts";
+import { type AttachTarget, type BpfObject, loadBpfObject } from "../../ffi/bpf_object.ts";
+import { MAP_TYPE } from "../../ffi/libbpf.ts";
+import { type ClockOffsets, createClockOffsets } from "../../spans/clock.ts";
+import { createResourceCache } from "../../spans/resources.ts";
+import type { SpanData } from "../../spans/span_data.ts";
+import type { Counters } from "../../telemetry/counters.ts";
+import type { Logger } from "../../telemetry/log.ts";
+import { type ProbeRun, UserError } from "../probe_run.ts";
+import { buildBpfObject, type BuildOptions } from "./build.ts";
+import { syncMonotonic } from "./mono_clock.ts";
+import { compileRecordDecoder, type RecordDecoder } from "./record_spans.ts";
+import { openRingReader, type RecordHandler, type RingReader } from "./ring_reader.ts";
+import { createRingWaiter, MAX_WAIT_MS } from "./ring_wait.ts";
+import { openStatsReader, type StatsReader } from "./stats.ts";
+
+export { buildBpfObject, type BuildOptions } from "./build.ts";
+export { loadTracingConfig } from "../../config/tracing_config.ts";
+
+/** Options of {@linkcode openRingbufProbe}. Give `objectPath` or `sourcePath`. */
+export interface RingbufProbeOptions {
+  /** A compiled `.bpf.o`. */
+  objectPath?: string;
+  /** A `.bpf.c` to build into `cacheDir` first. */
+  sourcePath?: string;
+  /** The spans config (YAML). */
+  configPath: string;
+  logger: Logger;
+  counters: Counters;
+  /** Absolute path of libbpf.so.1 (searched in the standard directories otherwise). */
+  libbpfPath?: string;
+  /** Where built objects and vmlinux.h go (default `.cache/bpf`). */
+  cacheDir?: string;
+  build?: BuildOptions;
+  /** Attach targets, added to (and overriding by program) the config's `tracing.attach`. */
+  attach?: AttachTarget[];
+  /** Clock offsets to record the monotonic offset into (shared with other sources). */
+  clocks?: ClockOffsets;
+  /** Where decoders find system facts. */
+  decoderEnv?: DecoderEnv;
+  /** Most records per batch (default 8192). */
+  batchSize?: number;
+  /** Longest wait when idle, ms (default and maximum 100). */
+  pollTimeoutMs?: number;
+  /** How often reserve failures are read, ms (default 1000). */
+  statsIntervalMs?: number;
+  /** How often the monotonic clock offset is re-measured, ms (default 10000). */
+  clockResyncMs?: number;
+}
+
+/** What a ring-buffer probe has done so far. */
+export interface RingbufStats {
+  /** Records read, per span config. */
+  records: Record<string, number>;
+  /** Records that failed to decode, per span config (ebpf_exporter counts these per config). */
+  decodeErrors: Record<string, number>;
+  /** Records a decoder skipped (e.g. `regexp`), per span config. */
+  skipped: Record<string, number>;
+  /** Records the BPF side could not reserve (ring full): dropped events. */
+  reserveFailures: number;
+  /** Records the BPF side submitted (when it uses spanprobe.bpf.h). */
+  submitted: number;
+  /** Live BPF links. */
+  links: number;
+}
+
+/** A running ring-buffer probe. */
+export interface RingbufProbeRun extends ProbeRun {
+  readonly objectPath: string;
+  readonly config: TracingConfig;
+  stats(): RingbufStats;
+}
+
+interface Ring {
+  config: SpanConfig;
+  reader: RingReader;
+  decoder: RecordDecoder;
+  handler: RecordHandler;
+  records: number;
+  errors: number;
+  skipped: number;
+}
+
+function baseName(path: string): string {
+  return path.slice(path.lastIndexOf("/") + 1).replace(/\.bpf\.(o|c)$|\.(o|c|ya?ml)$/, "");
+}
+
+function mergeTargets(fromConfig: AttachTarget[], extra: AttachTarget[] = []): AttachTarget[] {
+  const byProgram = new Map(fromConfig.map((t) => [t.program, t]));
+  for (const t of extra) byProgram.set(t.program, t);
+  return [...byProgram.values()];
+}
+
+/**
+ * Loads, checks and attaches a ring-buffer probe; spans flow once it
+ * returns. Config problems (missing ring buffer, label sizes that do not add
+ * up to the record size) throw a UserError (exit 2) naming the config, the
+ * ring buffer and both sizes; nothing is left attached on any error.
+ */
+export async function openRingbufProbe(options: RingbufProbeOptions): Promise<RingbufProbeRun> {
+  const { logger, counters } = options;
+  const config = loadTracingConfig(options.configPath);
+  let objectPath = options.objectPath;
+  if (!objectPath) {
+    if (!options.sourcePath) throw new UserError("a ring-buffer probe needs a BPF object or source file", 2);
+    objectPath = await buildBpfObject(options.sourcePath, options.cacheDir ?? ".cache/bpf", options.build);
+    logger.debug("built BPF object", { source: options.sourcePath, object: objectPath });
+  }
+  const clocks = options.clocks ?? createClockOffsets();
+  const batchSize = options.batchSize ?? 8192;
+  const pollMs = Math.min(options.pollTimeoutMs ?? MAX_WAIT_MS, MAX_WAIT_MS);
+  const statsEvery = options.statsIntervalMs ?? 1000;
+  const resyncEvery = options.clockResyncMs ?? 10_000;
+
+  const obj: BpfObject = loadBpfObject(objectPath, { logger, libbpfPath: options.libbpfPath });
+  const rings: Ring[] = [];
+  let stats: StatsReader | undefined;
+  let out: SpanData[] = [];
+  let wallOffset = 0n;
+
+  try {
+    for (const sc of config.spans) {
+      if (!obj.hasMap(sc.ringbuf)) {
+        const names = obj.mapNames().filter((n) => !n.includes("."));
+        const e = missingMapError(objectPath, sc.ringbuf, names, "ring buffer");
+        throw new UserError(`${sc.where}: span "${sc.name}": ${e.message}`, 2);
+      }
+      const map = obj.map(sc.ringbuf);
+      if (map.type !== MAP_TYPE.RINGBUF) {
+        throw new UserError(
+          `${sc.where}: span "${sc.name}": map "${sc.ringbuf}" of ${objectPath} is not a ring buffer (BPF_MAP_TYPE_RINGBUF)`,
+          2,
+        );
+      }
+      const declared = obj.btfVarSize(`spanprobe_record__${sc.ringbuf}`);
+      if (declared !== undefined && declared !== sc.recordSize) {
+        throw new UserError(
+          `${sc.where}: span "${sc.name}": labels of config ${config.path} add up to ${sc.recordSize} bytes ` +
+            `(sizes plus padding), but ring buffer "${sc.ringbuf}" of ${objectPath} carries ${declared}-byte records`,
+          2,
+        );
+      }
+      const resource = createResourceCache({ serviceName: sc.service ?? "spanprobe" }).forPid(undefined);
+      const decoder = compileRecordDecoder(sc, resource, options.decoderEnv);
+      const ring: Ring = {
+        config: sc,
+        reader: openRingReader(map),
+        decoder,
+        handler: () => {},
+        records: 0,
+        errors: 0,
+        skipped: 0,
+      };
+      ring.handler = (data, off, len) => {
+        ring.records++;
+        try {
+          const span = decoder.decode(data, off, len, wallOffset);
+          if (span) out.push(span);
+          else ring.skipped++;
+        } catch (e) {
+          ring.errors++;
+          counters.inc("decode_errors");
+          logger.warnLimited(`ringbuf-decode-${sc.name}`, "cannot decode ring-buffer record", {
+            span: sc.name,
+            ringbuf: sc.ringbuf,
+            error: (e as Error).message,
+          });
+        }
+      };
+      rings.push(ring);
+    }
+    stats = obj.hasMap("spanprobe_stats") ? openStatsReader(obj) : undefined;
+    if (!stats) {
+      logger.info("BPF object has no spanprobe_stats map: ring-buffer drops cannot be counted", {
+        object: objectPath,
+      });
+    }
+    wallOffset = syncMonotonic(clocks).offsetNs;
+    obj.attachAll(mergeTargets(config.attach, options.attach));
+  } catch (e) {
+    for (const r of rings) r.reader.close();
+    obj.close();
+    throw e;
+  }
+
+  const waiter = createRingWaiter(rings.map((r) => r.reader.fd));
+  let lastStats = performance.now();
+  let lastResync = performance.now();
+  let lastYield = performance.now();
+  let stopping = false;
+  let finished = false;
+  let pulling: Promise<void> | undefined;
+  let controller!: ReadableStreamDefaultController<SpanData[]>;
+  let resolveDone!: () => void;
+  let rejectDone!: (e: unknown) => void;
+  const done = new Promise<void>((res, rej) => {
+    resolveDone = res;
+    rejectDone = rej;
+  });
+  done.catch(() => {}); // observed through `done` by the caller
+
+  function readStats(): void {
+    if (!stats) return;
+    const delta = stats.poll();
+    if (delta.reserveFailures > 0) {
+      counters.inc("ringbuf_reserve_failures", delta.reserveFailures);
+      counters.drop("ringbuf_full", delta.reserveFailures);
+      logger.warnLimited("ringbuf-full", "ring buffer full: the BPF side dropped events", {
+        object: objectPath,
+        dropped: delta.reserveFailures,
+      });
+    }
+  }
+
+  function periodic(): void {
+    const now = performance.now();
+    if (now - lastStats >= statsEvery) {
+      lastStats = now;
+      readStats();
+      for (const r of rings) counters.gauge(`ringbuf.decode_errors.${r.config.name}`, r.errors);
+    }
+    if (now - lastResync >= resyncEvery) {
+      lastResync = now;
+      try {
+        wallOffset = syncMonotonic(clocks).offsetNs;
+      } catch (e) {
+        logger.warnLimited("ringbuf-clock", "cannot re-measure the monotonic clock offset", { error: e });
+      }
+    }
+  }
+
+  let lastDrained = 0;
+
+  /** Read every ring once (up to the batch size); returns the spans built (`lastDrained`: records read). */
+  function drainOnce(): SpanData[] {
+    let budget = batchSize;
+    let total = 0;
+    for (const r of rings) {
+      if (budget <= 0) break;
+      const n = r.reader.drain(r.handler, budget);
+      budget -= n;
+      total += n;
+    }
+    if (total) counters.inc("events_in", total);
+    lastDrained = total;
+    const batch = out;
+    out = [];
+    return batch;
+  }
+
+  async function finish(): Promise<void> {
+    if (finished) return;
+    finished = true;
+    try {
+      // No wait may be in flight on the fds; then detach so nothing new arrives,
+      // deliver what is still in the rings, and only then unmap.
+      await waiter.idle();
+      readStats();
+      obj.close();
+      do {
+        const batch = drainOnce();
+        if (batch.length) controller.enqueue(batch);
+      } while (lastDrained > 0);
+      for (const r of rings) r.reader.close();
+      controller.close();
+      resolveDone();
+    } catch (e) {
+      controller.error(e);
+      rejectDone(e);
+    }
+  }
+
+  async function pullOnce(): Promise<void> {
+    for (;;) {
+      if (stopping) return finish();
+      periodic();
+      const batch = drainOnce();
+      if (batch.length) {
+        controller.enqueue(batch);
+        // Let timers and I/O (the exporter) run now and then while data keeps coming.
+        if (performance.now() - lastYield > 10) {
+          lastYield = performance.now();
+          await waiter.wait(0);
+        }
+        return;
+      }
+      await waiter.wait(pollMs);
+      lastYield = performance.now();
+    }
+  }
+
+  const spans = new ReadableStream<SpanData[]>({
+    start(c) {
+      controller = c;
+    },
+    pull() {
+      pulling = pullOnce().catch((e) => {
+        logger.error("ring-buffer source failed", { object: objectPath, error: e });
+        stopping = true;
+        return finish();
+      }).finally(() => {
+        pulling = undefined;
+      });
+      return pulling;
+    },
+    cancel() {
+      stopping = true;
+      return pulling ? pulling.then(() => finish()) : finish();
+    },
+  }, { highWaterMark: 16 });
+
+  logger.info("ring-buffer probe attached", {
+    object: objectPath,
+    config: config.path,
+    programs: obj.programs.map((p) => p.name),
+    ringbufs: rings.map((r) => r.config.ringbuf),
+  });
+
+  return {
+    name: baseName(options.sourcePath ?? objectPath),
+    objectPath,
+    config,
+    spans,
+    done,
+    async stop() {
+      stopping = true;
+      if (pulling) await pulling;
+      await finish();
+      await done.catch(() => {});
+    },
+    stats() {
+      const per = (f: (r: Ring) => number) => Object.fromEntries(rings.map((r) => [r.config.name, f(r)]));
+      return {
+        records: per((r) => r.records),
+        decodeErrors: per((r) => r.errors),
+        skipped: per((r) => r.skipped),
+        reserveFailures: stats?.totals().reserveFailures ?? 0,
+        submitted: stats?.totals().submitted ?? 0,
+        links: obj.linkCount(),
+      };
+    },
+  };
+}

@@ -1,0 +1,188 @@
+/**
+ * Ring-buffer records to spans, by a span config (ebpf_exporter's rules):
+ * labels are decoded in order; special labels give the ids, times and name;
+ * every other label becomes an attribute. An all-zero span id is generated,
+ * an all-zero parent makes a root span, an all-zero trace id starts a new
+ * trace. Monotonic timestamps become wall-clock ns with the shared clock
+ * offsets. The common layout (ids as `hex`, times as 8-byte `uint`) takes a
+ * fast path without intermediate strings.
+ * @module
+ */
+import type { SpanConfig } from "../../config/tracing_config.ts";
+import { hexOf, readU64 } from "../../decoders/bytes.ts";
+import { chainDecoders, createDecoder, DecodeError, type DecoderEnv } from "../../decoders/mod.ts";
+import { newSpanId, newTraceId } from "../../spans/ids.ts";
+import { type Attributes, type Resource, type SpanData, SpanKind, StatusCode } from "../../spans/span_data.ts";
+
+const ZERO8 = "0000000000000000";
+const ZERO16 = ZERO8 + ZERO8;
+
+/** Decodes the records of one span config. */
+export interface RecordDecoder {
+  readonly config: SpanConfig;
+  /**
+   * The span of the record at `data[off, off + len)`, or `null` when a
+   * decoder skipped it (e.g. `regexp`). Throws DecodeError on a bad record.
+   * `wallOffsetNs` is wall − monotonic; `nowNs` is used when the record has
+   * no timestamp label.
+   */
+  decode(data: Uint8Array, off: number, len: number, wallOffsetNs: bigint, nowNs?: () => bigint): SpanData | null;
+}
+
+/** Work state of one record being decoded. */
+interface Draft {
+  traceId: string;
+  parentSpanId: string;
+  spanId: string;
+  ts: bigint | undefined;
+  dur: bigint;
+  name: string;
+  attributes: Attributes;
+}
+
+type Step = (buf: Uint8Array, off: number, d: Draft) => boolean;
+
+function hexText(v: unknown, bytes: number, label: string): string {
+  const s = String(v);
+  if (!new RegExp(`^[0-9a-f]{${2 * bytes}}$`).test(s)) {
+    throw new DecodeError(`${label}: expected ${2 * bytes} hex digits, got ${JSON.stringify(s)}`);
+  }
+  return s;
+}
+
+function bigText(v: unknown, label: string): bigint {
+  if (typeof v === "bigint") return v;
+  if (typeof v === "number" && Number.isSafeInteger(v)) return BigInt(v);
+  if (typeof v === "string" && /^\d+$/.test(v)) return BigInt(v);
+  throw new DecodeError(`${label}: expected an unsigned integer, got ${JSON.stringify(v)}`);
+}
+
+/** Compiles `config` into a record decoder whose spans carry `resource`. */
+export function compileRecordDecoder(config: SpanConfig, resource: Resource, env: DecoderEnv = {}): RecordDecoder {
+  const steps: Step[] = [];
+  let pos = 0;
+  for (const label of config.labels) {
+    const at = pos;
+    pos += label.size + label.padding;
+    const only = label.decoders.length === 1 ? label.decoders[0].name : undefined;
+    const decoders = label.decoders.map((d) => createDecoder(d, env));
+    const chain = chainDecoders(decoders, label.size, true);
+    const name = label.name;
+    switch (name) {
+      case "trace_id":
+        steps.push(
+          only === "hex" && label.size === 16
+            ? (b, o, d) => (d.traceId = hexOf(b, o + at, 16), true)
+            : (b, o, d) => {
+              const v = chain(b, o + at);
+              if (v === null) return false;
+              d.traceId = hexText(v, 16, name);
+              return true;
+            },
+        );
+        break;
+      case "span_id":
+      case "parent_span_id": {
+        const set = name === "span_id"
+          ? (d: Draft, v: string) => (d.spanId = v)
+          : (d: Draft, v: string) => (d.parentSpanId = v);
+        steps.push(
+          only === "hex" && label.size === 8 ? (b, o, d) => (set(d, hexOf(b, o + at, 8)), true) : (b, o, d) => {
+            const v = chain(b, o + at);
+            if (v === null) return false;
+            set(d, hexText(v, 8, name));
+            return true;
+          },
+        );
+        break;
+      }
+      case "span_monotonic_timestamp_ns":
+      case "span_duration_ns": {
+        const isTs = name === "span_monotonic_timestamp_ns";
+        if (only === "uint" && label.size === 8) {
+          steps.push(
+            isTs
+              ? (b, o, d) => (d.ts = readU64(b, o + at), true)
+              : (b, o, d) => (d.dur = readU64(b, o + at), true),
+          );
+        } else {
+          steps.push((b, o, d) => {
+            const v = chain(b, o + at);
+            if (v === null) return false;
+            const n = bigText(v, name);
+            if (isTs) d.ts = n;
+            else d.dur = n;
+            return true;
+          });
+        }
+        break;
+      }
+      case "span_name":
+        steps.push((b, o, d) => {
+          const v = chain(b, o + at);
+          if (v === null) return false;
+          d.name = String(v);
+          return true;
+        });
+        break;
+      default:
+        steps.push((b, o, d) => {
+          const v = chain(b, o + at);
+          if (v === null) return false;
+          d.attributes[name] = v;
+          return true;
+        });
+    }
+  }
+  const recordSize = config.recordSize;
+  const defaultName = config.name;
+  const stepCount = steps.length;
+
+  return {
+    config,
+    decode(data, off, len, wallOffsetNs, nowNs) {
+      if (len !== recordSize) {
+        throw new DecodeError(
+          `record of ${len} bytes in ring buffer "${config.ringbuf}", but span "${config.name}" ` +
+            `(${config.where}) has labels for ${recordSize} bytes`,
+        );
+      }
+      const d: Draft = {
+        traceId: ZERO16,
+        parentSpanId: ZERO8,
+        spanId: ZERO8,
+        ts: undefined,
+        dur: 0n,
+        name: defaultName,
+        attributes: {},
+      };
+      for (let i = 0; i < stepCount; i++) {
+        if (!steps[i](data, off, d)) return null;
+      }
+      let traceId = d.traceId;
+      let parent: string | undefined = d.parentSpanId;
+      if (traceId === ZERO16) {
+        traceId = newTraceId();
+        parent = undefined;
+      } else if (parent === ZERO8) {
+        parent = undefined;
+      }
+      const startNs = d.ts === undefined
+        ? (nowNs ? nowNs() : BigInt(Date.now()) * 1_000_000n)
+        : d.ts + wallOffsetNs;
+      const span: SpanData = {
+        traceId,
+        spanId: d.spanId === ZERO8 ? newSpanId() : d.spanId,
+        name: d.name,
+        kind: SpanKind.INTERNAL,
+        startNs,
+        endNs: startNs + d.dur,
+        attributes: d.attributes,
+        status: { code: StatusCode.UNSET },
+        resource,
+      };
+      if (parent !== undefined) span.parentSpanId = parent;
+      return span;
+    },
+  };
+}
