@@ -62,7 +62,7 @@ function uint(v: number): void {
   let n = 0;
   while (v > 0) {
     const q = Math.floor(v / 10);
-    digits[n++] = 48 + v - q * 10;
+    digits[n++] = 48 + (v - q * 10);
     v = q;
   }
   while (n > 0) buf[pos++] = digits[--n];
