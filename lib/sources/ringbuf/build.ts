@@ -96,6 +96,12 @@ async function sha256Hex(parts: (string | Uint8Array)[]): Promise<string> {
   return Array.from(digest.subarray(0, 8), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/** The distribution's multiarch include dir (for `asm/*.h` pulled in by libbpf's usdt.bpf.h). */
+function multiarchIncludes(): string[] {
+  const dir = `/usr/include/${Deno.build.arch === "aarch64" ? "aarch64" : "x86_64"}-linux-gnu`;
+  return exists(dir) ? ["-idirafter", dir] : [];
+}
+
 function targetArch(): string {
   return Deno.build.arch === "aarch64" ? "arm64" : "x86";
 }
@@ -138,6 +144,7 @@ export async function buildBpfObject(src: string, cacheDir: string, options: Bui
     "-I",
     vmlinuxDir,
     ...includeDirs.flatMap((d) => ["-I", d]),
+    ...multiarchIncludes(),
     "-c",
     src,
     "-o",
