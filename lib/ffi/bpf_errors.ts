@@ -33,14 +33,16 @@ const LIBBPF_ERRNO: Record<number, string> = {
 export function describeErrno(err: number): string {
   const e = Math.abs(err);
   if (LIBBPF_ERRNO[e]) return LIBBPF_ERRNO[e];
+  if (e === 95) return "EOPNOTSUPP (Operation not supported)";
   const name = errnoName(e);
   return name ? `${name} (${errnoMessage(e)})` : `error ${e}`;
 }
 
-/** The last `n` libbpf lines worth quoting (warnings first, else anything). */
+/** The last `n` libbpf lines worth quoting (warnings first, else info; never debug chatter). */
 function quote(lines: LibbpfLine[], n = 12): string {
   const warn = lines.filter((l) => l.level === "warn");
-  const pick = (warn.length ? warn : lines).slice(-n).map((l) => `  libbpf: ${l.text}`);
+  const info = lines.filter((l) => l.level === "info");
+  const pick = (warn.length ? warn : info).slice(-n).map((l) => `  libbpf: ${l.text}`);
   return pick.length ? `\n${pick.join("\n")}` : "";
 }
 
@@ -113,11 +115,22 @@ export function attachError(
   err: number,
   lines: LibbpfLine[],
   target?: string,
+  binaryMissing?: boolean,
 ): UserError {
   const e = Math.abs(err);
   const what = `attaching program "${prog}" (SEC("${section}")) of ${path}` +
     (target ? ` to ${target}` : "");
   if (e === 1) return privilegeError(what);
+  if ((e === 2 || e === 22) && binaryMissing === false && target?.startsWith("usdt ")) {
+    return new UserError(
+      `${what} failed: the binary has no such USDT probe (${describeErrno(e)}); list its probes with ` +
+        `\`readelf -n <binary>\`${quote(lines, 4)}`,
+      1,
+    );
+  }
+  if (binaryMissing) {
+    return new UserError(`${what} failed: binary not found (${describeErrno(e)})`, 1);
+  }
   if (e === 2 || e === 19) {
     return new UserError(
       `${what} failed: attach point ${target ?? `"${section}"`} not found (${describeErrno(e)}); ` +

@@ -74,6 +74,11 @@ export interface BpfObject {
   linkCount(): number;
   /** Destroy all links and close the object. Idempotent. */
   close(): void;
+  /**
+   * Like {@linkcode BpfObject.close}, but detaches the links in parallel off
+   * the JS thread (each tracepoint detach waits ~70 ms for the kernel). Idempotent.
+   */
+  closeAsync(): Promise<void>;
 }
 
 /** Options of {@linkcode loadBpfObject}. */
@@ -151,6 +156,15 @@ export function loadBpfObject(path: string, options: LoadOptions): BpfObject {
     target: AttachTarget | undefined,
   ): void {
     let where: string | undefined;
+    let binaryMissing: boolean | undefined;
+    const binary = target?.usdt?.binary ?? target?.uprobe?.binary;
+    if (binary) {
+      try {
+        binaryMissing = !Deno.statSync(binary).isFile;
+      } catch (e) {
+        binaryMissing = e instanceof Deno.errors.NotFound ? true : undefined;
+      }
+    }
     const res = withLibbpfLog(logger, () => {
       let link: Deno.PointerValue;
       if (target?.usdt) {
@@ -187,7 +201,7 @@ export function loadBpfObject(path: string, options: LoadOptions): BpfObject {
     });
     const { link, err } = res.result;
     if (isNull(link)) {
-      throw attachError(path, p.name, p.section, err || 22, res.lines, where);
+      throw attachError(path, p.name, p.section, err || 22, res.lines, where, binaryMissing);
     }
     links.push(link);
     p.attached = true;
@@ -253,6 +267,14 @@ export function loadBpfObject(path: string, options: LoadOptions): BpfObject {
       if (closed) return;
       closed = true;
       destroyLinks();
+      withLibbpfLog(logger, () => s.bpf_object__close(obj));
+    },
+    async closeAsync() {
+      if (closed) return;
+      closed = true;
+      const pending = links.splice(0);
+      for (const p of programs) p.attached = false;
+      await Promise.all(pending.map((l) => s.bpf_link__destroy_nb(l)));
       withLibbpfLog(logger, () => s.bpf_object__close(obj));
     },
   };

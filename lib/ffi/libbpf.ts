@@ -47,6 +47,13 @@ const SYMBOLS = {
     result: "pointer",
   },
   bpf_link__destroy: { parameters: ["pointer"], result: "i32" },
+  /** Detaching a tracepoint waits for RCU grace periods (~70 ms): off the JS thread, in parallel. */
+  bpf_link__destroy_nb: {
+    name: "bpf_link__destroy",
+    parameters: ["pointer"],
+    result: "i32",
+    nonblocking: true,
+  },
 
   bpf_map__name: { parameters: ["pointer"], result: "pointer" },
   bpf_map__fd: { parameters: ["pointer"], result: "i32" },
@@ -147,7 +154,8 @@ export function openLibbpf(path?: string): Libbpf {
           `loading ${candidate} needs FFI permission: run with --allow-ffi`,
         );
       }
-      failures.push(`${candidate}: ${(e as Error).message.split("\n")[0]}`);
+      const msg = (e as Error).message.split("\n")[0].replace(/^(Could not open library: )+/, "");
+      failures.push(`${candidate}: ${msg}`);
       continue;
     }
     const major = lib.symbols.libbpf_major_version();

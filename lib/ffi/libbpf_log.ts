@@ -48,7 +48,7 @@ function onPrint(
   const target = current ??
     (fallback ? { logger: fallback, lines: [] } : undefined);
   for (const raw of text.split("\n")) {
-    const line = raw.trimEnd();
+    const line = raw.trimEnd().replace(/^libbpf: /, "");
     if (!line || misleading(line)) continue;
     target?.lines.push({ level: lvl, text: line });
     if (!target) continue;

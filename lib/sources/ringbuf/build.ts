@@ -31,7 +31,10 @@ async function run(cmd: string, args: string[], what: string): Promise<Uint8Arra
     out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
-      throw new UserError(`${what}: ${cmd} is not installed (apt-get install ${cmd === "bpftool" ? "bpftool" : "clang llvm"})`, 1);
+      throw new UserError(
+        `${what}: ${cmd} is not installed (apt-get install ${cmd === "bpftool" ? "bpftool" : "clang llvm"})`,
+        1,
+      );
     }
     throw new UserError(`${what}: cannot run ${cmd}: ${(e as Error).message}`, 1);
   }
@@ -78,7 +81,11 @@ export async function ensureVmlinuxH(cacheDir: string, bpftool = "bpftool"): Pro
     throw new UserError("this kernel has no BTF (/sys/kernel/btf/vmlinux): CO-RE BPF programs cannot be built", 1);
   }
   await Deno.mkdir(dir, { recursive: true });
-  const text = await run(bpftool, ["btf", "dump", "file", "/sys/kernel/btf/vmlinux", "format", "c"], "generating vmlinux.h");
+  const text = await run(
+    bpftool,
+    ["btf", "dump", "file", "/sys/kernel/btf/vmlinux", "format", "c"],
+    "generating vmlinux.h",
+  );
   await writeAtomic(header, text);
   return dir;
 }

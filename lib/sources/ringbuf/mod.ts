@@ -269,7 +269,7 @@ export async function openRingbufProbe(options: RingbufProbeOptions): Promise<Ri
       // deliver what is still in the rings, and only then unmap.
       await waiter.idle();
       readStats();
-      obj.close();
+      await obj.closeAsync();
       do {
         const batch = drainOnce();
         if (batch.length) controller.enqueue(batch);

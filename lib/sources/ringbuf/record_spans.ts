@@ -71,14 +71,12 @@ export function compileRecordDecoder(config: SpanConfig, resource: Resource, env
     switch (name) {
       case "trace_id":
         steps.push(
-          only === "hex" && label.size === 16
-            ? (b, o, d) => (d.traceId = hexOf(b, o + at, 16), true)
-            : (b, o, d) => {
-              const v = chain(b, o + at);
-              if (v === null) return false;
-              d.traceId = hexText(v, 16, name);
-              return true;
-            },
+          only === "hex" && label.size === 16 ? (b, o, d) => (d.traceId = hexOf(b, o + at, 16), true) : (b, o, d) => {
+            const v = chain(b, o + at);
+            if (v === null) return false;
+            d.traceId = hexText(v, 16, name);
+            return true;
+          },
         );
         break;
       case "span_id":
@@ -101,9 +99,7 @@ export function compileRecordDecoder(config: SpanConfig, resource: Resource, env
         const isTs = name === "span_monotonic_timestamp_ns";
         if (only === "uint" && label.size === 8) {
           steps.push(
-            isTs
-              ? (b, o, d) => (d.ts = readU64(b, o + at), true)
-              : (b, o, d) => (d.dur = readU64(b, o + at), true),
+            isTs ? (b, o, d) => (d.ts = readU64(b, o + at), true) : (b, o, d) => (d.dur = readU64(b, o + at), true),
           );
         } else {
           steps.push((b, o, d) => {
@@ -167,9 +163,7 @@ export function compileRecordDecoder(config: SpanConfig, resource: Resource, env
       } else if (parent === ZERO8) {
         parent = undefined;
       }
-      const startNs = d.ts === undefined
-        ? (nowNs ? nowNs() : BigInt(Date.now()) * 1_000_000n)
-        : d.ts + wallOffsetNs;
+      const startNs = d.ts === undefined ? (nowNs ? nowNs() : BigInt(Date.now()) * 1_000_000n) : d.ts + wallOffsetNs;
       const span: SpanData = {
         traceId,
         spanId: d.spanId === ZERO8 ? newSpanId() : d.spanId,

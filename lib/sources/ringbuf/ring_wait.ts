@@ -26,7 +26,7 @@ export function createRingWaiter(fds: number[]): RingWaiter {
   const view = new DataView(pollfds.buffer);
   fds.forEach((fd, i) => {
     view.setInt32(8 * i, fd, true);
-    view.setInt16(8 * i + 4, 0x1 /* POLLIN */, true);
+    view.setInt16(8 * i + 4, 0x1, /* POLLIN */ true);
   });
   let inFlight: Promise<unknown> | undefined;
   const nfds = BigInt(fds.length);

@@ -1,0 +1,279 @@
+// Ring-buffer source lifecycle: load, attach, teardown; and every error path
+// gives a clear message and leaves nothing behind (checked with bpftool).
+import { deepStrictEqual as assertEquals, ok as assert, rejects } from "node:assert/strict";
+import { openRingbufProbe, type RingbufProbeOptions } from "../lib/sources/ringbuf/mod.ts";
+import { UserError } from "../lib/sources/probe_run.ts";
+import { createCounters } from "../lib/telemetry/counters.ts";
+import { createLogger, type Logger } from "../lib/telemetry/log.ts";
+import { buildTarget } from "./support/ebpf.ts";
+import { buildProbe, countLinks, countPrograms, ROOT, skipUnlessRoot, tempFile } from "./ringbuf_support.ts";
+
+const skip = skipUnlessRoot("tests/ringbuf_lifecycle_test.ts");
+const EXEC_PROGS = ["handle_exec", "handle_fork", "handle_exit"];
+const JOINED_PROGS = ["request_start", "request_end", "sys_enter", "sys_exit", "sched_switch"];
+const EXEC_YAML = `${ROOT}probes/exec-trace.yaml`;
+const JOINED_YAML = `${ROOT}probes/joined-trace.yaml`;
+
+function captureLogger(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  return Object.assign(createLogger({ level: "debug", write: (l) => lines.push(l) }), { lines });
+}
+
+function options(extra: Partial<RingbufProbeOptions>): RingbufProbeOptions {
+  return { configPath: EXEC_YAML, logger: captureLogger(), counters: createCounters(), ...extra };
+}
+
+/** Asserts `p` rejects with a UserError of `exitCode` whose message matches every pattern. */
+async function rejectsUser(p: Promise<unknown>, exitCode: number, ...patterns: RegExp[]): Promise<string> {
+  let message = "";
+  await rejects(p, (e: unknown) => {
+    assert(e instanceof UserError, `expected a UserError, got ${e}`);
+    message = e.message;
+    assertEquals(e.exitCode, exitCode, `exit code of: ${e.message}`);
+    for (const re of patterns) assert(re.test(e.message), `${re} in: ${e.message}`);
+    if (Deno.env.get("RB_SHOW_ERRORS")) console.log(`--- exit ${e.exitCode}: ${e.message}`);
+    return true;
+  });
+  return message;
+}
+
+async function assertNothingLeft(progs: string[]): Promise<void> {
+  assertEquals(await countLinks(progs), 0, "no links left");
+  assertEquals(await countPrograms(progs), 0, "no programs left loaded");
+}
+
+Deno.test({ name: "ringbuf: load, attach and tear down", ignore: skip }, async () => {
+  await assertNothingLeft(EXEC_PROGS);
+  const logger = captureLogger();
+  const run = await openRingbufProbe(options({ objectPath: await buildProbe("exec-trace"), logger }));
+  try {
+    assertEquals(await countLinks(EXEC_PROGS), 3, "three programs attached");
+    assertEquals(run.stats().links, 3);
+    assertEquals(run.name.startsWith("exec-trace"), true);
+    assert(logger.lines.some((l) => l.includes("ring-buffer probe attached")));
+  } finally {
+    await run.stop();
+  }
+  await assertNothingLeft(EXEC_PROGS);
+  // The stream is closed and stop is idempotent.
+  const reader = run.spans.getReader();
+  for (let r = await reader.read(); !r.done; r = await reader.read()) { /* drain */ }
+  await run.stop();
+  await run.done;
+});
+
+Deno.test({ name: "ringbuf: builds from source (cached) and stops promptly while idle", ignore: skip }, async () => {
+  const run = await openRingbufProbe(
+    options({ sourcePath: `${ROOT}probes/exec-trace.bpf.c`, cacheDir: `${ROOT}.cache/bpf` }),
+  );
+  const reading = (async () => {
+    const reader = run.spans.getReader();
+    while (!(await reader.read()).done) { /* spans */ }
+  })();
+  await new Promise((r) => setTimeout(r, 150)); // let the reader block in its bounded wait
+  const t0 = performance.now();
+  await run.stop();
+  await reading;
+  const ms = performance.now() - t0;
+  assert(ms < 250, `stop took ${ms.toFixed(0)} ms`);
+  await assertNothingLeft(EXEC_PROGS);
+});
+
+Deno.test({ name: "ringbuf: a bad object file is a clear error", ignore: skip }, async () => {
+  const garbage = tempFile(new TextEncoder().encode("this is not an ELF file\n".repeat(20)), ".bpf.o");
+  await rejectsUser(openRingbufProbe(options({ objectPath: garbage })), 2, /not a usable BPF object/, /clang/);
+  await rejectsUser(
+    openRingbufProbe(options({ objectPath: "/nonexistent/x.bpf.o" })),
+    2,
+    /BPF object \/nonexistent\/x\.bpf\.o not found/,
+  );
+  await rejectsUser(openRingbufProbe(options({ sourcePath: "/nonexistent/x.bpf.c" })), 2, /cannot read BPF source/);
+  const broken = tempFile("int broken(void) { return nope; }\n", ".bpf.c");
+  await rejectsUser(
+    openRingbufProbe(options({ sourcePath: broken, cacheDir: `${ROOT}.cache/bpf` })),
+    1,
+    /compiling .* failed/,
+    /nope/,
+  );
+});
+
+Deno.test({ name: "ringbuf: a missing ring buffer names it, and nothing leaks", ignore: skip }, async () => {
+  const yaml = Deno.readTextFileSync(EXEC_YAML).replace("ringbuf: exec_spans", "ringbuf: exec_spanz");
+  const config = tempFile(yaml);
+  await rejectsUser(
+    openRingbufProbe(options({ objectPath: await buildProbe("exec-trace"), configPath: config })),
+    2,
+    /ring buffer "exec_spanz" not found/,
+    /it has: .*exec_spans/,
+    new RegExp(`${config}:\\d+:\\d+`),
+  );
+  await assertNothingLeft(EXEC_PROGS);
+});
+
+Deno.test({ name: "ringbuf: label sizes that do not match the record are a clear error", ignore: skip }, async () => {
+  const yaml = Deno.readTextFileSync(EXEC_YAML).replace(/size: 128/, "size: 120");
+  const config = tempFile(yaml);
+  await rejectsUser(
+    openRingbufProbe(options({ objectPath: await buildProbe("exec-trace"), configPath: config })),
+    2,
+    new RegExp(`config ${config}`),
+    /add up to 200 bytes/,
+    /ring buffer "exec_spans"/,
+    /208-byte records/,
+  );
+  await assertNothingLeft(EXEC_PROGS);
+});
+
+Deno.test(
+  { name: "ringbuf: a program without an attach target names it; partial attach is undone", ignore: skip },
+  async () => {
+    // Without tracing.attach, the SEC("usdt") programs have nowhere to attach.
+    // request_start gets a target, request_end not: request_start's link must be undone.
+    const yaml = Deno.readTextFileSync(JOINED_YAML).replace(/ {2}attach:\n(?: {4}.*\n)+/, "");
+    assert(!yaml.includes("attach:"));
+    const config = tempFile(yaml);
+    const demo = await buildTarget("rb_demo");
+    const logger = captureLogger();
+    await rejectsUser(
+      openRingbufProbe(options({
+        objectPath: await buildProbe("joined-trace"),
+        configPath: config,
+        logger,
+        attach: [{ program: "request_start", usdt: { binary: demo, provider: "rb_demo", name: "request_start" } }],
+      })),
+      2,
+      /program "request_end" \(SEC\("usdt"\)\)/,
+      /no attach target/,
+      /tracing\.attach/,
+    );
+    assert(
+      logger.lines.some((l) => /attached BPF program .*program=request_start/.test(l)),
+      "request_start was attached first",
+    );
+    await assertNothingLeft(JOINED_PROGS);
+  },
+);
+
+Deno.test({ name: "ringbuf: a missing attach point names it", ignore: skip }, async () => {
+  const demo = await buildTarget("rb_demo");
+  const objectPath = await buildProbe("joined-trace");
+  await rejectsUser(
+    openRingbufProbe(options({
+      objectPath,
+      configPath: JOINED_YAML,
+      attach: [{
+        program: "request_start",
+        usdt: { binary: "/nonexistent/demo", provider: "rb_demo", name: "request_start" },
+      }],
+    })),
+    1,
+    /attaching program "request_start"/,
+    /usdt \/nonexistent\/demo:rb_demo:request_start/,
+  );
+  await rejectsUser(
+    openRingbufProbe(options({
+      objectPath,
+      configPath: JOINED_YAML,
+      attach: [{ program: "request_start", usdt: { binary: demo, provider: "rb_demo", name: "no_such_probe" } }],
+    })),
+    1,
+    /rb_demo:no_such_probe/,
+  );
+  await rejectsUser(
+    openRingbufProbe(options({
+      objectPath,
+      configPath: JOINED_YAML,
+      attach: [{ program: "no_such_program", usdt: { binary: demo, provider: "rb_demo", name: "request_start" } }],
+    })),
+    2,
+    /program "no_such_program"/,
+  );
+  await assertNothingLeft(JOINED_PROGS);
+});
+
+Deno.test({ name: "ringbuf: a bad libbpf path is a clear error", ignore: skip }, async () => {
+  await rejectsUser(
+    openRingbufProbe(options({ objectPath: await buildProbe("exec-trace"), libbpfPath: "/nonexistent/libbpf.so.1" })),
+    1,
+    /libbpf 1\.x not found/,
+    /\/nonexistent\/libbpf\.so\.1/,
+  );
+});
+
+Deno.test(
+  { name: "ringbuf: without CAP_BPF/CAP_PERFMON the error says so (not RLIMIT_MEMLOCK)", ignore: skip },
+  async () => {
+    const objectPath = await buildProbe("exec-trace");
+    const script = tempFile(
+      `import { openRingbufProbe } from "${ROOT}lib/sources/ringbuf/mod.ts";
+import { createCounters } from "${ROOT}lib/telemetry/counters.ts";
+import { createLogger } from "${ROOT}lib/telemetry/log.ts";
+try {
+  await openRingbufProbe({ objectPath: ${JSON.stringify(objectPath)}, configPath: ${JSON.stringify(EXEC_YAML)},
+    logger: createLogger({ level: "debug" }), counters: createCounters() });
+  console.log("LOADED");
+} catch (e) {
+  console.log(JSON.stringify({ exitCode: e.exitCode, message: e.message }));
+}
+`,
+      ".ts",
+    );
+    const out = await new Deno.Command("setpriv", {
+      args: [
+        "--bounding-set=-bpf,-perfmon,-sys_admin",
+        "--inh-caps=-bpf,-perfmon,-sys_admin",
+        Deno.execPath(),
+        "run",
+        "-A",
+        `--config=${ROOT}deno.json`,
+        script,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stdout = new TextDecoder().decode(out.stdout).trim();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert(!stdout.includes("LOADED"), "must not load without privileges");
+    const result = JSON.parse(stdout.split("\n").pop()!);
+    assertEquals(result.exitCode, 1);
+    assert(/CAP_BPF and CAP_PERFMON \(or root\)/.test(result.message), result.message);
+    assert(!/MEMLOCK/i.test(result.message + stderr), "no RLIMIT_MEMLOCK hint");
+    await assertNothingLeft(EXEC_PROGS);
+  },
+);
+
+Deno.test({ name: "ringbuf: a tracepoint that does not exist is named", ignore: skip }, async () => {
+  const src = tempFile(
+    `#include <vmlinux.h>
+#include <bpf/bpf_helpers.h>
+#include "spanprobe.bpf.h"
+struct rec { struct span_base base; };
+SPANPROBE_RINGBUF(rb_missing_tp, struct rec, 4096);
+SEC("tracepoint/sched/sched_process_exec")
+int rb_ok_tp(void *ctx) { return 0; }
+SEC("tracepoint/nosuch/event")
+int rb_missing_tp_prog(void *ctx) { return 0; }
+char LICENSE[] SEC("license") = "GPL";
+`,
+    ".bpf.c",
+  );
+  const config = tempFile(
+    `tracing:
+  spans:
+    - ringbuf: rb_missing_tp
+      labels:
+        - { name: trace_id, size: 16, decoders: [{ name: hex }] }
+        - { name: parent_span_id, size: 8, decoders: [{ name: hex }] }
+        - { name: span_id, size: 8, decoders: [{ name: hex }] }
+        - { name: span_monotonic_timestamp_ns, size: 8, decoders: [{ name: uint }] }
+        - { name: span_duration_ns, size: 8, decoders: [{ name: uint }] }
+`,
+  );
+  await rejectsUser(
+    openRingbufProbe(options({ sourcePath: src, configPath: config, cacheDir: `${ROOT}.cache/bpf` })),
+    1,
+    /program "rb_missing_tp_prog" \(SEC\("tracepoint\/nosuch\/event"\)\)/,
+    /not found/,
+  );
+  await assertNothingLeft(["rb_ok_tp", "rb_missing_tp_prog"]);
+});
