@@ -54,21 +54,29 @@ export function parsePairs(items: string[], what: string): Record<string, string
   const out: Record<string, string> = {};
   for (const item of items) {
     const eq = item.indexOf("=");
-    if (eq <= 0) throw new UserError(`${what} ${item}: expected NAME=VALUE`, 2);
-    out[item.slice(0, eq).trim()] = item.slice(eq + 1);
+    const name = eq < 0 ? "" : item.slice(0, eq).trim();
+    if (!name) throw new UserError(`${what} ${item}: expected NAME=VALUE`, 2);
+    out[name] = item.slice(eq + 1);
   }
   return out;
 }
 
 function stringMap(src: YamlSource, node: unknown, what: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, , v] of mapEntries(src, node, what)) out[k] = String(scalarValue(src, v, `${what}.${k}`));
+  for (const [k, , v] of mapEntries(src, node, what)) {
+    const value = scalarValue(src, v, `${what}.${k}`);
+    // `key:` with nothing after it is null in YAML, not the text "null"
+    if (value === null) throw src.error(v, `${what}.${k} needs a value`);
+    out[k] = String(value);
+  }
   return out;
 }
 
 function positiveMs(src: YamlSource, node: unknown, what: string): number {
   const v = scalarValue(src, node, what);
-  if (typeof v !== "number" || !(v > 0)) throw src.error(node, `${what} must be a positive number of milliseconds`);
+  if (typeof v !== "number" || !(v > 0) || !Number.isFinite(v)) {
+    throw src.error(node, `${what} must be a positive number of milliseconds`);
+  }
   return v;
 }
 
@@ -77,7 +85,14 @@ export function parseAgentConfig(path: string, text: string): FileConfig {
   const src = parseYamlSource(path, text);
   if (src.root === null || src.root === undefined) return {};
   const k = knownKeys(src, src.root, "the config", [
-    "probes", "service_name", "outputs", "exporter", "log", "bpftrace", "flush_timeout_ms", "stats_interval_ms",
+    "probes",
+    "service_name",
+    "outputs",
+    "exporter",
+    "log",
+    "bpftrace",
+    "flush_timeout_ms",
+    "stats_interval_ms",
   ]);
   const cfg: FileConfig = {};
   const probes = k.get("probes")?.value;
@@ -90,7 +105,9 @@ export function parseAgentConfig(path: string, text: string): FileConfig {
       let pid: number | undefined;
       if (pidNode !== undefined) {
         const v = scalarValue(src, pidNode, `probes[${i}].pid`);
-        if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) throw src.error(pidNode, `probes[${i}].pid must be a process id`);
+        if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) {
+          throw src.error(pidNode, `probes[${i}].pid must be a process id`);
+        }
         pid = v;
       }
       const params = p.get("params")?.value;
