@@ -52,6 +52,7 @@ function jsonSafe(_key: string, value: unknown): unknown {
 function humanValue(v: unknown): string {
   if (typeof v === "string") return /[\s"=]/.test(v) ? JSON.stringify(v) : v;
   if (v instanceof Error) return JSON.stringify(v.message);
+  if (typeof v === "bigint") return v.toString(); // like a number, not a quoted string
   return JSON.stringify(v, jsonSafe) ?? String(v);
 }
 
