@@ -7,6 +7,7 @@ import { deepStrictEqual, match, notStrictEqual, ok, strictEqual } from "node:as
 import { parseProbeSpec, type ProbeSpec } from "../lib/config/probe_spec.ts";
 import { createClockOffsets, offsetFromEpochText } from "../lib/spans/clock.ts";
 import { createSpanBuilder, type IncompleteReason } from "../lib/spans/span_builder.ts";
+import { spanBuilderStream } from "../lib/spans/span_builder_stream.ts";
 import { type Resource, type SpanData, SpanKind, StatusCode } from "../lib/spans/span_data.ts";
 import type { FieldValue, ProbeEvent } from "../lib/streams/probe_events.ts";
 
@@ -522,4 +523,44 @@ Deno.test("span builder: a boottime span before calibration fails loudly, not si
   }
   ok(err instanceof Error);
   match(err.message, /boottime/);
+});
+
+Deno.test("spanBuilderStream: spans out per batch; open spans ended at the end of input", async () => {
+  const h = harness(PAIRED);
+  const r = reqEvents(h);
+  const batches: ProbeEvent[][] = [[r.start("a", BASE + 1n), r.start("b", BASE + 2n)], [r.end("a", BASE + 5n)]];
+  const out: SpanData[][] = [];
+  for await (const b of ReadableStream.from(batches).pipeThrough(spanBuilderStream(h.builder))) out.push(b);
+  deepStrictEqual(out.map((b) => b.map((s) => [s.name, s.attributes["spanprobe.incomplete"]])), [
+    [["GET /a", undefined]],
+    [["GET /b", "shutdown"]],
+  ]);
+});
+
+Deno.test("spanBuilderStream: atEnd drop discards open spans and counts them", async () => {
+  const h = harness(PAIRED);
+  const r = reqEvents(h);
+  let dropped = -1;
+  const out: SpanData[][] = [];
+  const stream = ReadableStream.from([[r.start("a", BASE), r.start("b", BASE)]]).pipeThrough(
+    spanBuilderStream(h.builder, { atEnd: "drop", onDropOpen: (n) => (dropped = n) }),
+  );
+  for await (const b of stream) out.push(b);
+  deepStrictEqual(out, []);
+  strictEqual(dropped, 2);
+  strictEqual(h.builder.openCount(), 0);
+});
+
+Deno.test("spanBuilderStream: the periodic sweep evicts expired spans while no events arrive", async () => {
+  const h = harness(PAIRED); // ttl 10s
+  const r = reqEvents(h);
+  const input = new TransformStream<ProbeEvent[], ProbeEvent[]>();
+  const reader = input.readable.pipeThrough(spanBuilderStream(h.builder, { sweepIntervalMs: 5 })).getReader();
+  const writer = input.writable.getWriter();
+  await writer.write([r.start("idle", BASE + 1n)]);
+  h.setNow(BASE + 11n * S); // the span is now past its TTL
+  const first = await reader.read(); // produced by the timer, not by input
+  deepStrictEqual(first.value?.map((s) => [s.name, s.attributes["spanprobe.incomplete"]]), [["GET /idle", "ttl"]]);
+  await writer.close();
+  deepStrictEqual(await reader.read(), { done: true, value: undefined });
 });
