@@ -1,0 +1,105 @@
+/**
+ * The console sink: one readable line per span on stdout (never stderr,
+ * which belongs to the logger), e.g.
+ *
+ * ```
+ * span "GET /cart" 2.503ms status=ERROR("upstream failed") kind=server trace=0af7…319c span=b7ad…3331 parent=00f0…02b7 http.response.status_code=503
+ * ```
+ * @module
+ */
+import type { AttributeValue, SpanData } from "../spans/span_data.ts";
+import type { Counters } from "../telemetry/counters.ts";
+import type { SpanSink } from "./sink.ts";
+
+/** Options of {@linkcode createConsoleSink}. */
+export interface ConsoleSinkOptions {
+  /** Where text goes (one or more whole lines); stdout by default. */
+  write?: (text: string) => void;
+  /** Longest attribute value shown, in characters (longer ones end in "…"); 200 by default. */
+  maxValueLength?: number;
+  /** Counts printed spans as `spans_exported`. */
+  counters?: Counters;
+}
+
+const STATUS_NAMES = ["UNSET", "OK", "ERROR"];
+const KIND_NAMES = ["unspecified", "internal", "server", "client", "producer", "consumer"];
+const UNITS: [bigint, string][] = [[1_000_000_000n, "s"], [1_000_000n, "ms"], [1_000n, "µs"]];
+const encoder = new TextEncoder();
+
+/** A duration in ns as a short decimal with a unit: `850ns`, `12.345µs`, `2.503ms`, `1.250s`. Exact, no float. */
+export function formatDurationNs(ns: bigint): string {
+  const sign = ns < 0n ? "-" : "";
+  const abs = ns < 0n ? -ns : ns;
+  for (const [unit, name] of UNITS) {
+    if (abs >= unit) {
+      const whole = abs / unit;
+      const milli = (abs % unit) * 1000n / unit;
+      return `${sign}${whole}.${milli.toString().padStart(3, "0")}${name}`;
+    }
+  }
+  return `${sign}${abs}ns`;
+}
+
+// deno-lint-ignore no-control-regex
+const PLAIN = /^[^\s"=\\\x00-\x1f\x7f]+$/;
+
+/** `s` as is, or JSON-quoted when empty or holding spaces, quotes, `=`, `\` or control characters. */
+function quoteIfNeeded(s: string): string {
+  return PLAIN.test(s) ? s : JSON.stringify(s);
+}
+
+function valueText(v: AttributeValue, max: number): string {
+  let text: string;
+  if (typeof v === "string") text = v;
+  else if (v instanceof Uint8Array) text = "0x" + Array.from(v, (b) => b.toString(16).padStart(2, "0")).join("");
+  else if (Array.isArray(v)) text = "[" + v.map((x) => valueText(x, max)).join(",") + "]";
+  else text = String(v);
+  if (text.length > max) text = text.slice(0, max) + "…";
+  return typeof v === "string" ? quoteIfNeeded(text) : text;
+}
+
+/** One span as one line (without the newline). */
+export function formatSpanLine(span: SpanData, maxValueLength = 200): string {
+  const status = span.status;
+  let line = `span ${quoteIfNeeded(span.name)} ${formatDurationNs(span.endNs - span.startNs)}`;
+  line += ` status=${STATUS_NAMES[status.code] ?? status.code}`;
+  if (status.message) line += `(${JSON.stringify(status.message)})`;
+  line += ` kind=${KIND_NAMES[span.kind] ?? span.kind}`;
+  line += ` trace=${span.traceId} span=${span.spanId} parent=${span.parentSpanId || "-"}`;
+  for (const key in span.attributes) {
+    line += ` ${quoteIfNeeded(key)}=${valueText(span.attributes[key], maxValueLength)}`;
+  }
+  for (const e of span.events ?? []) {
+    line += ` event=${quoteIfNeeded(e.name)}@+${formatDurationNs(e.timeNs - span.startNs)}`;
+  }
+  return line;
+}
+
+function writeStdout(text: string): void {
+  const bytes = encoder.encode(text);
+  let off = 0;
+  while (off < bytes.length) off += Deno.stdout.writeSync(bytes.subarray(off));
+}
+
+/** A sink printing one line per span (synchronously, so nothing is ever pending). */
+export function createConsoleSink(options: ConsoleSinkOptions = {}): SpanSink {
+  const write = options.write ?? writeStdout;
+  const max = options.maxValueLength ?? 200;
+  let closed = false;
+  return {
+    push(spans) {
+      if (closed || spans.length === 0) return;
+      let text = "";
+      for (const span of spans) text += formatSpanLine(span, max) + "\n";
+      write(text);
+      options.counters?.inc("spans_exported", spans.length);
+    },
+    flush() {
+      return Promise.resolve();
+    },
+    shutdown() {
+      closed = true;
+      return Promise.resolve();
+    },
+  };
+}

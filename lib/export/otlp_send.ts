@@ -1,0 +1,114 @@
+/**
+ * One OTLP/HTTP export request: POST an encoded body, read the answer, and
+ * say whether it worked, whether to retry and when. No retries here: the
+ * caller (a sink, or a reliability layer around it) decides.
+ * @module
+ */
+import { parseErrorMessage, parseExportResponse, parseRetryAfter } from "./otlp_response.ts";
+
+/** OTLP/HTTP encodings. */
+export type OtlpProtocol = "http/protobuf" | "http/json";
+
+/** Content types of the OTLP/HTTP encodings. */
+export const CONTENT_TYPES: Record<OtlpProtocol, string> = {
+  "http/protobuf": "application/x-protobuf",
+  "http/json": "application/json",
+};
+
+/** HTTP statuses the OTLP spec calls retryable. */
+export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([429, 502, 503, 504]);
+
+/** One request to send. */
+export interface OtlpRequest {
+  /** The full traces URL. */
+  url: string;
+  protocol: OtlpProtocol;
+  /** The encoded request, already compressed when `gzip` is set. */
+  body: Uint8Array;
+  /** Whether `body` is gzip-compressed (sets `Content-Encoding: gzip`). */
+  gzip?: boolean;
+  /** Extra headers (e.g. authentication); they cannot replace Content-Type or Content-Encoding. */
+  headers?: Record<string, string>;
+  /** Give up after this long (ms), counting the response body; 10 s by default. */
+  timeoutMs?: number;
+  /** Cancels the request (counted as an error, not retryable). */
+  signal?: AbortSignal;
+  /** `User-Agent` header; `spanprobe` by default. */
+  userAgent?: string;
+}
+
+/** What happened to one request. */
+export interface OtlpSendResult {
+  /** A 2xx answer (some spans may still be rejected, see `rejectedSpans`). */
+  ok: boolean;
+  /** The HTTP status; 0 when there was no answer (connection error, timeout, cancel). */
+  status: number;
+  /** Whether sending the same request again may succeed. */
+  retryable: boolean;
+  /** The server's `Retry-After`, in ms. */
+  retryAfterMs?: number;
+  /** Spans the server rejected in a partial success. */
+  rejectedSpans?: number;
+  /** The server's message (partial success or error body). */
+  errorMessage?: string;
+  /** What went wrong, for logs; a short category first: "timeout", "network", "http 503", "aborted". */
+  error?: string;
+}
+
+/** gzip `bytes` with `CompressionStream`. */
+export async function gzipBytes(bytes: Uint8Array): Promise<Uint8Array> {
+  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new CompressionStream("gzip"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+/** Send one export request. Never throws. */
+export async function sendOtlpRequest(req: OtlpRequest): Promise<OtlpSendResult> {
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, req.timeoutMs ?? 10_000);
+  const onAbort = () => controller.abort();
+  req.signal?.addEventListener("abort", onAbort);
+  if (req.signal?.aborted) controller.abort();
+  const headers: Record<string, string> = { "user-agent": req.userAgent ?? "spanprobe" };
+  for (const [k, v] of Object.entries(req.headers ?? {})) headers[k.toLowerCase()] = v;
+  headers["content-type"] = CONTENT_TYPES[req.protocol];
+  if (req.gzip) headers["content-encoding"] = "gzip";
+  else delete headers["content-encoding"];
+  try {
+    const res = await fetch(req.url, {
+      method: "POST",
+      headers,
+      body: req.body as Uint8Array<ArrayBuffer>,
+      signal: controller.signal,
+    });
+    const body = new Uint8Array(await res.arrayBuffer());
+    const contentType = res.headers.get("content-type");
+    if (res.ok) {
+      return { ok: true, status: res.status, retryable: false, ...parseExportResponse(body, contentType) };
+    }
+    const result: OtlpSendResult = {
+      ok: false,
+      status: res.status,
+      retryable: RETRYABLE_STATUSES.has(res.status),
+      error: `http ${res.status}`,
+    };
+    const retryAfterMs = parseRetryAfter(res.headers.get("retry-after"));
+    if (retryAfterMs !== undefined) result.retryAfterMs = retryAfterMs;
+    const message = parseErrorMessage(body, contentType);
+    if (message) result.errorMessage = message;
+    return result;
+  } catch (e) {
+    const detail = e instanceof Error ? e.message : String(e);
+    if (timedOut) {
+      return { ok: false, status: 0, retryable: true, error: `timeout after ${req.timeoutMs ?? 10_000} ms` };
+    }
+    if (req.signal?.aborted) return { ok: false, status: 0, retryable: false, error: "aborted" };
+    return { ok: false, status: 0, retryable: true, error: `network: ${detail}` };
+  } finally {
+    clearTimeout(timer);
+    req.signal?.removeEventListener("abort", onAbort);
+  }
+}
