@@ -6,7 +6,7 @@ import { parseArgs } from "node:util";
 import { runAgent } from "./lib/agent/run_agent.ts";
 import { CHECK_HELP, MAIN_HELP, PROBES_HELP, RUN_HELP } from "./lib/cli/help.ts";
 import { buildSink, resolveExport } from "./lib/cli/outputs.ts";
-import { planProbes, type PlannedProbe, startProbes } from "./lib/cli/probes.ts";
+import { type PlannedProbe, planProbes, startProbes } from "./lib/cli/probes.ts";
 import { loadAgentConfig, parseOutput, parsePairs } from "./lib/config/agent_config.ts";
 import { listBundledProbes } from "./lib/config/probe_catalog.ts";
 import { loadProbeSpec } from "./lib/config/probe_spec.ts";
@@ -73,7 +73,7 @@ async function runCommand(args: string[]): Promise<number> {
     headers: { ...file.headers, ...parsePairs(values.header ?? [], "--header") },
     env,
   });
-  const sink = await buildSink(exportConfig, { logger, counters });
+  const sink = buildSink(exportConfig, { logger, counters });
   const durationS = positiveNumber(values.duration, "--duration");
   const statsS = positiveNumber(values["stats-interval"], "--stats-interval");
   return await runAgent({
@@ -128,7 +128,9 @@ async function probesCommand(args: string[]): Promise<number> {
       const spec = await loadProbeSpec(p.specPath);
       params = spec.params.map((x) => `${x.name}${x.required ? "" : "?"}:${x.type}`).join(" ");
     }
-    out(`${p.name.padEnd(20)} ${p.kind.padEnd(9)} ${p.description}${params ? `\n${"".padEnd(31)}params: ${params}` : ""}`);
+    out(
+      `${p.name.padEnd(20)} ${p.kind.padEnd(9)} ${p.description}${params ? `\n${"".padEnd(31)}params: ${params}` : ""}`,
+    );
   }
   return 0;
 }

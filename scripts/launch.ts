@@ -29,6 +29,13 @@ export function permissionsForRun(args: string[], env: (k: string) => string | u
     if (!ref.specPath.startsWith(`${root}probes/`)) read.push(dirname(ref.specPath));
     if (ref.kind === "ringbuf") ffi = true;
   }
+  // path parameters the user named (the agent checks that they exist)
+  const paramValues = [
+    values.binary,
+    ...(values.param ?? []).map((p) => p.slice(p.indexOf("=") + 1)),
+    ...(file.probes ?? []).flatMap((p) => Object.values(p.params)),
+  ];
+  for (const v of paramValues) if (v?.startsWith("/")) read.push(v);
   const outputs = values.output?.map(parseOutput) ?? file.outputs ?? [];
   const write = outputs.flatMap((o) => (o.kind === "file" ? [o.path] : []));
   const endpoint = values.endpoint ?? file.endpoint ?? env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") ??

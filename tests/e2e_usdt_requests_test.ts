@@ -4,7 +4,7 @@
  * arrive as exactly one span whose start and end equal the target's own
  * ground truth to the nanosecond.
  */
-import { assert, deepStrictEqual, strictEqual } from "node:assert/strict";
+import assert, { deepStrictEqual, strictEqual } from "node:assert/strict";
 import { startOtlpReceiver } from "./support/otlp_receiver.ts";
 import type { ReceivedSpan } from "./support/otlp_receiver.ts";
 import { announceSkip, buildTarget, ebpfSkipReason, hexOf, readTruth, runSpanprobe } from "./support/ebpf.ts";
@@ -24,12 +24,18 @@ async function runAgainstReceiver(
   try {
     const res = await runSpanprobe([
       "run",
-      "--probe", "usdt-requests",
-      "--binary", target,
-      "--command", `${target} --requests ${requests} --threads 4 --rate ${rate} --error-every 10 --truth ${truthPath}`,
-      "--endpoint", receiver.url.replace(/\/v1\/traces$/, ""),
-      "--protocol", protocol,
-      "--log-format", "json",
+      "--probe",
+      "usdt-requests",
+      "--binary",
+      target,
+      "--command",
+      `${target} --requests ${requests} --threads 4 --rate ${rate} --error-every 10 --truth ${truthPath}`,
+      "--endpoint",
+      receiver.url.replace(/\/v1\/traces$/, ""),
+      "--protocol",
+      protocol,
+      "--log-format",
+      "json",
       ...extraArgs,
     ], { timeoutMs: 120_000 });
     assert(res.code === 0, `spanprobe exited ${res.code}:\n${res.stderr}`);
@@ -52,7 +58,7 @@ function checkAgainstTruth(truth: Awaited<ReturnType<typeof readTruth>>, spans: 
   for (const t of truth) {
     const got = byId.get(t.idHex);
     assert(got && got.length === 1, `request ${t.idHex}: expected exactly one span, got ${got?.length ?? 0}`);
-    const s = got[0];
+    const s = got![0];
     strictEqual(s.name, "request");
     strictEqual(s.kind, 2, "SERVER");
     strictEqual(s.startNs, t.startNs, `start of ${t.idHex}`);
@@ -62,6 +68,9 @@ function checkAgainstTruth(truth: Awaited<ReturnType<typeof readTruth>>, spans: 
       strictEqual(s.status.code, 2, `request ${t.idHex} failed: status ERROR`);
       strictEqual(s.status.message, 'backend said "no"');
       deepStrictEqual(s.events.map((e) => e.name), ["exception"]);
+      // the error's time is bpftrace's boot clock, converted with the measured offset (~µs)
+      const at = s.events[0].timeNs;
+      assert(at >= s.startNs - 20_000n && at <= s.endNs + 20_000n, `exception time ${at} within the span`);
     } else {
       strictEqual(s.status.code, 0, `request ${t.idHex} succeeded: status UNSET`);
     }

@@ -35,4 +35,3 @@ export const CHECK_OPTIONS = {
   config: RUN_OPTIONS.config,
   help: RUN_OPTIONS.help,
 } as const;
-

@@ -11,7 +11,7 @@ import { openBpftraceProbe } from "../sources/bpftrace_probe.ts";
 import { resolveParams } from "../sources/bpftrace_script.ts";
 import { type ProbeRun, UserError } from "../sources/probe_run.ts";
 import { createResourceCache } from "../spans/resources.ts";
-import type { Attributes } from "../spans/span_data.ts";
+import { parseResourceAttributes } from "../export/otlp_env.ts";
 import type { Counters } from "../telemetry/counters.ts";
 import type { Logger } from "../telemetry/log.ts";
 
@@ -94,26 +94,11 @@ export interface StartOptions {
   resourceAttributes?: string;
 }
 
-/** Parses `k=v,k2=v2` resource attributes (percent-decoded). */
-export function parseResourceAttributes(text: string | undefined): Attributes {
-  const out: Attributes = {};
-  for (const part of (text ?? "").split(",")) {
-    const eq = part.indexOf("=");
-    if (eq <= 0) continue;
-    try {
-      out[decodeURIComponent(part.slice(0, eq).trim())] = decodeURIComponent(part.slice(eq + 1).trim());
-    } catch {
-      out[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
-    }
-  }
-  return out;
-}
-
 /** Starts every planned probe; if one fails, stops the ones already started. */
 export async function startProbes(planned: PlannedProbe[], o: StartOptions): Promise<ProbeRun[]> {
   const resources = createResourceCache({
     serviceName: o.serviceName,
-    extra: parseResourceAttributes(o.resourceAttributes),
+    extra: parseResourceAttributes(o.resourceAttributes ?? ""),
   });
   const runs: ProbeRun[] = [];
   try {

@@ -58,7 +58,12 @@ export function listBundledProbes(): ProbeRef[] {
     if (!entry.isFile || !entry.name.endsWith(".yaml")) continue;
     const specPath = BUNDLED_PROBES_DIR + entry.name;
     const text = Deno.readTextFileSync(specPath);
-    out.push({ name: entry.name.replace(/\.yaml$/, ""), specPath, kind: kindOf(text), description: descriptionOf(text) });
+    out.push({
+      name: entry.name.replace(/\.yaml$/, ""),
+      specPath,
+      kind: kindOf(text),
+      description: descriptionOf(text),
+    });
   }
   return out.sort((a, b) => a.name.localeCompare(b.name));
 }

@@ -91,6 +91,8 @@ export interface CompleteRule {
 export interface ErrorRule {
   event: string;
   message?: Template;
+  /** When the error happened (the `exception` span event's time); arrival by default. */
+  time: TimeSource;
 }
 
 /** A field comparison that sets error status. */
@@ -445,7 +447,7 @@ class SpanParser {
     const errorsNode = k.get("errors")?.value;
     if (errorsNode !== undefined) {
       for (const item of seqItems(src, errorsNode, `${at}.errors`)) {
-        const ek = knownKeys(src, item, `${at}.errors[]`, ["event", "message"]);
+        const ek = knownKeys(src, item, `${at}.errors[]`, ["event", "message", "time"]);
         const ev = this.event(
           need(src, ek, "event", item, `${at}.errors[].event`),
           `${at}.errors[].event`,
@@ -454,6 +456,7 @@ class SpanParser {
         errors.push({
           event: ev.name,
           message: msg === undefined ? undefined : this.template(msg, `${at}.errors[].message`, [ev]),
+          time: this.time(ev, ek.get("time")?.value, `${at}.errors[].time`),
         });
         used.push(ev);
       }

@@ -77,9 +77,7 @@ export function compileTemplate(
     } else text += c;
   }
   if (text) parts.push(text);
-  const fields = parts.filter((p) => typeof p !== "string").map((p) =>
-    (p as { field: string }).field
-  );
+  const fields = parts.filter((p) => typeof p !== "string").map((p) => (p as { field: string }).field);
   if (fields.length === 0) {
     const constant = parts.join("");
     return { source, fields, render: () => constant };

@@ -101,9 +101,7 @@ export function knownKeys(
     if (!allowed.includes(key)) {
       throw src.error(
         keyNode,
-        `unknown key "${key}" in ${what} (expected one of: ${
-          allowed.join(", ")
-        })`,
+        `unknown key "${key}" in ${what} (expected one of: ${allowed.join(", ")})`,
       );
     }
     out.set(key, { keyNode, value });

@@ -12,11 +12,7 @@ import type { ResourceCache } from "../spans/resources.ts";
 import type { SpanData } from "../spans/span_data.ts";
 import { bpftraceRecordParser } from "../streams/bpftrace_records.ts";
 import { lineSplitter } from "../streams/lines.ts";
-import {
-  type FieldValue,
-  type ProbeEvent,
-  probeEventMapper,
-} from "../streams/probe_events.ts";
+import { type FieldValue, type ProbeEvent, probeEventMapper } from "../streams/probe_events.ts";
 import type { Counters } from "../telemetry/counters.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { spawnBpftrace } from "./bpftrace_process.ts";
@@ -39,18 +35,23 @@ export interface BpftraceProbeOptions {
 /** Everything from bytes to spans, for any byte source (bpftrace's stdout or a recording). */
 export function bpftraceSpanPipeline(
   bytes: ReadableStream<Uint8Array>,
-  o: Pick<BpftraceProbeOptions, "spec" | "resources" | "logger" | "counters">,
+  o: Pick<BpftraceProbeOptions, "spec" | "resources" | "logger" | "counters"> & { params?: Record<string, string> },
 ): ReadableStream<SpanData[]> {
   const { spec, logger, counters } = o;
   const clocks = createClockOffsets();
-  const pidOf = (get: (n: string) => FieldValue | undefined) => {
-    const v = get("pid");
-    return typeof v === "bigint" ? Number(v) : undefined;
+  const binary = o.params?.binary;
+  const resourceFor = (get: (n: string) => FieldValue | undefined) => {
+    const pid = get("pid");
+    const comm = get("comm");
+    return o.resources.forPid(typeof pid === "bigint" ? Number(pid) : undefined, {
+      executableName: typeof comm === "string" ? comm : binary?.replace(/^.*\//, ""),
+      executablePath: binary,
+    });
   };
   const builder = createSpanBuilder({
     spec,
     clocks,
-    resourceFor: (get) => o.resources.forPid(pidOf(get)),
+    resourceFor,
     onSpanStarted: () => counters.inc("spans_started"),
     onIncomplete: (reason, span) => {
       counters.inc("spans_evicted");
@@ -125,8 +126,7 @@ export function bpftraceSpanPipeline(
           { probe: spec.name, lost: n },
         );
       },
-      onMessage: (level, text) =>
-        logger.warn(`bpftrace ${level}: ${text}`, { probe: spec.name }),
+      onMessage: (level, text) => logger.warn(`bpftrace ${level}: ${text}`, { probe: spec.name }),
       onClockBacklogDrop: (n) => {
         counters.inc("decode_errors", n);
         logger.warn("events dropped waiting for clock calibration", {
@@ -151,9 +151,7 @@ export async function openBpftraceProbe(
     script = await Deno.readTextFile(spec.scriptPath);
   } catch (e) {
     throw new UserError(
-      `${spec.specPath}: cannot read script ${spec.scriptPath}: ${
-        (e as Error).message
-      }`,
+      `${spec.specPath}: cannot read script ${spec.scriptPath}: ${(e as Error).message}`,
       2,
     );
   }
@@ -167,7 +165,7 @@ export async function openBpftraceProbe(
     command: o.command,
     logger,
   });
-  const spans = bpftraceSpanPipeline(proc.stdout, o);
+  const spans = bpftraceSpanPipeline(proc.stdout, { ...o, params });
   try {
     await proc.attached;
   } catch (e) {

@@ -141,9 +141,7 @@ export function spawnBpftrace(o: BpftraceOptions): BpftraceProcess {
         ? "the script did not compile"
         : status.code === 255
         ? "a probe could not be attached"
-        : `bpftrace exited with code ${status.code}${
-          status.signal ? ` (${status.signal})` : ""
-        }`;
+        : `bpftrace exited with code ${status.code}${status.signal ? ` (${status.signal})` : ""}`;
       attachedReject(
         new UserError(
           `probe ${o.name}: ${why}:\n  ${tail.join("\n  ") || "(no output)"}`,

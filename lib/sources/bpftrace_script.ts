@@ -66,9 +66,7 @@ export function resolveParams(
     const [re, what] = PATTERNS[p.type];
     if (!re.test(value)) {
       throw new UserError(
-        `probe ${spec.name}: parameter ${p.name}=${
-          JSON.stringify(value)
-        } must be ${what}`,
+        `probe ${spec.name}: parameter ${p.name}=${JSON.stringify(value)} must be ${what}`,
         2,
       );
     }
@@ -77,9 +75,7 @@ export function resolveParams(
         Deno.statSync(value);
       } catch (e) {
         throw new UserError(
-          `probe ${spec.name}: parameter ${p.name}: ${value}: ${
-            (e as Error).message
-          }`,
+          `probe ${spec.name}: parameter ${p.name}: ${value}: ${(e as Error).message}`,
           2,
         );
       }

@@ -20,13 +20,27 @@ export interface ResourceOptions {
   ) => { executableName?: string; executablePath?: string };
 }
 
-/** Resources by traced pid. */
-export interface ResourceCache {
-  /** The resource of spans from process `pid` (or of no known process). */
-  forPid(pid: number | undefined): Resource;
+/** Facts about a traced process that the probe itself knows. */
+export interface ProcessHints {
+  executableName?: string;
+  executablePath?: string;
 }
 
-/** Reads /proc/PID/comm and /proc/PID/exe; fields stay absent where not permitted or gone. */
+/** Resources by traced pid. */
+export interface ResourceCache {
+  /**
+   * The resource of spans from process `pid` (or of no known process). Hints
+   * from the probe (its `comm` field, its `binary` parameter) win over /proc.
+   */
+  forPid(pid: number | undefined, hints?: ProcessHints): Resource;
+}
+
+/**
+ * Reads /proc/PID/comm and /proc/PID/exe; fields stay absent where not
+ * permitted or gone. Note: Deno refuses /proc/PID paths unless run with
+ * --allow-all, so under the agent's permission set this finds nothing and
+ * the probe's hints are what names the process.
+ */
 export function procInfo(
   pid: number,
 ): { executableName?: string; executablePath?: string } {
@@ -70,13 +84,17 @@ export function createResourceCache(
     },
   };
   return {
-    forPid(pid) {
+    forPid(pid, hints) {
       if (pid === undefined || !Number.isSafeInteger(pid) || pid <= 0) {
         return anonymous;
       }
       let r = byPid.get(pid);
       if (r) return r;
-      const p = info(pid);
+      const fromProc = hints?.executableName && hints.executablePath ? {} : info(pid);
+      const p = {
+        executableName: hints?.executableName ?? fromProc.executableName,
+        executablePath: hints?.executablePath ?? fromProc.executablePath,
+      };
       const attributes = base();
       attributes["service.name"] = options.serviceName ??
         (options.extra?.["service.name"] as string | undefined) ??

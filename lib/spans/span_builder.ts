@@ -253,9 +253,7 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
     const end = rule.spec.end!;
     let startNs = open.startNs;
     if (end.start) startNs = fieldTime(e, end.start);
-    const endNs = end.duration
-      ? startNs + (getter(end.duration)(e) as bigint)
-      : timeOf(end.time ?? "arrival", e);
+    const endNs = end.duration ? startNs + (getter(end.duration)(e) as bigint) : timeOf(end.time ?? "arrival", e);
     return finish(rule, [e, open.startEvent], startNs, endNs, open, {
       errorMessage: open.errorMessage,
       events: open.events,
@@ -378,12 +376,10 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
       return;
     }
     const get = lookup([e]);
-    open.errorMessage = er.message
-      ? er.message.render(get as (f: string) => TemplateValue)
-      : e.spec.name;
+    open.errorMessage = er.message ? er.message.render(get as (f: string) => TemplateValue) : e.spec.name;
     (open.events ??= []).push({
       name: "exception",
-      timeNs: e.arrivalNs,
+      timeNs: timeOf(er.time, e),
       attributes: {
         "exception.message": open.errorMessage,
         "spanprobe.event": e.spec.name,

@@ -7,11 +7,7 @@
  */
 import type { EventSpec, FieldType } from "../config/probe_spec.ts";
 import { fieldClock } from "../config/probe_spec.ts";
-import {
-  type ClockName,
-  type ClockOffsets,
-  offsetFromEpochText,
-} from "../spans/clock.ts";
+import { type ClockName, type ClockOffsets, offsetFromEpochText } from "../spans/clock.ts";
 import type { ExactValue } from "./exact_json.ts";
 import type { BpftraceRecord } from "./bpftrace_records.ts";
 
@@ -148,9 +144,7 @@ export function probeEventMapper(
         if (r.values.length !== spec.fields.length + 1) {
           hooks.onBadEvent?.(
             spec.name,
-            `has ${
-              r.values.length - 1
-            } values, the spec declares ${spec.fields.length} fields`,
+            `has ${r.values.length - 1} values, the spec declares ${spec.fields.length} fields`,
           );
           continue;
         }

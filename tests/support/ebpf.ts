@@ -4,6 +4,8 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
+import { permissionFlags } from "../../lib/permissions.ts";
+import { permissionsForRun } from "../../scripts/launch.ts";
 
 /** The repository root. */
 export const ROOT: string = fileURLToPath(new URL("../../", import.meta.url));
@@ -76,13 +78,18 @@ export function hexOf(v: unknown): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** Runs spanprobe's CLI as a child process, collecting stdout and stderr. */
+/**
+ * Runs spanprobe's CLI as a child process, collecting stdout and stderr. By
+ * default under exactly the permission set `deno task start` derives for
+ * these arguments (lib/permissions.ts via scripts/launch.ts).
+ */
 export async function runSpanprobe(
   args: string[],
   options: { permissions?: string[]; env?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
+  const permissions = options.permissions ?? sandboxFlags(args, options.env);
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...(options.permissions ?? ["-A"]), `${ROOT}main.ts`, ...args],
+    args: ["run", ...permissions, `${ROOT}main.ts`, ...args],
     stdout: "piped",
     stderr: "piped",
     env: options.env,
@@ -96,4 +103,11 @@ export async function runSpanprobe(
   clearTimeout(timer);
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** The production permission flags for `spanprobe ARGS` (what `deno task start` would use). */
+export function sandboxFlags(args: string[], env: Record<string, string> = {}): string[] {
+  const [command, ...rest] = args;
+  if (command !== "run") return permissionFlags({ read: [`${ROOT}probes`] });
+  return permissionFlags(permissionsForRun(rest, (k) => env[k]));
 }
