@@ -123,14 +123,14 @@ Deno.test("http: extra headers are sent; content headers cannot be overridden", 
 });
 
 Deno.test("http: full batches go at once, the rest after the schedule delay", async () => {
-  await withSink({ maxBatchSpans: 10, scheduleDelayMs: 150 }, async ({ receiver, sink }) => {
+  await withSink({ maxBatchSpans: 10, scheduleDelayMs: 600 }, async ({ receiver, sink }) => {
     const started = performance.now();
     sink.push(spans(25));
     await receiver.waitForSpans(20, 2000);
-    ok(performance.now() - started < 140, "full batches did not wait for the timer");
+    ok(performance.now() - started < 550, "full batches did not wait for the timer");
     strictEqual(receiver.spans.length, 20);
-    await receiver.waitForSpans(25, 2000);
-    ok(performance.now() - started >= 140, "the partial batch waited for the timer");
+    await receiver.waitForSpans(25, 3000);
+    ok(performance.now() - started >= 590, "the partial batch waited for the timer");
     deepStrictEqual(receiver.requests.map((r) => r.spanCount), [10, 10, 5]);
   });
 });
@@ -225,11 +225,11 @@ Deno.test("http: a receiver that stays down drops as export_network_error", asyn
 
 Deno.test("http: a slow answer past the timeout counts as export_timeout", async () => {
   await withSink({ timeoutMs: 100, maxAttempts: 1 }, async ({ receiver, sink, counters }) => {
-    await receiver.setBehavior({ kind: "slow", delayMs: 400 });
+    await receiver.setBehavior({ kind: "slow", delayMs: 3000 });
     sink.push(spans(3));
     const started = performance.now();
     await sink.flush(Date.now() + 5000);
-    ok(performance.now() - started < 350, "did not wait for the slow answer");
+    ok(performance.now() - started < 2000, "did not wait for the slow answer");
     strictEqual(counters.dropped("export_timeout"), 3);
   });
 });
@@ -270,7 +270,7 @@ Deno.test("http: shutdown gives up at its deadline and counts what is left", asy
     const started = performance.now();
     await sink.shutdown(Date.now() + 300);
     const took = performance.now() - started;
-    ok(took < 1000, `shutdown took ${took} ms`);
+    ok(took < 2000, `shutdown took ${took} ms`);
     strictEqual(counters.dropped(), 10);
     strictEqual(counters.get("spans_exported"), 0);
     sink.push(spans(2));
@@ -282,11 +282,11 @@ Deno.test("http: concurrent exports", async () => {
   await withSink(
     { maxBatchSpans: 5, maxConcurrentExports: 4, scheduleDelayMs: 10 },
     async ({ receiver, sink, counters }) => {
-      await receiver.setBehavior({ kind: "slow", delayMs: 100 });
+      await receiver.setBehavior({ kind: "slow", delayMs: 400 });
       const started = performance.now();
       sink.push(spans(20));
       await sink.flush(Date.now() + 5000);
-      ok(performance.now() - started < 350, "four batches were in flight at once");
+      ok(performance.now() - started < 1400, "four batches were in flight at once (one by one takes 1600 ms)");
       strictEqual(receiver.spans.length, 20);
       strictEqual(counters.get("export_batches_ok"), 4);
     },
