@@ -42,11 +42,14 @@ function ensure(need: number): void {
 }
 
 function varint32(v: number): void {
+  const b = buf;
+  let p = pos;
   while (v > 127) {
-    buf[pos++] = (v & 127) | 128;
+    b[p++] = (v & 127) | 128;
     v >>>= 7;
   }
-  buf[pos++] = v;
+  b[p++] = v;
+  pos = p;
 }
 
 function varint64(lo: number, hi: number): void {
@@ -105,14 +108,15 @@ function string(s: string): void {
   const n = s.length;
   if (n > 127) return stringSlow(s);
   ensure(n + 1);
+  const b = buf;
   const start = pos;
   let p = start + 1;
   for (let i = 0; i < n; i++) {
     const c = s.charCodeAt(i);
     if (c > 127) return stringSlow(s);
-    buf[p++] = c;
+    b[p++] = c;
   }
-  buf[start] = n;
+  b[start] = n;
   pos = p;
 }
 
@@ -121,10 +125,12 @@ function hexId(s: string): void {
   const n = s.length >>> 1;
   ensure(n + 5);
   varint32(n);
+  const b = buf;
+  let p = pos;
   for (let i = 0; i < n; i++) {
-    buf[pos++] = (HEX_VALUE[s.charCodeAt(2 * i) & 127] << 4) |
-      HEX_VALUE[s.charCodeAt(2 * i + 1) & 127];
+    b[p++] = (HEX_VALUE[s.charCodeAt(2 * i) & 127] << 4) | HEX_VALUE[s.charCodeAt(2 * i + 1) & 127];
   }
+  pos = p;
 }
 
 function fixed64(ns: bigint): void {
