@@ -35,12 +35,26 @@ export interface BatchWorkerOptions {
   queueDepth?(spans: number): void;
   /** Told about an export that threw. */
   onExportError?(error: unknown): void;
+  /**
+   * Whether the destination is currently accepting (no retry under way).
+   * While it is, `push` applies backpressure above `highWaterSpans`; while it
+   * is not (an outage), `push` never waits: the bounded queue fills and
+   * overflow is counted.
+   */
+  isHealthy?(): boolean;
+  /** Queue depth above which `push` waits for an export to finish (default 4 batches). */
+  highWaterSpans?: number;
+  /** Longest a `push` waits for backpressure (default 100 ms). */
+  maxPushWaitMs?: number;
 }
 
 /** A running batcher. */
 export interface BatchWorker {
-  /** Queue spans (dropping what does not fit, or everything after shutdown). */
-  push(spans: readonly SpanData[]): void;
+  /**
+   * Queue spans (dropping what does not fit, or everything after shutdown).
+   * Returns a promise when the caller should slow down (see `isHealthy`).
+   */
+  push(spans: readonly SpanData[]): void | Promise<void>;
   /** Export everything queued now; resolves when done or at `deadline` (epoch ms). */
   flush(deadline?: number): Promise<void>;
   /**
@@ -61,6 +75,9 @@ export function createBatchWorker(opts: BatchWorkerOptions): BatchWorker {
   const abort = new AbortController();
   const deadlines: (number | undefined)[] = [];
   const idleWaiters = new Set<() => void>();
+  const progressWaiters = new Set<() => void>();
+  const highWater = opts.highWaterSpans ?? 4 * opts.maxBatchSpans;
+  const maxPushWaitMs = opts.maxPushWaitMs ?? 100;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let due = false;
   let flushing = 0;
@@ -101,6 +118,7 @@ export function createBatchWorker(opts: BatchWorkerOptions): BatchWorker {
       opts.onExportError?.(e);
     }).finally(() => {
       active--;
+      for (const w of [...progressWaiters]) w();
       pump();
     });
   }
@@ -137,6 +155,19 @@ export function createBatchWorker(opts: BatchWorkerOptions): BatchWorker {
     }
   }
 
+  /** Until an export finishes, at most `maxPushWaitMs`. */
+  function waitProgress(): Promise<void> {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    const t = setTimeout(done, maxPushWaitMs);
+    function done() {
+      clearTimeout(t);
+      progressWaiters.delete(done);
+      resolve();
+    }
+    progressWaiters.add(done);
+    return promise;
+  }
+
   async function flush(deadline?: number): Promise<void> {
     flushing++;
     deadlines.push(deadline);
@@ -160,6 +191,7 @@ export function createBatchWorker(opts: BatchWorkerOptions): BatchWorker {
       if (taken < spans.length) opts.drop("export_queue_full", spans.length - taken);
       opts.queueDepth?.(queue.size);
       if (queue.size >= opts.maxBatchSpans || timer === undefined) pump();
+      if (queue.size >= highWater && active > 0 && (opts.isHealthy?.() ?? true)) return waitProgress();
     },
     flush,
     shutdown(deadline) {

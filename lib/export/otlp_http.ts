@@ -84,6 +84,9 @@ export function createOtlpHttpSink(options: OtlpHttpSinkOptions): SpanSink {
   const userAgent = scopeVersion ? `spanprobe/${scopeVersion}` : "spanprobe";
   new URL(options.endpoint); // throws on a malformed endpoint, before any span is accepted
 
+  // false from a retryable failure until the next success: push() then never waits
+  let healthy = true;
+
   async function deliver(body: Uint8Array, ctx: ExportContext): Promise<Outcome> {
     for (let attempt = 1;; attempt++) {
       const deadline = ctx.deadline;
@@ -98,6 +101,7 @@ export function createOtlpHttpSink(options: OtlpHttpSinkOptions): SpanSink {
         signal: ctx.signal,
         userAgent,
       });
+      healthy = result.ok || !result.retryable;
       if (result.ok || !result.retryable || attempt >= maxAttempts) return { result, attempts: attempt };
       const wait = Math.min(result.retryAfterMs ?? backoffDelayMs(attempt, backoff), backoff.maxMs);
       const until = ctx.deadline;
@@ -156,6 +160,7 @@ export function createOtlpHttpSink(options: OtlpHttpSinkOptions): SpanSink {
     drop: (reason, n) => counters.drop(reason, n),
     queueDepth: (n) => counters.gauge("export_queue_spans", n),
     onExportError: (e) => logger.error("OTLP export crashed", { error: e }),
+    isHealthy: () => healthy,
   });
 
   return {

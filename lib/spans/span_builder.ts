@@ -78,9 +78,9 @@ interface OpenSpan {
 }
 
 interface PendingEnd {
+  key: string;
   event: ProbeEvent;
   deadlineNs: bigint;
-  used: boolean;
 }
 
 type Getter = (e: ProbeEvent) => FieldValue | undefined;
@@ -89,12 +89,11 @@ interface CompiledSpan {
   spec: SpanSpec;
   open: Map<string, OpenSpan[]>;
   openCount: number;
-  /** Open spans in start order, for TTL and overflow (closed ones skipped lazily). */
-  order: OpenSpan[];
-  orderHead: number;
+  /** Open spans in start order (insertion-ordered set: O(1) removal), for TTL and overflow. */
+  order: Set<OpenSpan>;
   pendingEnds: Map<string, PendingEnd[]>;
-  pendingOrder: { key: string; p: PendingEnd }[];
-  pendingHead: number;
+  /** Waiting ends in arrival order. */
+  pendingOrder: Set<PendingEnd>;
 }
 
 function indexOf(spec: EventSpec): Map<string, number> {
@@ -116,11 +115,9 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
     spec: s,
     open: new Map(),
     openCount: 0,
-    order: [],
-    orderHead: 0,
+    order: new Set(),
     pendingEnds: new Map(),
-    pendingOrder: [],
-    pendingHead: 0,
+    pendingOrder: new Set(),
   }));
   // event name → rules that react to it, with the role
   type Role = "start" | "end" | "complete" | "error";
@@ -266,6 +263,7 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
     const open = stack.pop()!;
     if (stack.length === 0) rule.open.delete(key);
     open.closed = true;
+    rule.order.delete(open);
     rule.openCount--;
     return open;
   }
@@ -280,6 +278,7 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
     stack.splice(stack.indexOf(open), 1);
     if (stack.length === 0) rule.open.delete(open.key);
     open.closed = true;
+    rule.order.delete(open);
     rule.openCount--;
     const endNs = now();
     const span = finish(rule, [open.startEvent], open.startNs, endNs, open, {
@@ -292,26 +291,7 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
   }
 
   function oldestOpen(rule: CompiledSpan): OpenSpan | undefined {
-    while (rule.orderHead < rule.order.length) {
-      const o = rule.order[rule.orderHead];
-      if (!o.closed) return o;
-      rule.orderHead++;
-    }
-    compact(rule);
-    return undefined;
-  }
-
-  function compact(rule: CompiledSpan): void {
-    if (rule.orderHead > 1024 && rule.orderHead * 2 > rule.order.length) {
-      rule.order = rule.order.slice(rule.orderHead);
-      rule.orderHead = 0;
-    }
-    if (
-      rule.pendingHead > 1024 && rule.pendingHead * 2 > rule.pendingOrder.length
-    ) {
-      rule.pendingOrder = rule.pendingOrder.slice(rule.pendingHead);
-      rule.pendingHead = 0;
-    }
+    return rule.order.values().next().value;
   }
 
   function start(rule: CompiledSpan, e: ProbeEvent, out: SpanData[]): void {
@@ -332,7 +312,7 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
     if (pending) {
       const p = pending.shift()!;
       if (pending.length === 0) rule.pendingEnds.delete(key);
-      p.used = true;
+      rule.pendingOrder.delete(p);
       open.closed = true;
       out.push(endOpen(rule, open, p.event));
       return;
@@ -344,7 +324,7 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
     let stack = rule.open.get(key);
     if (!stack) rule.open.set(key, stack = []);
     stack.push(open);
-    rule.order.push(open);
+    rule.order.add(open);
     rule.openCount++;
   }
 
@@ -356,14 +336,14 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
       return;
     }
     const p: PendingEnd = {
+      key,
       event: e,
       deadlineNs: e.arrivalNs + reorderNs,
-      used: false,
     };
     let list = rule.pendingEnds.get(key);
     if (!list) rule.pendingEnds.set(key, list = []);
     list.push(p);
-    rule.pendingOrder.push({ key, p });
+    rule.pendingOrder.add(p);
   }
 
   function error(rule: CompiledSpan, e: ProbeEvent, errorIndex: number): void {
@@ -423,17 +403,14 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
         ) {
           evict(rule, o, "ttl", out);
         }
-        while (rule.pendingHead < rule.pendingOrder.length) {
-          const { key, p } = rule.pendingOrder[rule.pendingHead];
-          if (!p.used && p.deadlineNs > t) break;
-          rule.pendingHead++;
-          if (p.used) continue;
-          const list = rule.pendingEnds.get(key)!;
+        for (const p of rule.pendingOrder) {
+          if (p.deadlineNs > t) break;
+          rule.pendingOrder.delete(p);
+          const list = rule.pendingEnds.get(p.key)!;
           list.splice(list.indexOf(p), 1);
-          if (list.length === 0) rule.pendingEnds.delete(key);
+          if (list.length === 0) rule.pendingEnds.delete(p.key);
           options.onOrphan?.(p.event.spec.name);
         }
-        compact(rule);
       }
       return out;
     },
@@ -443,14 +420,9 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
         for (let o = oldestOpen(rule); o; o = oldestOpen(rule)) {
           evict(rule, o, "shutdown", out);
         }
-        for (const list of rule.pendingEnds.values()) {
-          for (const p of list) {
-            if (!p.used) options.onOrphan?.(p.event.spec.name);
-          }
-        }
+        for (const p of rule.pendingOrder) options.onOrphan?.(p.event.spec.name);
         rule.pendingEnds.clear();
-        rule.pendingOrder = [];
-        rule.pendingHead = 0;
+        rule.pendingOrder.clear();
       }
       return out;
     },

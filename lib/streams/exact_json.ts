@@ -146,17 +146,33 @@ export function scanFlatTuple(line: string): ExactValue[] | undefined {
         const raw = line.slice(start, i++);
         out.push(escaped ? decodeJsonString(raw) : raw);
       } else if (c === 45 /* - */ || (c >= 48 && c <= 57)) {
-        const start = i++;
+        // Integers are accumulated while scanning (no slice, no regex: the hot
+        // path); fractions, exponents and > 15 digits take the exact text path.
+        const start = i;
+        if (c === 45) i++;
+        const digitsStart = i;
+        let v = 0;
         for (; i < n; i++) {
           const d = line.charCodeAt(i);
-          if (
-            !((d >= 48 && d <= 57) || d === 46 || d === 101 || d === 69 ||
-              d === 43 || d === 45)
-          ) break;
+          if (d < 48 || d > 57) break;
+          v = v * 10 + (d - 48);
         }
-        const text = line.slice(start, i);
-        if (!JSON_NUMBER.test(text)) throw new SyntaxError(`bad number ${text}`);
-        out.push(exactNumber(text));
+        const digits = i - digitsStart;
+        const next = line.charCodeAt(i);
+        if (digits > 15 || next === 46 || next === 101 || next === 69) {
+          for (; i < n; i++) {
+            const d = line.charCodeAt(i);
+            if (!((d >= 48 && d <= 57) || d === 46 || d === 101 || d === 69 || d === 43 || d === 45)) break;
+          }
+          const text = line.slice(start, i);
+          if (!JSON_NUMBER.test(text)) throw new SyntaxError(`bad number ${text}`);
+          out.push(exactNumber(text));
+        } else {
+          if (digits === 0 || (digits > 1 && line.charCodeAt(digitsStart) === 48) || next === 43 || next === 45) {
+            throw new SyntaxError(`bad number at ${start}`);
+          }
+          out.push(c === 45 ? -v : v);
+        }
       } else if (line.startsWith("true", i)) {
         out.push(true);
         i += 4;
