@@ -58,13 +58,6 @@ async function runCommand(args: string[]): Promise<number> {
   });
   const counters = createCounters();
   const env = envGetter();
-  const probes: PlannedProbe[] = await planProbes({
-    cliProbes: values.probe ?? [],
-    cliParams: parsePairs(values.param ?? [], "--param"),
-    binary: values.binary,
-    pid: values.pid,
-    fileProbes: file.probes,
-  });
   const exportConfig = resolveExport({
     outputs: values.output?.map(parseOutput) ?? file.outputs,
     endpoint: values.endpoint ?? file.endpoint,
@@ -72,6 +65,13 @@ async function runCommand(args: string[]): Promise<number> {
     compression: values.compression ?? file.compression,
     headers: { ...file.headers, ...parsePairs(values.header ?? [], "--header") },
     env,
+  });
+  const probes: PlannedProbe[] = await planProbes({
+    cliProbes: values.probe ?? [],
+    cliParams: parsePairs(values.param ?? [], "--param"),
+    binary: values.binary,
+    pid: values.pid,
+    fileProbes: file.probes,
   });
   const sink = buildSink(exportConfig, { logger, counters });
   const durationS = positiveNumber(values.duration, "--duration");

@@ -7,7 +7,16 @@
 import assert, { deepStrictEqual, strictEqual } from "node:assert/strict";
 import { startOtlpReceiver } from "./support/otlp_receiver.ts";
 import type { ReceivedSpan } from "./support/otlp_receiver.ts";
-import { announceSkip, buildTarget, ebpfSkipReason, hexOf, readTruth, runSpanprobe } from "./support/ebpf.ts";
+import {
+  announceSkip,
+  buildTarget,
+  ebpfSkipReason,
+  hexOf,
+  readTruth,
+  ROOT,
+  runSpanprobe,
+  sandboxFlags,
+} from "./support/ebpf.ts";
 
 const skip = announceSkip("e2e_usdt_requests_test.ts", ebpfSkipReason());
 
@@ -121,3 +130,87 @@ Deno.test({
     strictEqual(summary.bpftrace_lost_events ?? 0, 0);
   },
 });
+
+Deno.test({
+  name: "--pid: attach to a running process; ready means attached (no request missed); exits with the target",
+  ignore: skip,
+  async fn() {
+    const target = await buildTarget("usdt_requests");
+    const dir = await Deno.makeTempDir({ prefix: "spanprobe-pid-" });
+    const receiver = await startOtlpReceiver();
+    const app = new Deno.Command(target, {
+      args: [
+        "--requests",
+        "300",
+        "--threads",
+        "3",
+        "--rate",
+        "3000",
+        "--truth",
+        `${dir}/truth.txt`,
+        "--wait-file",
+        `${dir}/go`,
+      ],
+    }).spawn();
+    try {
+      const args = [
+        "run",
+        "--probe",
+        "usdt-requests",
+        "--binary",
+        target,
+        "--pid",
+        String(app.pid),
+        "--endpoint",
+        receiver.url.replace(/\/v1\/traces$/, ""),
+        "--log-format",
+        "json",
+      ];
+      const agent = new Deno.Command(Deno.execPath(), {
+        args: ["run", ...sandboxFlags(args), `${ROOT}main.ts`, ...args],
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      const logs: Record<string, unknown>[] = [];
+      const lines = agent.stderr.pipeThrough(new TextDecoderStream()).pipeThrough(new TextLineStream());
+      const reading = (async () => {
+        for await (const line of lines) {
+          logs.push(JSON.parse(line));
+          if (logs.at(-1)!.msg === "running") await Deno.writeTextFile(`${dir}/go`, "");
+        }
+      })();
+      const timer = setTimeout(() => agent.kill("SIGKILL"), 60_000);
+      const status = await agent.status;
+      clearTimeout(timer);
+      await reading;
+      strictEqual(status.code, 0, JSON.stringify(logs));
+      strictEqual((await app.status).code, 0);
+      const truth = await readTruth(`${dir}/truth.txt`);
+      checkAgainstTruth(truth, receiver.spans);
+      assert(logs.findIndex((l) => l.msg === "probes attached") < logs.findIndex((l) => l.msg === "running"));
+    } finally {
+      try {
+        app.kill("SIGKILL");
+      } catch { /* exited */ }
+      await receiver.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+/** Splits a text stream into lines. */
+class TextLineStream extends TransformStream<string, string> {
+  constructor() {
+    let carry = "";
+    super({
+      transform(chunk, c) {
+        const parts = (carry + chunk).split("\n");
+        carry = parts.pop()!;
+        for (const p of parts) if (p) c.enqueue(p);
+      },
+      flush(c) {
+        if (carry) c.enqueue(carry);
+      },
+    });
+  }
+}

@@ -41,13 +41,14 @@ export function resolveExport(input: ExportInput): ExportPlan {
   const outputs = input.outputs?.length
     ? input.outputs
     : [endpointKnown ? { kind: "otlp" as const } : { kind: "console" as const }];
-  if (!outputs.some((o) => o.kind === "otlp")) return { outputs, warnings: [] };
+  // validated even when not used, so a typo is not silently ignored
   const { config, warnings } = resolveOtlpConfig(input.env, {
     endpoint: input.endpoint,
     protocol: input.protocol,
     compression: input.compression,
     headers: input.headers,
   });
+  if (!outputs.some((o) => o.kind === "otlp")) return { outputs, warnings: [] };
   return { outputs, otlp: config, warnings };
 }
 

@@ -108,6 +108,11 @@ export async function runSpanprobe(
 /** The production permission flags for `spanprobe ARGS` (what `deno task start` would use). */
 export function sandboxFlags(args: string[], env: Record<string, string> = {}): string[] {
   const [command, ...rest] = args;
-  if (command !== "run") return permissionFlags({ read: [`${ROOT}probes`] });
-  return permissionFlags(permissionsForRun(rest, (k) => env[k]));
+  const minimal = permissionFlags({ read: [`${ROOT}probes`] });
+  if (command !== "run") return minimal;
+  try {
+    return permissionFlags(permissionsForRun(rest, (k) => env[k]));
+  } catch {
+    return minimal; // a bad command line: the agent itself reports it
+  }
 }
