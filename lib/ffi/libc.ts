@@ -28,6 +28,7 @@ const SYMBOLS = {
   },
   __errno_location: { parameters: [], result: "pointer" },
   geteuid: { parameters: [], result: "u32" },
+  getrusage: { parameters: ["i32", "buffer"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The bound libc symbols. */
@@ -82,4 +83,12 @@ export const POLL = { IN: 0x1, ERR: 0x8, HUP: 0x10, NVAL: 0x20 } as const;
 /** Whether `p` is `MAP_FAILED` ((void *)-1) or NULL. */
 export function mmapFailed(p: Deno.PointerValue): boolean {
   return p === null || Deno.UnsafePointer.value(p) === 0xffff_ffff_ffff_ffffn;
+}
+
+const rusage = new BigInt64Array(18); // struct rusage: 144 bytes on 64-bit Linux
+
+/** CPU time (user + system) used by this process so far, all threads, in µs. */
+export function processCpuUs(): number {
+  libc().getrusage(0, /* RUSAGE_SELF */ new Uint8Array(rusage.buffer));
+  return Number(rusage[0] * 1_000_000n + rusage[1] + rusage[2] * 1_000_000n + rusage[3]);
 }

@@ -20,10 +20,11 @@
  *   ... fill rec ...
  *   spanprobe_submit(&exec_spans, rec);
  *
- * Wakeups are batched: a record wakes the consumer only when the ring is
- * 1/SPANPROBE_WAKEUP_DIVISOR full, or when this CPU has not woken it for
- * SPANPROBE_WAKEUP_INTERVAL_NS. The agent polls with a bounded timeout, so
- * a record is never stranded for longer than that timeout.
+ * Wakeups are batched: a record wakes the consumer only when this CPU has
+ * not woken it for SPANPROBE_WAKEUP_INTERVAL_NS (1 ms), or, once the ring is
+ * 1/SPANPROBE_WAKEUP_DIVISOR full, at most every SPANPROBE_WAKEUP_MIN_GAP_NS.
+ * The agent polls with a bounded timeout, so a record is never stranded for
+ * longer than that timeout.
  */
 #ifndef SPANPROBE_BPF_H
 #define SPANPROBE_BPF_H
@@ -34,6 +35,10 @@
 
 #ifndef SPANPROBE_WAKEUP_INTERVAL_NS
 #define SPANPROBE_WAKEUP_INTERVAL_NS 1000000ULL /* 1 ms */
+#endif
+
+#ifndef SPANPROBE_WAKEUP_MIN_GAP_NS
+#define SPANPROBE_WAKEUP_MIN_GAP_NS 50000ULL /* 50 µs */
 #endif
 
 /* The fixed head of every span record. */
@@ -95,19 +100,25 @@ static __always_inline struct spanprobe_stats_t *spanprobe_stats_cpu(void)
         __rec;                                                                                     \
     })
 
-/* Wakeup flags for a record about to be submitted to `rb` (batched wakeups). */
+/*
+ * Wakeup flags for a record about to be submitted to `rb` (batched wakeups):
+ * force a wakeup when this CPU has not done so for SPANPROBE_WAKEUP_INTERVAL_NS,
+ * or sooner (but at most every SPANPROBE_WAKEUP_MIN_GAP_NS) once the ring is
+ * 1/SPANPROBE_WAKEUP_DIVISOR full; otherwise none. Forcing a wakeup on every
+ * record while the ring is busy would cost the traced process about 1-2 µs each.
+ */
 static __always_inline u64 spanprobe_wakeup_flags(void *rb, struct spanprobe_stats_t *st)
 {
-    u64 avail = bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA);
-    u64 size = bpf_ringbuf_query(rb, BPF_RB_RING_SIZE);
-    u64 now;
+    u64 now, since;
 
-    if (avail * SPANPROBE_WAKEUP_DIVISOR >= size)
-        return BPF_RB_FORCE_WAKEUP;
     if (!st)
         return 0; /* kernel default: wake when the consumer has caught up */
     now = bpf_ktime_get_ns();
-    if (now - st->last_wakeup_ns >= SPANPROBE_WAKEUP_INTERVAL_NS) {
+    since = now - st->last_wakeup_ns;
+    if (since >= SPANPROBE_WAKEUP_INTERVAL_NS ||
+        (since >= SPANPROBE_WAKEUP_MIN_GAP_NS &&
+         bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA) * SPANPROBE_WAKEUP_DIVISOR >=
+             bpf_ringbuf_query(rb, BPF_RB_RING_SIZE))) {
         st->last_wakeup_ns = now;
         return BPF_RB_FORCE_WAKEUP;
     }

@@ -51,7 +51,7 @@ export interface RingbufProbeOptions {
   clocks?: ClockOffsets;
   /** Where decoders find system facts. */
   decoderEnv?: DecoderEnv;
-  /** Most records per batch (default 8192). */
+  /** Most records per batch (default 1024: small batches keep spans from surviving into V8's old generation). */
   batchSize?: number;
   /** Longest wait when idle, ms (default and maximum 100). */
   pollTimeoutMs?: number;
@@ -80,6 +80,8 @@ export interface RingbufStats {
 /** A running ring-buffer probe. */
 export interface RingbufProbeRun extends ProbeRun {
   readonly objectPath: string;
+  /** The loaded object, to read or update its maps (e.g. a target pid). Closed after stop. */
+  readonly object: BpfObject;
   readonly config: TracingConfig;
   stats(): RingbufStats;
 }
@@ -120,7 +122,7 @@ export async function openRingbufProbe(options: RingbufProbeOptions): Promise<Ri
     logger.debug("built BPF object", { source: options.sourcePath, object: objectPath });
   }
   const clocks = options.clocks ?? createClockOffsets();
-  const batchSize = options.batchSize ?? 8192;
+  const batchSize = options.batchSize ?? 1024;
   const pollMs = Math.min(options.pollTimeoutMs ?? MAX_WAIT_MS, MAX_WAIT_MS);
   const statsEvery = options.statsIntervalMs ?? 1000;
   const resyncEvery = options.clockResyncMs ?? 10_000;
@@ -291,7 +293,7 @@ export async function openRingbufProbe(options: RingbufProbeOptions): Promise<Ri
       if (batch.length) {
         controller.enqueue(batch);
         // Let timers and I/O (the exporter) run now and then while data keeps coming.
-        if (performance.now() - lastYield > 10) {
+        if (performance.now() - lastYield > 25) {
           lastYield = performance.now();
           await waiter.wait(0);
         }
@@ -320,7 +322,9 @@ export async function openRingbufProbe(options: RingbufProbeOptions): Promise<Ri
       stopping = true;
       return pulling ? pulling.then(() => finish()) : finish();
     },
-  }, { highWaterMark: 16 });
+    // No buffering in JS: rings are read only when the consumer asks for spans, so the kernel ring
+    // is the one bounded queue (a slow consumer shows up as counted reserve failures, not memory).
+  }, { highWaterMark: 0 });
 
   logger.info("ring-buffer probe attached", {
     object: objectPath,
@@ -332,6 +336,7 @@ export async function openRingbufProbe(options: RingbufProbeOptions): Promise<Ri
   return {
     name: baseName(options.sourcePath ?? objectPath),
     objectPath,
+    object: obj,
     config,
     spans,
     done,

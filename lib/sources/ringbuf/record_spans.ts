@@ -16,6 +16,8 @@ import { type Attributes, type Resource, type SpanData, SpanKind, StatusCode } f
 
 const ZERO8 = "0000000000000000";
 const ZERO16 = ZERO8 + ZERO8;
+/** The status of every ring-buffer span (shared, frozen: one allocation less per span). */
+const UNSET_STATUS = Object.freeze({ code: StatusCode.UNSET });
 
 /** Decodes the records of one span config. */
 export interface RecordDecoder {
@@ -29,7 +31,7 @@ export interface RecordDecoder {
   decode(data: Uint8Array, off: number, len: number, wallOffsetNs: bigint, nowNs?: () => bigint): SpanData | null;
 }
 
-/** Work state of one record being decoded. */
+/** Work state of one record being decoded (one per decoder, reused). */
 interface Draft {
   traceId: string;
   parentSpanId: string;
@@ -41,6 +43,20 @@ interface Draft {
 }
 
 type Step = (buf: Uint8Array, off: number, d: Draft) => boolean;
+
+/** Byte offsets of special labels read without decoder chains (−1: not on the fast path). */
+interface FastPath {
+  trace: number;
+  parent: number;
+  span: number;
+  ts: number;
+  dur: number;
+}
+
+function allZero(buf: Uint8Array, off: number, len: number): boolean {
+  for (let i = off, end = off + len; i < end; i++) if (buf[i] !== 0) return false;
+  return true;
+}
 
 function hexText(v: unknown, bytes: number, label: string): string {
   const s = String(v);
@@ -60,6 +76,7 @@ function bigText(v: unknown, label: string): bigint {
 /** Compiles `config` into a record decoder whose spans carry `resource`. */
 export function compileRecordDecoder(config: SpanConfig, resource: Resource, env: DecoderEnv = {}): RecordDecoder {
   const steps: Step[] = [];
+  const fast: FastPath = { trace: -1, parent: -1, span: -1, ts: -1, dur: -1 };
   let pos = 0;
   for (const label of config.labels) {
     const at = pos;
@@ -70,37 +87,39 @@ export function compileRecordDecoder(config: SpanConfig, resource: Resource, env
     const name = label.name;
     switch (name) {
       case "trace_id":
-        steps.push(
-          only === "hex" && label.size === 16 ? (b, o, d) => (d.traceId = hexOf(b, o + at, 16), true) : (b, o, d) => {
+        if (only === "hex" && label.size === 16) fast.trace = at;
+        else {
+          steps.push((b, o, d) => {
             const v = chain(b, o + at);
             if (v === null) return false;
             d.traceId = hexText(v, 16, name);
             return true;
-          },
-        );
+          });
+        }
         break;
       case "span_id":
       case "parent_span_id": {
-        const set = name === "span_id"
-          ? (d: Draft, v: string) => (d.spanId = v)
-          : (d: Draft, v: string) => (d.parentSpanId = v);
-        steps.push(
-          only === "hex" && label.size === 8 ? (b, o, d) => (set(d, hexOf(b, o + at, 8)), true) : (b, o, d) => {
+        const isSpan = name === "span_id";
+        if (only === "hex" && label.size === 8) {
+          if (isSpan) fast.span = at;
+          else fast.parent = at;
+        } else {
+          steps.push((b, o, d) => {
             const v = chain(b, o + at);
             if (v === null) return false;
-            set(d, hexText(v, 8, name));
+            if (isSpan) d.spanId = hexText(v, 8, name);
+            else d.parentSpanId = hexText(v, 8, name);
             return true;
-          },
-        );
+          });
+        }
         break;
       }
       case "span_monotonic_timestamp_ns":
       case "span_duration_ns": {
         const isTs = name === "span_monotonic_timestamp_ns";
         if (only === "uint" && label.size === 8) {
-          steps.push(
-            isTs ? (b, o, d) => (d.ts = readU64(b, o + at), true) : (b, o, d) => (d.dur = readU64(b, o + at), true),
-          );
+          if (isTs) fast.ts = at;
+          else fast.dur = at;
         } else {
           steps.push((b, o, d) => {
             const v = chain(b, o + at);
@@ -133,6 +152,7 @@ export function compileRecordDecoder(config: SpanConfig, resource: Resource, env
   const recordSize = config.recordSize;
   const defaultName = config.name;
   const stepCount = steps.length;
+  const d: Draft = { traceId: "", parentSpanId: "", spanId: "", ts: undefined, dur: 0n, name: "", attributes: {} };
 
   return {
     config,
@@ -143,15 +163,16 @@ export function compileRecordDecoder(config: SpanConfig, resource: Resource, env
             `(${config.where}) has labels for ${recordSize} bytes`,
         );
       }
-      const d: Draft = {
-        traceId: ZERO16,
-        parentSpanId: ZERO8,
-        spanId: ZERO8,
-        ts: undefined,
-        dur: 0n,
-        name: defaultName,
-        attributes: {},
-      };
+      // Fast path: ids as hex straight from the bytes, zero checks on the bytes.
+      d.traceId = fast.trace < 0 || allZero(data, off + fast.trace, 16) ? ZERO16 : hexOf(data, off + fast.trace, 16);
+      d.parentSpanId = fast.parent < 0 || allZero(data, off + fast.parent, 8)
+        ? ZERO8
+        : hexOf(data, off + fast.parent, 8);
+      d.spanId = fast.span < 0 || allZero(data, off + fast.span, 8) ? ZERO8 : hexOf(data, off + fast.span, 8);
+      d.ts = fast.ts < 0 ? undefined : readU64(data, off + fast.ts);
+      d.dur = fast.dur < 0 ? 0n : readU64(data, off + fast.dur);
+      d.name = defaultName;
+      d.attributes = {};
       for (let i = 0; i < stepCount; i++) {
         if (!steps[i](data, off, d)) return null;
       }
@@ -170,9 +191,9 @@ export function compileRecordDecoder(config: SpanConfig, resource: Resource, env
         name: d.name,
         kind: SpanKind.INTERNAL,
         startNs,
-        endNs: startNs + d.dur,
+        endNs: d.dur === 0n ? startNs : startNs + d.dur,
         attributes: d.attributes,
-        status: { code: StatusCode.UNSET },
+        status: UNSET_STATUS,
         resource,
       };
       if (parent !== undefined) span.parentSpanId = parent;
