@@ -284,7 +284,13 @@ const mistakes: { name: string; text: string; token: string; says: RegExp }[] = 
     name: "attribute naming an unknown field",
     text: edit("      thread.id: tid\n", "      thread.id: thread\n"),
     token: "thread.id: thread",
-    says: /no event of this span has a field "thread"/,
+    says: /neither the start\/end nor the complete event of this span has a field "thread"/,
+  },
+  {
+    name: "attribute reading a field only the error event has (it would always be empty)",
+    text: edit("      thread.id: tid\n", "      thread.id: message\n"),
+    token: "thread.id: message",
+    says: /neither the start\/end nor the complete event of this span has a field "message"/,
   },
   {
     name: "error_when with a bad op",

@@ -368,11 +368,28 @@ Deno.test("span builder: the error message wins over error_when", () => {
   deepStrictEqual(s.status, { code: StatusCode.ERROR, message: "failed: boom" });
 });
 
-Deno.test("span builder: an error event with no open span is an orphan", () => {
+Deno.test("span builder: an error event with no open span waits for its start, then is an orphan", () => {
   const h = harness(PAIRED);
   const r = reqEvents(h);
   deepStrictEqual(h.builder.add([r.error("nope", "x")]), []);
+  deepStrictEqual(h.orphans, [], "not yet: its start may still arrive");
+  h.setNow(BASE + 4n * S);
+  h.builder.sweep();
+  deepStrictEqual(h.orphans, [], "within the 5 s reorder window");
+  h.setNow(BASE + 5n * S);
+  h.builder.sweep();
   deepStrictEqual(h.orphans, ["req_error"]);
+});
+
+Deno.test("span builder: an error event arriving before its start (per-CPU reordering) still marks the span", () => {
+  const h = harness(PAIRED);
+  const r = reqEvents(h);
+  const [s] = h.builder.add([r.error("e", "early"), r.start("e", BASE), r.end("e", BASE + 1n, 200n)]);
+  deepStrictEqual(s.status, { code: StatusCode.ERROR, message: "failed: early" });
+  strictEqual(s.events?.length, 1);
+  h.setNow(BASE + 10n * S);
+  h.builder.sweep();
+  deepStrictEqual(h.orphans, [], "the early error was used, not orphaned");
 });
 
 Deno.test("span builder: an error event marks a span evicted later (ttl keeps the error event)", () => {

@@ -40,6 +40,55 @@ export interface FileConfig {
   bpftrace?: string;
   flushTimeoutMs?: number;
   statsIntervalMs?: number;
+  /** Export memory bounds. */
+  queueSpans?: number;
+  queueBytes?: number;
+  /** The disk spool folder and its cap. */
+  spoolDir?: string;
+  spoolMaxBytes?: number;
+  /** Prometheus metrics on 127.0.0.1:metricsPort. */
+  metricsPort?: number;
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1024 ** 3,
+  gib: 1024 ** 3,
+};
+
+/** A byte size: `1048576`, `512KiB`, `64MiB`, `1GiB` (K/M/G and KB/MB/GB are binary too). */
+export function parseSize(text: string, what: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
+  const unit = m ? SIZE_UNITS[m[2].toLowerCase()] : undefined;
+  if (!m || unit === undefined) {
+    throw new UserError(`${what} ${text}: expected a size like 1048576, 512KiB, 64MiB or 1GiB`, 2);
+  }
+  const n = Math.floor(Number(m[1]) * unit);
+  if (!(n > 0) || !Number.isSafeInteger(n)) throw new UserError(`${what} ${text}: must be a positive size`, 2);
+  return n;
+}
+
+/** A positive integer count (spans). */
+export function parseCount(text: string, what: string): number {
+  if (!/^\s*[1-9]\d{0,14}\s*$/.test(text)) throw new UserError(`${what} ${text}: expected a positive integer`, 2);
+  return Number(text);
+}
+
+/** A TCP port, 1-65535. */
+export function parsePort(text: string, what: string): number {
+  const n = Number(text);
+  if (!/^\d{1,5}$/.test(text.trim()) || n < 1 || n > 65535) {
+    throw new UserError(`${what} ${text}: expected a port number (1-65535)`, 2);
+  }
+  return n;
 }
 
 /** Parses `--output` values: `console`, `otlp`, `file:PATH`. */
@@ -93,6 +142,7 @@ export function parseAgentConfig(path: string, text: string): FileConfig {
     "bpftrace",
     "flush_timeout_ms",
     "stats_interval_ms",
+    "metrics_port",
   ]);
   const cfg: FileConfig = {};
   const probes = k.get("probes")?.value;
@@ -132,7 +182,16 @@ export function parseAgentConfig(path: string, text: string): FileConfig {
   }
   const exp = k.get("exporter")?.value;
   if (exp !== undefined) {
-    const e = knownKeys(src, exp, "exporter", ["endpoint", "protocol", "compression", "headers"]);
+    const e = knownKeys(src, exp, "exporter", [
+      "endpoint",
+      "protocol",
+      "compression",
+      "headers",
+      "queue_spans",
+      "queue_bytes",
+      "spool_dir",
+      "spool_max_bytes",
+    ]);
     const get = (key: string) => {
       const n = e.get(key)?.value;
       return n === undefined ? undefined : stringValue(src, n, `exporter.${key}`);
@@ -142,6 +201,24 @@ export function parseAgentConfig(path: string, text: string): FileConfig {
     cfg.compression = get("compression");
     const h = e.get("headers")?.value;
     if (h !== undefined) cfg.headers = stringMap(src, h, "exporter.headers");
+    const scalar = (key: string, parse: (text: string, what: string) => number) => {
+      const n = e.get(key)?.value;
+      if (n === undefined) return undefined;
+      const v = scalarValue(src, n, `exporter.${key}`);
+      try {
+        return parse(String(v), `exporter.${key}:`);
+      } catch (err) {
+        throw src.error(n, (err as Error).message);
+      }
+    };
+    const queueSpans = scalar("queue_spans", parseCount);
+    if (queueSpans !== undefined) cfg.queueSpans = queueSpans;
+    const queueBytes = scalar("queue_bytes", parseSize);
+    if (queueBytes !== undefined) cfg.queueBytes = queueBytes;
+    const spoolMaxBytes = scalar("spool_max_bytes", parseSize);
+    if (spoolMaxBytes !== undefined) cfg.spoolMaxBytes = spoolMaxBytes;
+    const spoolDir = get("spool_dir");
+    if (spoolDir !== undefined) cfg.spoolDir = spoolDir;
   }
   const log = k.get("log")?.value;
   if (log !== undefined) {
@@ -157,6 +234,14 @@ export function parseAgentConfig(path: string, text: string): FileConfig {
   if (ft !== undefined) cfg.flushTimeoutMs = positiveMs(src, ft, "flush_timeout_ms");
   const si = k.get("stats_interval_ms")?.value;
   if (si !== undefined) cfg.statsIntervalMs = positiveMs(src, si, "stats_interval_ms");
+  const mp = k.get("metrics_port")?.value;
+  if (mp !== undefined) {
+    try {
+      cfg.metricsPort = parsePort(String(scalarValue(src, mp, "metrics_port")), "metrics_port:");
+    } catch (err) {
+      throw src.error(mp, (err as Error).message);
+    }
+  }
   return cfg;
 }
 

@@ -443,6 +443,9 @@ class SpanParser {
       };
       used.push(sev, eev);
     }
+    // fields a span's name, attributes and status read: its start/end/complete
+    // events (an error event only marks the span; its fields feed its message)
+    const core = [...used];
     const errors: ErrorRule[] = [];
     const errorsNode = k.get("errors")?.value;
     if (errorsNode !== undefined) {
@@ -462,14 +465,16 @@ class SpanParser {
       }
     }
     const fieldNames = new Set(
-      used.flatMap((e) => e.fields.map((f) => f.name)),
+      core.flatMap((e) => e.fields.map((f) => f.name)),
     );
     const needField = (n: unknown, what: string) => {
       const name = stringValue(src, n, what);
       if (!fieldNames.has(name)) {
         throw src.error(
           n,
-          `${what}: no event of this span has a field "${name}" (fields: ${[...fieldNames].join(", ")})`,
+          `${what}: neither the start/end nor the complete event of this span has a field "${name}" (fields: ${
+            [...fieldNames].join(", ")
+          })`,
         );
       }
       return name;
@@ -545,7 +550,7 @@ class SpanParser {
             template: this.template(
               valueNode,
               `${at}.attributes.${attr}`,
-              used,
+              core,
             ),
           }]);
         } else if (typeof v === "string") {
@@ -602,7 +607,7 @@ class SpanParser {
       );
     }
     return {
-      name: this.template(nameNode, `${at}.name`, used),
+      name: this.template(nameNode, `${at}.name`, core),
       kind,
       key,
       start,

@@ -60,6 +60,8 @@ export interface SpanBuilder {
   sweep(): SpanData[];
   /** End every open span (reason `shutdown`) and return them. */
   drain(): SpanData[];
+  /** Forget every open span and waiting event without reporting them; returns how many spans were open. */
+  discard(): number;
   /** How many spans are open now. */
   openCount(): number;
 }
@@ -81,6 +83,8 @@ interface PendingEnd {
   key: string;
   event: ProbeEvent;
   deadlineNs: bigint;
+  /** Set for a waiting error event: the index of its rule. */
+  errorIndex?: number;
 }
 
 type Getter = (e: ProbeEvent) => FieldValue | undefined;
@@ -92,7 +96,9 @@ interface CompiledSpan {
   /** Open spans in start order (insertion-ordered set: O(1) removal), for TTL and overflow. */
   order: Set<OpenSpan>;
   pendingEnds: Map<string, PendingEnd[]>;
-  /** Waiting ends in arrival order. */
+  /** Error events whose start has not arrived yet. */
+  pendingErrors: Map<string, PendingEnd[]>;
+  /** Waiting ends and errors in arrival order. */
   pendingOrder: Set<PendingEnd>;
 }
 
@@ -117,6 +123,7 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
     openCount: 0,
     order: new Set(),
     pendingEnds: new Map(),
+    pendingErrors: new Map(),
     pendingOrder: new Set(),
   }));
   // event name → rules that react to it, with the role
@@ -309,10 +316,16 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
       spanId: newSpanId(),
       closed: false,
     };
+    const errors = rule.pendingErrors.get(key);
+    if (errors) {
+      for (const p of [...errors]) {
+        unwait(rule, p);
+        markError(rule, open, p.event, p.errorIndex!);
+      }
+    }
     if (pending) {
-      const p = pending.shift()!;
-      if (pending.length === 0) rule.pendingEnds.delete(key);
-      rule.pendingOrder.delete(p);
+      const p = pending[0];
+      unwait(rule, p);
       open.closed = true;
       out.push(endOpen(rule, open, p.event));
       return;
@@ -335,26 +348,23 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
       out.push(endOpen(rule, open, e));
       return;
     }
-    const p: PendingEnd = {
-      key,
-      event: e,
-      deadlineNs: e.arrivalNs + reorderNs,
-    };
-    let list = rule.pendingEnds.get(key);
-    if (!list) rule.pendingEnds.set(key, list = []);
-    list.push(p);
-    rule.pendingOrder.add(p);
+    waitFor(rule, rule.pendingEnds, { key, event: e, deadlineNs: e.arrivalNs + reorderNs });
   }
 
   function error(rule: CompiledSpan, e: ProbeEvent, errorIndex: number): void {
     const key = keyOf(rule, e);
     const stack = rule.open.get(key);
     const open = stack?.[stack.length - 1];
-    const er = rule.spec.errors[errorIndex];
     if (!open) {
-      options.onOrphan?.(e.spec.name);
+      // its start may still be on its way (per-CPU reordering): wait like an end
+      waitFor(rule, rule.pendingErrors, { key, event: e, deadlineNs: e.arrivalNs + reorderNs, errorIndex });
       return;
     }
+    markError(rule, open, e, errorIndex);
+  }
+
+  function markError(rule: CompiledSpan, open: OpenSpan, e: ProbeEvent, errorIndex: number): void {
+    const er = rule.spec.errors[errorIndex];
     const get = lookup([e]);
     open.errorMessage = er.message ? er.message.render(get as (f: string) => TemplateValue) : e.spec.name;
     (open.events ??= []).push({
@@ -365,6 +375,21 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
         "spanprobe.event": e.spec.name,
       },
     });
+  }
+
+  function waitFor(rule: CompiledSpan, table: Map<string, PendingEnd[]>, p: PendingEnd): void {
+    let list = table.get(p.key);
+    if (!list) table.set(p.key, list = []);
+    list.push(p);
+    rule.pendingOrder.add(p);
+  }
+
+  function unwait(rule: CompiledSpan, p: PendingEnd): void {
+    const table = p.errorIndex === undefined ? rule.pendingEnds : rule.pendingErrors;
+    const list = table.get(p.key)!;
+    list.splice(list.indexOf(p), 1);
+    if (list.length === 0) table.delete(p.key);
+    rule.pendingOrder.delete(p);
   }
 
   return {
@@ -405,10 +430,7 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
         }
         for (const p of rule.pendingOrder) {
           if (p.deadlineNs > t) break;
-          rule.pendingOrder.delete(p);
-          const list = rule.pendingEnds.get(p.key)!;
-          list.splice(list.indexOf(p), 1);
-          if (list.length === 0) rule.pendingEnds.delete(p.key);
+          unwait(rule, p);
           options.onOrphan?.(p.event.spec.name);
         }
       }
@@ -422,9 +444,23 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
         }
         for (const p of rule.pendingOrder) options.onOrphan?.(p.event.spec.name);
         rule.pendingEnds.clear();
+        rule.pendingErrors.clear();
         rule.pendingOrder.clear();
       }
       return out;
+    },
+    discard() {
+      let n = 0;
+      for (const rule of rules) {
+        n += rule.openCount;
+        rule.open.clear();
+        rule.order.clear();
+        rule.openCount = 0;
+        rule.pendingEnds.clear();
+        rule.pendingErrors.clear();
+        rule.pendingOrder.clear();
+      }
+      return n;
     },
     openCount() {
       let n = 0;

@@ -36,8 +36,7 @@ export function spanBuilderStream(
       const swept = builder.sweep();
       if (swept.length) controller.enqueue(swept);
       if ((options.atEnd ?? "end") === "drop") {
-        const n = builder.openCount();
-        builder.drain();
+        const n = builder.discard();
         if (n) options.onDropOpen?.(n);
         return;
       }
