@@ -272,7 +272,7 @@ Deno.test({
     for await (const b of stream) events.push(...b);
     deepStrictEqual(bad, []);
     strictEqual(events.length, 1);
-    strictEqual(events[0].values[0], 7n);
+    strictEqual(events[0].values[0], 7);
     const wall = clocks.toWall("boottime", events[0].values[1] as bigint);
     ok(wall >= before - 1_000_000_000n && wall <= after + 1_000_000_000n, `${wall} within [${before}, ${after}]`);
   },

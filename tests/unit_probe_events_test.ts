@@ -55,11 +55,14 @@ const tuple = (...values: ExactValue[]): BpftraceRecord => ({ type: "tuple", val
 
 Deno.test("toFieldValue: conversions per field type", () => {
   const good: [ExactValue, FieldType, FieldValue][] = [
-    [5, "int", 5n],
-    [-5, "int", -5n],
+    [5, "int", 5], // safe integers stay numbers (no allocation)
+    [-5, "int", -5],
+    [9007199254740991, "int", 9007199254740991],
     [1795313354907507123n, "int", 1795313354907507123n],
     ["1795313354907507123", "int", 1795313354907507123n], // ≥ 0.24 prints big ints as strings
-    ["-42", "int", -42n],
+    ["9007199254740993", "int", 9007199254740993n], // beyond 2^53: bigint, exact
+    ["-42", "int", -42],
+    [5, "duration_ns", 5n], // times and durations are always bigint
     [0, "duration_ns", 0n],
     ["18446744073709551615", "duration_ns", 18446744073709551615n],
     [1795313354907507123n, "realtime_ns", 1795313354907507123n],
@@ -148,8 +151,8 @@ Deno.test("probeEventMapper: tuples become typed events in field order", async (
     [tuple("req", 11, new Uint8Array([0xff]), false, "1795313354907507124", 0)],
   ]);
   deepStrictEqual(brief(out), [
-    [["req", [10n, "café", true, 1795313354907507123n, 250n], 0n]],
-    [["req", [11n, new Uint8Array([0xff]), false, 1795313354907507124n, 0n], 1n]],
+    [["req", [10, "café", true, 1795313354907507123n, 250n], 0n]],
+    [["req", [11, new Uint8Array([0xff]), false, 1795313354907507124n, 0n], 1n]],
   ]);
   strictEqual(out[0][0].spec, REALTIME_SPEC.events.get("req"));
   deepStrictEqual(seen, { unknown: [], bad: [], lost: [], messages: [], backlogDrops: [] });
@@ -168,8 +171,8 @@ Deno.test("probeEventMapper: bad tuples are reported, the good ones around them 
     tuple("req", 6, "f", false, 200, 7),
   ]]);
   deepStrictEqual(brief(out), [[
-    ["req", [1n, "a", true, 100n, 5n], 0n],
-    ["req", [6n, "f", false, 200n, 7n], 0n],
+    ["req", [1, "a", true, 100n, 5n], 0n],
+    ["req", [6, "f", false, 200n, 7n], 0n],
   ]]);
   deepStrictEqual(seen.bad.map(([e]) => e), ["req", "req", "req", "req"]);
   match(seen.bad[0][1], /has 4 values, the spec declares 5 fields/);
@@ -225,13 +228,13 @@ Deno.test("probeEventMapper: events needing boot time wait for calibration, then
   ]);
   deepStrictEqual(brief(out), [
     [
-      ["io", [1n, 900n], 0n],
-      ["note", [2n], 0n],
-      ["io", [3n, 950n], 1n],
-      ["io", [4n, 990n], 2n],
-      ["io", [5n, 1010n], 2n],
+      ["io", [1, 900n], 0n],
+      ["note", [2], 0n],
+      ["io", [3, 950n], 1n],
+      ["io", [4, 990n], 2n],
+      ["io", [5, 1010n], 2n],
     ],
-    [["io", [6n, 1020n], 3n]],
+    [["io", [6, 1020n], 3n]],
   ]);
   strictEqual(clocks.get("boottime"), 1795313354000001000n - 1000n);
   deepStrictEqual(seen.backlogDrops, []);
@@ -239,7 +242,7 @@ Deno.test("probeEventMapper: events needing boot time wait for calibration, then
 
 Deno.test("probeEventMapper: a calibration-only batch releases the backlog", async () => {
   const { out } = await run(BOOT_SPEC, [[tuple("io", 1, 5)], [tuple(CLOCK_EVENT, 5, "1795313354.5")]]);
-  deepStrictEqual(brief(out), [[["io", [1n, 5n], 0n]]]);
+  deepStrictEqual(brief(out), [[["io", [1, 5n], 0n]]]);
 });
 
 Deno.test("probeEventMapper: a later calibration replaces the offset (clock step)", async () => {
@@ -272,7 +275,7 @@ Deno.test("probeEventMapper: the backlog is bounded, the oldest dropped first", 
     3,
   );
   deepStrictEqual(seen.backlogDrops, [2]);
-  deepStrictEqual(out.flat().map((e) => e.values[0]), [3n, 4n, 5n]);
+  deepStrictEqual(out.flat().map((e) => e.values[0]), [3, 4, 5]);
 });
 
 Deno.test("probeEventMapper: events of a realtime-only spec are never held", async () => {

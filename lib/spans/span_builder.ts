@@ -244,7 +244,7 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
     const c = rule.spec.complete!;
     const startNs = timeOf(c.start, e);
     let endNs = startNs;
-    if (c.duration) endNs = startNs + (getter(c.duration)(e) as bigint);
+    if (c.duration) endNs = startNs + asBigInt(getter(c.duration)(e));
     else if (c.end) endNs = fieldTime(e, c.end);
     return finish(rule, [e], startNs, endNs, undefined);
   }
@@ -257,7 +257,7 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
     const end = rule.spec.end!;
     let startNs = open.startNs;
     if (end.start) startNs = fieldTime(e, end.start);
-    const endNs = end.duration ? startNs + (getter(end.duration)(e) as bigint) : timeOf(end.time ?? "arrival", e);
+    const endNs = end.duration ? startNs + asBigInt(getter(end.duration)(e)) : timeOf(end.time ?? "arrival", e);
     return finish(rule, [e, open.startEvent], startNs, endNs, open, {
       errorMessage: open.errorMessage,
       events: open.events,
@@ -493,10 +493,18 @@ function attributeValue(
   return source.constant;
 }
 
+/** A duration field (`duration_ns` is bigint; an `int` field may be a number). */
+function asBigInt(v: FieldValue | undefined): bigint {
+  return typeof v === "number" ? BigInt(v) : v as bigint;
+}
+
 function compare(
-  a: bigint | string | boolean,
+  a: number | bigint | string | boolean,
   b: number | string | boolean,
 ): number | undefined {
+  if (typeof a === "number") {
+    return typeof b === "number" ? (a < b ? -1 : a > b ? 1 : 0) : undefined;
+  }
   if (typeof a === "bigint") {
     if (typeof b === "number") {
       const bb = Number.isInteger(b) ? BigInt(b) : undefined;

@@ -11,8 +11,12 @@ import { type ClockName, type ClockOffsets, offsetFromEpochText } from "../spans
 import type { ExactValue } from "./exact_json.ts";
 import type { BpftraceRecord } from "./bpftrace_records.ts";
 
-/** A typed field value. Integers and times are `bigint`; non-UTF-8 strings are bytes. */
-export type FieldValue = bigint | string | boolean | Uint8Array;
+/**
+ * A typed field value. `int` fields are a `number` when exactly representable
+ * (|v| < 2^53, the common case: no allocation) and a `bigint` beyond; times
+ * and durations are always `bigint`; non-UTF-8 strings are bytes.
+ */
+export type FieldValue = number | bigint | string | boolean | Uint8Array;
 
 /** One probe event. */
 export interface ProbeEvent {
@@ -57,7 +61,15 @@ export function toFieldValue(v: ExactValue, type: FieldType): FieldValue {
         return v !== 0 && v !== 0n;
       }
       throw new Error(`expected a boolean, got ${describe(v)}`);
-    default: // int and *_ns
+    case "int":
+      if (typeof v === "number" && Number.isSafeInteger(v)) return v;
+      if (typeof v === "bigint") return v;
+      if (typeof v === "string" && /^-?\d+$/.test(v)) {
+        const n = Number(v);
+        return Number.isSafeInteger(n) ? n : BigInt(v);
+      }
+      throw new Error(`expected an integer, got ${describe(v)}`);
+    default: // *_ns: always bigint
       if (typeof v === "bigint") return v;
       if (typeof v === "number" && Number.isInteger(v)) return BigInt(v);
       if (typeof v === "string" && /^-?\d+$/.test(v)) return BigInt(v);
@@ -104,7 +116,7 @@ export function probeEventMapper(
   function calibrate(values: ExactValue[]): void {
     const [, clockNs, epoch] = values;
     try {
-      const ns = toFieldValue(clockNs, "int") as bigint;
+      const ns = toFieldValue(clockNs, "boottime_ns") as bigint;
       const offset = offsetFromEpochText(
         ns,
         typeof epoch === "string" ? epoch : String(epoch),
