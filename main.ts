@@ -7,7 +7,15 @@ import { runAgent } from "./lib/agent/run_agent.ts";
 import { CHECK_HELP, MAIN_HELP, PROBES_HELP, RUN_HELP } from "./lib/cli/help.ts";
 import { buildSink, resolveExport } from "./lib/cli/outputs.ts";
 import { type PlannedProbe, planProbes, startProbes } from "./lib/cli/probes.ts";
-import { loadAgentConfig, parseOutput, parsePairs } from "./lib/config/agent_config.ts";
+import {
+  loadAgentConfig,
+  parseCount,
+  parseOutput,
+  parsePairs,
+  parsePort,
+  parseSize,
+} from "./lib/config/agent_config.ts";
+import { openSpool, type Spool } from "./lib/export/spool.ts";
 import { listBundledProbes } from "./lib/config/probe_catalog.ts";
 import { loadProbeSpec } from "./lib/config/probe_spec.ts";
 import { UserError } from "./lib/sources/probe_run.ts";
@@ -73,9 +81,28 @@ async function runCommand(args: string[]): Promise<number> {
     pid: values.pid,
     fileProbes: file.probes,
   });
-  const sink = buildSink(exportConfig, { logger, counters });
+  const opt = <T>(text: string | undefined, flag: string, parse: (t: string, w: string) => T): T | undefined =>
+    text === undefined ? undefined : parse(text, flag);
+  const maxQueueSpans = opt(values["queue-spans"], "--queue-spans", parseCount) ?? file.queueSpans;
+  const maxQueueBytes = opt(values["queue-bytes"], "--queue-bytes", parseSize) ?? file.queueBytes;
+  const spoolMaxBytes = opt(values["spool-max-bytes"], "--spool-max-bytes", parseSize) ?? file.spoolMaxBytes;
+  const metricsPort = opt(values["metrics-port"], "--metrics-port", parsePort) ?? file.metricsPort;
+  const spoolDir = values["spool-dir"] ?? file.spoolDir;
   const durationS = positiveNumber(values.duration, "--duration");
   const statsS = positiveNumber(values["stats-interval"], "--stats-interval");
+  let spool: Spool | undefined;
+  if (spoolDir !== undefined) {
+    if (!exportConfig.outputs.some((x) => x.kind === "otlp")) {
+      logger.warn("--spool-dir has no effect without an OTLP output", { dir: spoolDir });
+    } else {
+      try {
+        spool = await openSpool({ dir: spoolDir, maxBytes: spoolMaxBytes, counters, logger });
+      } catch (e) {
+        throw new UserError(`--spool-dir ${spoolDir}: ${(e as Error).message}`, 1);
+      }
+    }
+  }
+  const sink = buildSink(exportConfig, { logger, counters, reliability: { maxQueueSpans, maxQueueBytes, spool } });
   return await runAgent({
     start: () =>
       startProbes(probes, {
@@ -91,6 +118,7 @@ async function runCommand(args: string[]): Promise<number> {
     counters,
     flushTimeoutMs: positiveNumber(values["flush-timeout"], "--flush-timeout") ?? file.flushTimeoutMs,
     statsIntervalMs: statsS !== undefined ? statsS * 1000 : file.statsIntervalMs,
+    metricsPort,
     durationMs: durationS !== undefined ? durationS * 1000 : undefined,
   });
 }

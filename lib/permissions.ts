@@ -66,6 +66,10 @@ export interface PermissionOptions {
   ffi?: boolean;
   /** Where ring-buffer probe objects are built/cached (read+write). */
   cacheDir?: string;
+  /** The export spool folder (`--spool-dir`; read+write). */
+  spoolDir?: string;
+  /** The Prometheus metrics port (`--metrics-port`): listen on 127.0.0.1 only. */
+  metricsPort?: number;
 }
 
 /** The `deno run` / `deno compile` permission flags for `o`. */
@@ -76,6 +80,12 @@ export function permissionFlags(o: PermissionOptions): string[] {
     read.push(o.cacheDir);
     write.push(o.cacheDir);
   }
+  if (o.spoolDir) {
+    read.push(o.spoolDir);
+    write.push(o.spoolDir);
+  }
+  const net = o.net === "any" ? "any" : [...(o.net ?? [])];
+  if (o.metricsPort !== undefined && net !== "any") net.push(`127.0.0.1:${o.metricsPort}`);
   const flags = [
     "--no-prompt",
     `--allow-run=${o.bpftrace ?? "bpftrace"}`,
@@ -84,8 +94,8 @@ export function permissionFlags(o: PermissionOptions): string[] {
     "--allow-sys=hostname",
   ];
   if (write.length) flags.push(`--allow-write=${write.join(",")}`);
-  if (o.net === "any") flags.push("--allow-net", `--deny-net=${DENIED_NET.join(",")}`);
-  else if (o.net?.length) flags.push(`--allow-net=${o.net.join(",")}`);
+  if (net === "any") flags.push("--allow-net", `--deny-net=${DENIED_NET.join(",")}`);
+  else if (net.length) flags.push(`--allow-net=${net.join(",")}`);
   if (o.ffi) {
     // clang and bpftool build probe objects from source at start-up
     flags[1] = `--allow-run=${o.bpftrace ?? "bpftrace"},clang,bpftool`;

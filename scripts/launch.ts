@@ -9,7 +9,7 @@
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { loadAgentConfig, parseOutput } from "../lib/config/agent_config.ts";
+import { loadAgentConfig, parseOutput, parsePort } from "../lib/config/agent_config.ts";
 import { findProbe } from "../lib/config/probe_catalog.ts";
 import { RUN_OPTIONS } from "../lib/cli/options.ts";
 import { permissionFlags, type PermissionOptions } from "../lib/permissions.ts";
@@ -46,6 +46,7 @@ export function permissionsForRun(args: string[], env: (k: string) => string | u
     const url = new URL(endpoint ?? "http://localhost:4318");
     net = [`${url.hostname.replace(/^\[|\]$/g, "")}:${url.port || (url.protocol === "https:" ? 443 : 80)}`];
   }
+  const metricsPortText = values["metrics-port"];
   return {
     read,
     write,
@@ -53,6 +54,8 @@ export function permissionsForRun(args: string[], env: (k: string) => string | u
     bpftrace: values.bpftrace ?? file.bpftrace,
     ffi,
     cacheDir: ffi ? `${root}.cache` : undefined,
+    spoolDir: values["spool-dir"] ?? file.spoolDir,
+    metricsPort: metricsPortText !== undefined ? parsePort(metricsPortText, "--metrics-port") : file.metricsPort,
   };
 }
 

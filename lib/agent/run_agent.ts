@@ -3,13 +3,24 @@
  * log stats periodically, and on SIGINT/SIGTERM (or when every source has
  * ended) stop the sources, end open spans, flush within a deadline and print
  * a summary.
+ *
+ * Shutdown rule (docs/reliability.md): the flush deadline (`flushTimeoutMs`,
+ * 5 s by default) runs from the signal. Sources are stopped first (bpftrace
+ * gets SIGTERM, then SIGKILL after its grace period; nothing is left
+ * running); spans still open are ended with status ERROR and
+ * `spanprobe.incomplete=shutdown` and exported like any other (counted as
+ * `spans_evicted`). Then every completed span is exported until the deadline;
+ * what is still held then goes to the spool, or is dropped as
+ * `export_shutdown`. The exit code is 0 after a signal, 1 when a source
+ * failed.
  * @module
  */
 import type { SpanSink } from "../export/sink.ts";
 import { sinkStream } from "../export/sink.ts";
 import type { ProbeRun } from "../sources/probe_run.ts";
-import type { Counters } from "../telemetry/counters.ts";
+import { type Counters, spanAccount } from "../telemetry/counters.ts";
 import type { Logger } from "../telemetry/log.ts";
+import { type MetricsServer, serveMetrics } from "../telemetry/prometheus.ts";
 
 /** Options of {@linkcode runAgent}. */
 export interface AgentOptions {
@@ -18,36 +29,61 @@ export interface AgentOptions {
   sink: SpanSink;
   logger: Logger;
   counters: Counters;
-  /** Flush deadline on shutdown (default 5000 ms). */
+  /** Flush deadline on shutdown, from the signal (default 5000 ms). */
   flushTimeoutMs?: number;
   /** Period of the one-line stats log; 0 disables (default 0). */
   statsIntervalMs?: number;
+  /** Serve Prometheus metrics on 127.0.0.1:port (undefined: off). */
+  metricsPort?: number;
   /** Called once everything is attached (tests and --ready-file use it). */
   onReady?: () => void;
   /** Stop after this many ms (0 = run until signalled or the sources end). */
   durationMs?: number;
 }
 
-/** A one-line summary of the counters. */
+/** A one-line summary of the counters, with the span accounting. */
 export function statsLine(counters: Counters): Record<string, number> {
   const s = counters.snapshot();
   const out: Record<string, number> = { ...s.counters, ...s.gauges };
   for (const [reason, n] of Object.entries(s.dropped)) out[`dropped_${reason}`] = n;
+  const account = spanAccount(s);
+  out.spans_dropped = account.dropped;
+  out.spans_unaccounted = account.unaccounted;
   return out;
 }
 
 /** Runs until the sources end or a signal arrives; returns the exit code. */
 export async function runAgent(o: AgentOptions): Promise<number> {
   const { logger, counters } = o;
-  const runs = await o.start();
-  let stopping = false;
-  const stopAll = async (why: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info("stopping", { reason: why });
-    await Promise.all(runs.map((r) => r.stop()));
+  const flushTimeoutMs = o.flushTimeoutMs ?? 5000;
+  let metrics: MetricsServer | undefined;
+  if (o.metricsPort !== undefined) metrics = await serveMetrics({ port: o.metricsPort, counters, logger });
+  let runs: ProbeRun[];
+  try {
+    runs = await o.start();
+  } catch (e) {
+    await metrics?.close();
+    throw e;
+  }
+  let stopping: Promise<void> | undefined;
+  let deadline: number | undefined;
+  let signalled = false;
+  const stopAll = (why: string) => {
+    deadline ??= Date.now() + flushTimeoutMs;
+    stopping ??= (async () => {
+      logger.info("stopping", { reason: why, flushDeadlineMs: deadline! - Date.now() });
+      await Promise.all(runs.map((r) => r.stop()));
+    })();
+    return stopping;
   };
-  const onSignal = (sig: Deno.Signal) => () => void stopAll(sig);
+  const onSignal = (sig: Deno.Signal) => () => {
+    if (signalled) {
+      logger.warn("already stopping", { signal: sig, flushDeadlineMs: Math.max(0, deadline! - Date.now()) });
+      return;
+    }
+    signalled = true;
+    void stopAll(sig);
+  };
   const handlers: [Deno.Signal, () => void][] = [["SIGINT", onSignal("SIGINT")], ["SIGTERM", onSignal("SIGTERM")]];
   for (const [sig, h] of handlers) Deno.addSignalListener(sig, h);
   const statsTimer = o.statsIntervalMs
@@ -64,13 +100,22 @@ export async function runAgent(o: AgentOptions): Promise<number> {
       failed = true;
       logger.error("pipeline failed", { probe: r.name, error: (e as Error).message });
     }
+    try {
+      await r.done;
+    } catch (e) {
+      failed = true;
+      logger.error("source failed", { probe: r.name, error: (e as Error).message });
+    }
   }));
   await stopAll("sources ended");
   clearInterval(statsTimer);
   clearTimeout(durationTimer);
-  for (const [sig, h] of handlers) Deno.removeSignalListener(sig, h);
-  const deadline = Date.now() + (o.flushTimeoutMs ?? 5000);
+  const flushStart = Date.now();
   await o.sink.shutdown(deadline);
-  logger.info("summary", statsLine(counters));
+  for (const [sig, h] of handlers) Deno.removeSignalListener(sig, h);
+  await metrics?.close();
+  const summary = statsLine(counters);
+  summary.flush_ms = Date.now() - flushStart;
+  logger.info("summary", summary);
   return failed ? 1 : 0;
 }

@@ -37,9 +37,18 @@ Export (default: readable lines on stdout when no endpoint is set):
       --service-name NAME   service.name (default: the traced executable)
   Standard OTEL_EXPORTER_OTLP_* , OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES apply.
 
+Reliability (see docs/reliability.md):
+      --queue-spans N       spans held in memory for export at most (default 500000)
+      --queue-bytes SIZE    encoded bytes held in memory at most (default 64MiB);
+                            past either bound the newest spans are dropped and counted
+      --spool-dir DIR       keep batches the collector does not take in DIR: they
+                            survive a restart and are sent when it answers again
+      --spool-max-bytes SIZE  spool size cap (default 256MiB)
+      --metrics-port PORT   serve Prometheus metrics on http://127.0.0.1:PORT/metrics
+
 Lifecycle and logs:
       --duration SECONDS    stop after this long
-      --flush-timeout MS    flush deadline on shutdown (default 5000)
+      --flush-timeout MS    flush deadline on SIGTERM/SIGINT, from the signal (default 5000)
       --stats-interval S    log a stats line every S seconds (default 0: off)
       --log-format F        human (default) | json
       --log-level L         debug | info (default) | warn | error

@@ -9,6 +9,7 @@ import { createFileSink } from "../export/file_sink.ts";
 import { createOtlpHttpSink } from "../export/otlp_http.ts";
 import { type EnvGetter, type OtlpExporterConfig, resolveOtlpConfig } from "../export/otlp_env.ts";
 import { fanoutSink, type SpanSink } from "../export/sink.ts";
+import type { Spool } from "../export/spool.ts";
 import type { Counters } from "../telemetry/counters.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { VERSION } from "../version.ts";
@@ -52,8 +53,18 @@ export function resolveExport(input: ExportInput): ExportPlan {
   return { outputs, otlp: config, warnings };
 }
 
+/** Reliability settings of the OTLP output. */
+export interface ExportReliability {
+  maxQueueSpans?: number;
+  maxQueueBytes?: number;
+  spool?: Spool;
+}
+
 /** Builds the sink for a plan. */
-export function buildSink(plan: ExportPlan, o: { logger: Logger; counters: Counters }): SpanSink {
+export function buildSink(
+  plan: ExportPlan,
+  o: { logger: Logger; counters: Counters; reliability?: ExportReliability },
+): SpanSink {
   for (const w of plan.warnings) o.logger.warn(w);
   const sinks = plan.outputs.map((out): SpanSink => {
     switch (out.kind) {
@@ -63,7 +74,13 @@ export function buildSink(plan: ExportPlan, o: { logger: Logger; counters: Count
         return createFileSink({ path: out.path, scopeVersion: VERSION, counters: o.counters, logger: o.logger });
       case "otlp":
         o.logger.info("exporting over OTLP", { endpoint: plan.otlp!.endpoint, protocol: plan.otlp!.protocol });
-        return createOtlpHttpSink({ ...plan.otlp!, scopeVersion: VERSION, counters: o.counters, logger: o.logger });
+        return createOtlpHttpSink({
+          ...plan.otlp!,
+          ...o.reliability,
+          scopeVersion: VERSION,
+          counters: o.counters,
+          logger: o.logger,
+        });
     }
   });
   return fanoutSink(sinks);

@@ -94,36 +94,57 @@ export interface StartOptions {
   resourceAttributes?: string;
 }
 
-/** Starts every planned probe; if one fails, stops the ones already started. */
+/**
+ * Starts every planned probe. A probe that cannot attach is logged as an
+ * error (which probe, why) and the others run without it; when none can
+ * run, this throws (the CLI exits non-zero) with every probe's reason.
+ */
 export async function startProbes(planned: PlannedProbe[], o: StartOptions): Promise<ProbeRun[]> {
   const resources = createResourceCache({
     serviceName: o.serviceName,
     extra: parseResourceAttributes(o.resourceAttributes ?? ""),
   });
   const runs: ProbeRun[] = [];
+  const failures: { name: string; error: Error }[] = [];
   try {
     for (const p of planned) {
-      if (p.ref.kind === "ringbuf") {
-        const { openRingbufProbe } = await import("../sources/ringbuf/mod.ts");
-        runs.push(await openRingbufProbe({ configPath: p.ref.specPath, logger: o.logger, counters: o.counters }));
-        continue;
+      try {
+        if (p.ref.kind === "ringbuf") {
+          const { openRingbufProbe } = await import("../sources/ringbuf/mod.ts");
+          runs.push(await openRingbufProbe({ configPath: p.ref.specPath, logger: o.logger, counters: o.counters }));
+          continue;
+        }
+        runs.push(
+          await openBpftraceProbe({
+            spec: p.spec!,
+            params: p.params,
+            pid: p.pid,
+            command: o.command,
+            bpftrace: o.bpftrace,
+            resources,
+            logger: o.logger,
+            counters: o.counters,
+          }),
+        );
+      } catch (e) {
+        // usage and config errors (exit 2) stop everything; runtime ones only this probe
+        if (e instanceof UserError && e.exitCode === 2) throw e;
+        failures.push({ name: p.ref.name, error: e as Error });
+        if (planned.length > 1) {
+          o.logger.error("probe cannot run; going on without it", { probe: p.ref.name, error: (e as Error).message });
+        }
       }
-      runs.push(
-        await openBpftraceProbe({
-          spec: p.spec!,
-          params: p.params,
-          pid: p.pid,
-          command: o.command,
-          bpftrace: o.bpftrace,
-          resources,
-          logger: o.logger,
-          counters: o.counters,
-        }),
-      );
     }
   } catch (e) {
     await Promise.all(runs.map((r) => r.stop()));
     throw e;
+  }
+  if (runs.length === 0) {
+    if (failures.length === 1) throw failures[0].error;
+    throw new UserError(
+      `no probe could run:\n${failures.map((f) => `  ${f.error.message.replace(/\n/g, "\n  ")}`).join("\n")}`,
+      1,
+    );
   }
   return runs;
 }

@@ -1,24 +1,58 @@
 /**
- * A bpftrace probe end to end: prepare the script, run bpftrace, and turn its
- * output into spans — bytes → lines → records → events → spans, each stage a
- * `TransformStream`.
+ * A bpftrace probe end to end: prepare the script, run bpftrace under
+ * supervision, and turn its output into spans — bytes → lines → records →
+ * events → spans, each stage a `TransformStream`.
+ *
+ * Supervision: when bpftrace dies (killed, crashed, non-zero exit) after it
+ * had attached, a new bpftrace is started after a capped exponential backoff
+ * (counted as `source_restarts`); the span builder is kept, so spans opened
+ * before the crash can still end. Each process's stdout is split into lines
+ * on its own, so a partial last line of a dead process is counted as a
+ * parse error and never glued to the next process's first line. A clean
+ * exit (code 0: the script called exit(), the `--pid` target ended, someone
+ * sent bpftrace SIGTERM) ends the source; so does any exit with `--command`
+ * (bpftrace owns that command: restarting would run it again).
  * @module
  */
 import type { ProbeSpec } from "../config/probe_spec.ts";
 import { createClockOffsets } from "../spans/clock.ts";
-import { createSpanBuilder } from "../spans/span_builder.ts";
+import { createSpanBuilder, type SpanBuilder } from "../spans/span_builder.ts";
 import { spanBuilderStream } from "../spans/span_builder_stream.ts";
 import type { ResourceCache } from "../spans/resources.ts";
 import type { SpanData } from "../spans/span_data.ts";
-import { bpftraceRecordParser } from "../streams/bpftrace_records.ts";
+import { type BpftraceRecord, bpftraceRecordParser } from "../streams/bpftrace_records.ts";
 import { lineSplitter } from "../streams/lines.ts";
 import { type FieldValue, type ProbeEvent, probeEventMapper } from "../streams/probe_events.ts";
 import type { Counters } from "../telemetry/counters.ts";
 import type { Logger } from "../telemetry/log.ts";
-import { spawnBpftrace } from "./bpftrace_process.ts";
+import { backoffDelayMs, sleep } from "../export/backoff.ts";
+import { type BpftraceProcess, spawnBpftrace } from "./bpftrace_process.ts";
 import { prepareScript, resolveParams } from "./bpftrace_script.ts";
 import type { ProbeRun } from "./probe_run.ts";
 import { UserError } from "./probe_run.ts";
+
+/**
+ * The tuple name of the agent's heartbeat: printed every second so that a
+ * bpftrace whose agent was killed (SIGKILL) gets EPIPE and exits instead of
+ * tracing on, orphaned, until its next event.
+ */
+export const HEARTBEAT_EVENT = "__spanprobe_heartbeat";
+
+/** The heartbeat probe appended to every script. */
+export const HEARTBEAT_PROBE =
+  `\n// added by spanprobe: a heartbeat, so bpftrace notices (EPIPE) when the agent is gone\ninterval:s:1 { print(("${HEARTBEAT_EVENT}", 0)); }\n`;
+
+/** How a crashed bpftrace is restarted. */
+export interface RestartPolicy {
+  /** First delay before a restart (ms, before jitter); 500 by default. */
+  initialMs?: number;
+  /** Longest delay (ms); 30 000 by default. */
+  maxMs?: number;
+  /** Give up after this many restarts in a row that could not attach; 5 by default. */
+  maxAttachFailures?: number;
+  /** A run at least this long resets the delay to `initialMs` (ms); 60 000 by default. */
+  stableMs?: number;
+}
 
 /** Options of {@linkcode openBpftraceProbe}. */
 export interface BpftraceProbeOptions {
@@ -30,20 +64,60 @@ export interface BpftraceProbeOptions {
   resources: ResourceCache;
   logger: Logger;
   counters: Counters;
+  restart?: RestartPolicy;
+  /** How long a stopping bpftrace gets after SIGTERM before SIGKILL (ms); 3000 by default. */
+  stopGraceMs?: number;
+}
+
+type PipelineOptions = Pick<BpftraceProbeOptions, "spec" | "resources" | "logger" | "counters"> & {
+  params?: Record<string, string>;
+};
+
+function overlongCounter(o: PipelineOptions): (len: number) => void {
+  return (len) => {
+    o.counters.inc("lines_in");
+    o.counters.inc("parse_errors");
+    o.logger.warnLimited("overlong", "dropped an overlong output line", { probe: o.spec.name, length: len });
+  };
 }
 
 /** Everything from bytes to spans, for any byte source (bpftrace's stdout or a recording). */
 export function bpftraceSpanPipeline(
   bytes: ReadableStream<Uint8Array>,
-  o: Pick<BpftraceProbeOptions, "spec" | "resources" | "logger" | "counters"> & { params?: Record<string, string> },
+  o: PipelineOptions,
+): ReadableStream<SpanData[]> {
+  return linesSpanPipeline(bytes.pipeThrough(lineSplitter({ onOverlong: overlongCounter(o) })), o);
+}
+
+/**
+ * Lines to spans. Every line is counted once (`lines_in`) and ends up as
+ * exactly one of: `parse_errors`, `records_ignored` (a valid record that is
+ * no event), `records_internal` (calibration, heartbeat, lost-event and
+ * message records), `decode_errors` (an event that does not fit its
+ * declared fields) or `events_in`.
+ */
+export function linesSpanPipeline(
+  lines: ReadableStream<string[]>,
+  o: PipelineOptions,
 ): ReadableStream<SpanData[]> {
   const { spec, logger, counters } = o;
   const clocks = createClockOffsets();
+  const setClock = clocks.set.bind(clocks);
+  clocks.set = (clock, offset) => {
+    if (clock === "boottime") counters.inc("records_internal"); // one per calibration record
+    setClock(clock, offset);
+  };
+  let lastOpen = 0;
+  const publishOpen = () => {
+    const open = builder.openCount();
+    if (open !== lastOpen) counters.gaugeAdd("open_spans", open - lastOpen);
+    lastOpen = open;
+  };
   const binary = o.params?.binary;
   const resourceFor = (get: (n: string) => FieldValue | undefined) => {
     const pid = get("pid");
     const comm = get("comm");
-    return o.resources.forPid(typeof pid === "bigint" ? Number(pid) : undefined, {
+    return o.resources.forPid(typeof pid === "bigint" || typeof pid === "number" ? Number(pid) : undefined, {
       executableName: typeof comm === "string" ? comm : binary?.replace(/^.*\//, ""),
       executablePath: binary,
     });
@@ -69,6 +143,68 @@ export function bpftraceSpanPipeline(
       });
     },
   });
+  // the open-span gauge follows every change
+  const countedBuilder: SpanBuilder = {
+    add(events) {
+      const out = builder.add(events);
+      publishOpen();
+      return out;
+    },
+    sweep() {
+      const out = builder.sweep();
+      publishOpen();
+      return out;
+    },
+    drain() {
+      const out = builder.drain();
+      publishOpen();
+      return out;
+    },
+    discard() {
+      const n = builder.discard();
+      publishOpen();
+      return n;
+    },
+    openCount: () => builder.openCount(),
+  };
+  const countLines = new TransformStream<string[], string[]>({
+    transform(batch, c) {
+      counters.inc("lines_in", batch.length);
+      c.enqueue(batch);
+    },
+  });
+  const classify = new TransformStream<BpftraceRecord[], BpftraceRecord[]>({
+    transform(records, c) {
+      const out: BpftraceRecord[] = [];
+      let internal = 0;
+      let ignored = 0;
+      for (const r of records) {
+        switch (r.type) {
+          case "tuple":
+            if (r.values[0] === HEARTBEAT_EVENT) internal++;
+            else out.push(r); // events, calibration (counted when applied), unknown tuples
+            break;
+          case "lost_events":
+          case "message":
+          case "attached_probes":
+            internal++;
+            out.push(r);
+            break;
+          default:
+            ignored++; // print() of a non-tuple, printf, maps and other output
+        }
+      }
+      if (internal) counters.inc("records_internal", internal);
+      if (ignored) {
+        counters.inc("records_ignored", ignored);
+        logger.warnLimited("non-event", "bpftrace output that is no event tuple was ignored", {
+          probe: spec.name,
+          records: ignored,
+        });
+      }
+      if (out.length) c.enqueue(out);
+    },
+  });
   const countEvents = new TransformStream<ProbeEvent[], ProbeEvent[]>({
     transform(events, c) {
       counters.inc("events_in", events.length);
@@ -78,20 +214,11 @@ export function bpftraceSpanPipeline(
   const countSpans = new TransformStream<SpanData[], SpanData[]>({
     transform(spans, c) {
       counters.inc("spans_ended", spans.length);
-      counters.gauge("open_spans", builder.openCount());
       c.enqueue(spans);
     },
   });
-  return bytes
-    .pipeThrough(lineSplitter({
-      onOverlong: (len) => {
-        counters.inc("parse_errors");
-        logger.warnLimited("overlong", "dropped an overlong output line", {
-          probe: spec.name,
-          length: len,
-        });
-      },
-    }))
+  return lines
+    .pipeThrough(countLines)
     .pipeThrough(bpftraceRecordParser({
       onMalformed: (line, e) => {
         counters.inc("parse_errors");
@@ -102,6 +229,7 @@ export function bpftraceSpanPipeline(
         });
       },
     }))
+    .pipeThrough(classify)
     .pipeThrough(probeEventMapper(spec.events, clocks, {
       onUnknownEvent: (name) => {
         counters.inc("records_ignored");
@@ -136,59 +264,153 @@ export function bpftraceSpanPipeline(
       },
     }))
     .pipeThrough(countEvents)
-    .pipeThrough(spanBuilderStream(builder))
+    .pipeThrough(spanBuilderStream(countedBuilder))
     .pipeThrough(countSpans);
 }
 
 /** Starts bpftrace for a probe spec; resolves once probes are attached. */
-export async function openBpftraceProbe(
-  o: BpftraceProbeOptions,
-): Promise<ProbeRun> {
-  const { spec, logger } = o;
+export async function openBpftraceProbe(o: BpftraceProbeOptions): Promise<ProbeRun> {
+  const { spec, logger, counters } = o;
   const params = resolveParams(spec, o.params);
   let script: string;
   try {
     script = await Deno.readTextFile(spec.scriptPath);
   } catch (e) {
-    throw new UserError(
-      `${spec.specPath}: cannot read script ${spec.scriptPath}: ${(e as Error).message}`,
-      2,
-    );
+    throw new UserError(`${spec.specPath}: cannot read script ${spec.scriptPath}: ${(e as Error).message}`, 2);
   }
-  const program = prepareScript(spec, script, params);
+  const program = prepareScript(spec, script, params) + HEARTBEAT_PROBE;
   const pid = o.pid ?? (params.pid ? Number(params.pid) : undefined);
-  const proc = spawnBpftrace({
-    bpftrace: o.bpftrace,
-    program,
-    name: spec.name,
-    pid,
-    command: o.command,
-    logger,
-  });
-  const spans = bpftraceSpanPipeline(proc.stdout, { ...o, params });
+  const policy = {
+    initialMs: o.restart?.initialMs ?? 500,
+    maxMs: o.restart?.maxMs ?? 30_000,
+    maxAttachFailures: o.restart?.maxAttachFailures ?? 5,
+    stableMs: o.restart?.stableMs ?? 60_000,
+  };
+  const pipeOptions = { ...o, params };
+  const onOverlong = overlongCounter(pipeOptions);
+
+  // every process's lines go into one pipeline (one span builder)
+  const lines = new TransformStream<string[], string[]>();
+  const writer = lines.writable.getWriter();
+  const spans = linesSpanPipeline(lines.readable, pipeOptions);
+  let writerBroken = false;
+
+  const spawn = () =>
+    spawnBpftrace({ bpftrace: o.bpftrace, program, name: spec.name, pid, command: o.command, logger });
+  /** Feeds one process's stdout into the pipeline, framed on its own. */
+  async function pump(p: BpftraceProcess): Promise<void> {
+    try {
+      for await (const batch of p.stdout.pipeThrough(lineSplitter({ onOverlong }))) {
+        if (writerBroken) continue;
+        await writer.write(batch);
+      }
+    } catch (e) {
+      if (!writerBroken) {
+        writerBroken = true;
+        logger.debug("bpftrace output no longer read", { probe: spec.name, error: e });
+        void p.stop(0);
+      }
+    }
+  }
+
+  let current = spawn();
+  let pumping = pump(current);
   try {
-    await proc.attached;
+    await current.attached;
   } catch (e) {
+    await pumping;
+    await writer.close().catch(() => {});
     await spans.cancel().catch(() => {});
     throw e;
   }
+
   let stopping: Promise<void> | undefined;
-  const done = proc.exited.then((status) => {
-    if (!stopping) {
-      const level = status.success ? "info" : "warn";
-      logger[level]("bpftrace exited", {
-        probe: spec.name,
-        code: status.code,
-        signal: status.signal ?? undefined,
-      });
+  const stopAbort = new AbortController();
+  const stopGraceMs = o.stopGraceMs ?? 3000;
+
+  async function supervise(): Promise<void> {
+    let failures = 0; // restarts in a row, for the backoff
+    let attachFailures = 0;
+    let startedAt = Date.now();
+    let failure: Error | undefined;
+    outer: for (;;) {
+      const status = await current.exited;
+      await pumping;
+      if (stopAbort.signal.aborted) break;
+      const exit = { probe: spec.name, code: status.code, signal: status.signal ?? undefined };
+      if (o.command !== undefined) {
+        if (status.success) logger.info("bpftrace exited (the command ended)", exit);
+        else {
+          logger.error("bpftrace exited; not restarted because it runs --command", exit);
+          failure = new Error(`probe ${spec.name}: bpftrace exited with code ${status.code}`);
+        }
+        break;
+      }
+      if (status.success) {
+        logger.info("bpftrace exited", exit);
+        break;
+      }
+      if (Date.now() - startedAt >= policy.stableMs) failures = 0;
+      for (;;) {
+        failures++;
+        const delay = backoffDelayMs(failures, { initialMs: policy.initialMs, maxMs: policy.maxMs });
+        counters.inc("source_restarts");
+        logger.warn("bpftrace died; restarting", {
+          ...exit,
+          restartInMs: delay,
+          restarts: counters.get("source_restarts"),
+          stderr: current.stderrTail().at(-1),
+        });
+        if (!await sleep(delay, stopAbort.signal)) break outer;
+        try {
+          current = spawn();
+        } catch (e) {
+          failure = e as Error;
+          logger.error("cannot restart bpftrace", { probe: spec.name, error: e });
+          break outer;
+        }
+        pumping = pump(current);
+        try {
+          await current.attached;
+        } catch (e) {
+          await pumping;
+          if (stopAbort.signal.aborted) break outer;
+          attachFailures++;
+          logger.error("restarted bpftrace could not attach", {
+            probe: spec.name,
+            attempt: attachFailures,
+            of: policy.maxAttachFailures,
+            error: (e as Error).message,
+          });
+          if (attachFailures >= policy.maxAttachFailures) {
+            failure = e as Error;
+            logger.error("giving up on probe: it cannot attach any more", { probe: spec.name });
+            break outer;
+          }
+          continue;
+        }
+        attachFailures = 0;
+        startedAt = Date.now();
+        logger.info("bpftrace restarted", { probe: spec.name, bpftrace_pid: current.pid });
+        break;
+      }
     }
-  });
+    await writer.close().catch(() => {});
+    if (failure) throw failure;
+  }
+
+  const done = supervise();
+  done.catch(() => {}); // the agent reads it; no unhandled rejection meanwhile
   return {
     name: spec.name,
     spans,
     done,
     stop() {
-      stopping ??= proc.stop();
+      stopping ??= (async () => {
+        stopAbort.abort();
+        await current.stop(stopGraceMs);
+        await done.catch(() => {});
+      })();
       return stopping;
     },
   };
