@@ -104,7 +104,8 @@ async function childRaw(object: string, target: number): Promise<void> {
           last = Number(monotonicNowNs());
           if (!first) first = last;
         } else {
-          await waiter.wait(100);
+          // As the source does: short waits while data flows (tail of a burst), 100 ms when idle.
+          await waiter.wait(Number(monotonicNowNs()) - last < 1e9 ? 10 : 100);
         }
       }
       reader.drain(handler, Infinity);
@@ -135,7 +136,7 @@ async function childRaw(object: string, target: number): Promise<void> {
       submitted: events,
     });
   }
-  await waiter.idle();
+  await waiter.close();
   reader.close();
   await obj.closeAsync();
 }
@@ -404,7 +405,7 @@ async function main(): Promise<void> {
   }
   const rounds = Number(arg("rounds", "5"));
   const drainEvents = Number(arg("drain-events", "1000000"));
-  const warmups = Number(arg("warmups", "2"));
+  const warmups = Number(arg("warmups", "4"));
   const streamEvents = Number(arg("events", "5000000"));
   const pacedRate = Number(arg("paced-rate", "500000"));
   const pacedEvents = Number(arg("paced-events", "2500000"));

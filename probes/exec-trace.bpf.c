@@ -64,7 +64,7 @@ static __always_inline void emit(struct exec_span *span, u64 now)
 }
 
 SEC("tracepoint/sched/sched_process_exec")
-int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
+int exectrace_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
     u64 now = bpf_ktime_get_ns();
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -117,7 +117,7 @@ int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 }
 
 SEC("tracepoint/sched/sched_process_fork")
-int handle_fork(struct trace_event_raw_sched_process_fork *ctx)
+int exectrace_fork(struct trace_event_raw_sched_process_fork *ctx)
 {
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
     u32 child = ctx->child_pid;
@@ -140,7 +140,7 @@ int handle_fork(struct trace_event_raw_sched_process_fork *ctx)
 }
 
 SEC("tracepoint/sched/sched_process_exit")
-int handle_exit(void *ctx)
+int exectrace_exit(void *ctx)
 {
     u64 now = bpf_ktime_get_ns();
     u64 pid_tgid = bpf_get_current_pid_tgid();

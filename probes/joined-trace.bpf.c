@@ -16,8 +16,10 @@
  * the traceparent; it is a root span).
  *
  * Tracepoints and USDT only: no kprobes or fentry needed.
- * The USDT programs name no binary (SEC("usdt")): attach them through
- * tracing.attach in joined-trace.yaml or the agent's attach option.
+ * The USDT programs (jt_req_start, jt_req_end) name no binary (SEC("usdt")):
+ * attach them through tracing.attach in joined-trace.yaml or the agent's
+ * attach option. Program names carry a jt_ prefix so they are easy to find
+ * with bpftool.
  * Config: joined-trace.yaml.
  */
 #include <vmlinux.h>
@@ -87,7 +89,7 @@ struct {
 } off_cpu_starts SEC(".maps");
 
 SEC("usdt")
-int BPF_USDT(request_start, void *traceparent, void *name)
+int BPF_USDT(jt_req_start, void *traceparent, void *name)
 {
     u32 tid = (u32)bpf_get_current_pid_tgid();
     struct request_ctx req = {};
@@ -103,7 +105,7 @@ int BPF_USDT(request_start, void *traceparent, void *name)
 }
 
 SEC("usdt")
-int BPF_USDT(request_end, void *traceparent)
+int BPF_USDT(jt_req_end, void *traceparent)
 {
     u64 now = bpf_ktime_get_ns();
     u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -132,7 +134,7 @@ int BPF_USDT(request_end, void *traceparent)
 }
 
 SEC("tracepoint/raw_syscalls/sys_enter")
-int sys_enter(struct trace_event_raw_sys_enter *args)
+int jt_sys_enter(struct trace_event_raw_sys_enter *args)
 {
     u32 tid = (u32)bpf_get_current_pid_tgid();
     struct pending p;
@@ -146,7 +148,7 @@ int sys_enter(struct trace_event_raw_sys_enter *args)
 }
 
 SEC("tracepoint/raw_syscalls/sys_exit")
-int sys_exit(struct trace_event_raw_sys_exit *args)
+int jt_sys_exit(struct trace_event_raw_sys_exit *args)
 {
     u64 now = bpf_ktime_get_ns();
     u32 tid = (u32)bpf_get_current_pid_tgid();
@@ -179,7 +181,7 @@ out:
 }
 
 SEC("tracepoint/sched/sched_switch")
-int sched_switch(struct trace_event_raw_sched_switch *args)
+int jt_sched_switch(struct trace_event_raw_sched_switch *args)
 {
     u64 now = bpf_ktime_get_ns();
     u32 prev = args->prev_pid, next = args->next_pid;

@@ -26,8 +26,8 @@ Deno.test({ name: "ringbuf e2e: joined user+kernel trace", ignore: skip }, async
     configPath: `${ROOT}probes/joined-trace.yaml`,
     logger,
     counters,
-    attach: ["request_start", "request_end"].map((name) => ({
-      program: name,
+    attach: [["jt_req_start", "request_start"], ["jt_req_end", "request_end"]].map(([program, name]) => ({
+      program,
       usdt: { binary: demo, provider: "rb_demo", name },
     })),
   });
@@ -80,10 +80,15 @@ Deno.test({ name: "ringbuf e2e: joined user+kernel trace", ignore: skip }, async
       assertEquals(read.attributes["syscall.errno"], "OK");
       assert(Number(read.attributes["syscall.return"]) > 0, "read returned bytes");
       const sleep = children.find((c) => c.name === "clock_nanosleep")!;
-      const offCpu = children.find((c) => c.name === "off_cpu")!;
-      assertEquals(offCpu.attributes["sched.prev_state"], "sleeping");
       assert(sleep.endNs - sleep.startNs >= 3_000_000n);
-      assert(offCpu.startNs >= sleep.startNs && offCpu.endNs <= sleep.endNs, "off-CPU inside the sleep call");
+      const offCpu = children.filter((c) => c.name === "off_cpu");
+      // Off-CPU stretches: the sleep, plus any preemption on a busy machine.
+      for (const o of offCpu) {
+        assert(["sleeping", "preempted", "disk-sleep"].includes(String(o.attributes["sched.prev_state"])));
+      }
+      const slept = offCpu.find((o) => o.attributes["sched.prev_state"] === "sleeping");
+      assert(slept, "the sleep shows as time off CPU, sleeping");
+      assert(slept.startNs >= sleep.startNs && slept.endNs <= sleep.endNs, "off-CPU inside the sleep call");
     }
     // No stray spans: every span of these traces is the root or its child.
     const all: ReceivedSpan[] = requests.flatMap((r) => byTrace(r.traceId));

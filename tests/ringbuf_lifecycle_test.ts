@@ -9,8 +9,8 @@ import { buildTarget } from "./support/ebpf.ts";
 import { buildProbe, countLinks, countPrograms, ROOT, skipUnlessRoot, tempFile } from "./ringbuf_support.ts";
 
 const skip = skipUnlessRoot("tests/ringbuf_lifecycle_test.ts");
-const EXEC_PROGS = ["handle_exec", "handle_fork", "handle_exit"];
-const JOINED_PROGS = ["request_start", "request_end", "sys_enter", "sys_exit", "sched_switch"];
+const EXEC_PROGS = ["exectrace_exec", "exectrace_fork", "exectrace_exit"];
+const JOINED_PROGS = ["jt_req_start", "jt_req_end", "jt_sys_enter", "jt_sys_exit", "jt_sched_switch"];
 const EXEC_YAML = `${ROOT}probes/exec-trace.yaml`;
 const JOINED_YAML = `${ROOT}probes/joined-trace.yaml`;
 
@@ -128,7 +128,7 @@ Deno.test(
   { name: "ringbuf: a program without an attach target names it; partial attach is undone", ignore: skip },
   async () => {
     // Without tracing.attach, the SEC("usdt") programs have nowhere to attach.
-    // request_start gets a target, request_end not: request_start's link must be undone.
+    // jt_req_start gets a target, jt_req_end not: jt_req_start's link must be undone.
     const yaml = Deno.readTextFileSync(JOINED_YAML).replace(/ {2}attach:\n(?: {4}.*\n)+/, "");
     assert(!yaml.includes("attach:"));
     const config = tempFile(yaml);
@@ -139,16 +139,16 @@ Deno.test(
         objectPath: await buildProbe("joined-trace"),
         configPath: config,
         logger,
-        attach: [{ program: "request_start", usdt: { binary: demo, provider: "rb_demo", name: "request_start" } }],
+        attach: [{ program: "jt_req_start", usdt: { binary: demo, provider: "rb_demo", name: "request_start" } }],
       })),
       2,
-      /program "request_end" \(SEC\("usdt"\)\)/,
+      /program "jt_req_end" \(SEC\("usdt"\)\)/,
       /no attach target/,
       /tracing\.attach/,
     );
     assert(
-      logger.lines.some((l) => /attached BPF program .*program=request_start/.test(l)),
-      "request_start was attached first",
+      logger.lines.some((l) => /attached BPF program .*program=jt_req_start/.test(l)),
+      "jt_req_start was attached first",
     );
     await assertNothingLeft(JOINED_PROGS);
   },
@@ -162,19 +162,19 @@ Deno.test({ name: "ringbuf: a missing attach point names it", ignore: skip }, as
       objectPath,
       configPath: JOINED_YAML,
       attach: [{
-        program: "request_start",
+        program: "jt_req_start",
         usdt: { binary: "/nonexistent/demo", provider: "rb_demo", name: "request_start" },
       }],
     })),
     1,
-    /attaching program "request_start"/,
+    /attaching program "jt_req_start"/,
     /usdt \/nonexistent\/demo:rb_demo:request_start/,
   );
   await rejectsUser(
     openRingbufProbe(options({
       objectPath,
       configPath: JOINED_YAML,
-      attach: [{ program: "request_start", usdt: { binary: demo, provider: "rb_demo", name: "no_such_probe" } }],
+      attach: [{ program: "jt_req_start", usdt: { binary: demo, provider: "rb_demo", name: "no_such_probe" } }],
     })),
     1,
     /rb_demo:no_such_probe/,
@@ -276,4 +276,27 @@ char LICENSE[] SEC("license") = "GPL";
     /not found/,
   );
   await assertNothingLeft(["rb_ok_tp", "rb_missing_tp_prog"]);
+});
+
+Deno.test({ name: "ringbuf: maps can be read and updated through the loaded object", ignore: skip }, async () => {
+  const run = await openRingbufProbe(options({ objectPath: await buildProbe("exec-trace") }));
+  try {
+    const map = run.object.map("inherited"); // LRU hash: u32 pid → struct span_parent (24 bytes)
+    assertEquals([map.keySize, map.valueSize], [4, 24]);
+    const key = new Uint8Array(new Uint32Array([0x7fff_fff0]).buffer);
+    const value = new Uint8Array(24).map((_, i) => i + 1);
+    map.update(key, value);
+    const back = new Uint8Array(24);
+    assert(map.lookup(key, back));
+    assertEquals([...back], [...value]);
+    assert(map.keys().some((k) => k.every((b, i) => b === key[i])), "keys() lists it");
+    assert(map.delete(key));
+    assert(!map.lookup(key, back), "gone after delete");
+    assert(!map.delete(key));
+    // The reserve-failure counters are readable (per-CPU array).
+    assert(run.object.hasMap("spanprobe_stats"));
+    assertEquals(run.stats().reserveFailures, 0);
+  } finally {
+    await run.stop();
+  }
 });

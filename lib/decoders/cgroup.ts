@@ -6,13 +6,14 @@
  * /proc/self/mounts (e.g. `/sys/fs/cgroup/unified` on hybrid systems).
  * @module
  */
+import { listSysDir, readKernelText, type SysDirEntry } from "../ffi/sysfs.ts";
 import { numericText, parseUintText } from "./bytes.ts";
 import type { DecoderFactory } from "./types.ts";
 
 /** The cgroup v2 mount point (from /proc/self/mounts), default `/sys/fs/cgroup`. */
 export function cgroup2Root(): string {
   try {
-    for (const line of Deno.readTextFileSync("/proc/self/mounts").split("\n")) {
+    for (const line of readKernelText("/proc/self/mounts").split("\n")) {
       const f = line.split(" ");
       if (f[2] === "cgroup2") return f[1].replace(/\\040/g, " ");
     }
@@ -20,24 +21,17 @@ export function cgroup2Root(): string {
   return "/sys/fs/cgroup";
 }
 
-function walk(dir: string, out: Map<string, string>, depth: number, dev?: number): void {
-  let st: Deno.FileInfo;
+/** Records `dir` (inode `ino`) and its subdirectories: a directory's inode is its cgroup id. */
+function walk(dir: string, out: Map<string, string>, depth: number): void {
+  let entries: SysDirEntry[];
   try {
-    st = Deno.statSync(dir);
-  } catch {
-    return;
-  }
-  if (dev !== undefined && st.dev !== dev) return; // another mount
-  out.set(String(st.ino), dir);
-  if (depth > 32) return;
-  let entries: Iterable<Deno.DirEntry>;
-  try {
-    entries = Deno.readDirSync(dir);
+    entries = listSysDir(dir);
   } catch {
     return;
   }
   for (const e of entries) {
-    if (e.isDirectory) walk(`${dir}/${e.name}`, out, depth + 1, st.dev);
+    if (e.name === ".") out.set(String(e.ino), dir);
+    else if (e.type === "dir" && depth < 32) walk(`${dir}/${e.name}`, out, depth + 1);
   }
 }
 

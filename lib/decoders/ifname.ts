@@ -4,6 +4,7 @@
  * `/sys/class/net/<name>/ifindex`, rescanned on a miss at most once per second.
  * @module
  */
+import { listSysDir, readKernelText } from "../ffi/sysfs.ts";
 import { parseUintText, readUint } from "./bytes.ts";
 import { DecodeError, type DecoderFactory } from "./types.ts";
 
@@ -18,9 +19,10 @@ export const ifnameDecoder: DecoderFactory = (_config, env) => {
       lastScan = performance.now();
       const fresh = new Map<number, string>();
       try {
-        for (const e of Deno.readDirSync(dir)) {
+        for (const e of listSysDir(dir)) {
+          if (e.name === ".") continue;
           try {
-            const n = Number(Deno.readTextFileSync(`${dir}/${e.name}/ifindex`).trim());
+            const n = Number(readKernelText(`${dir}/${e.name}/ifindex`).trim());
             if (Number.isInteger(n)) fresh.set(n, e.name);
           } catch { /* vanished */ }
         }

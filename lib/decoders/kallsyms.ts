@@ -1,9 +1,10 @@
 /**
- * Kernel symbol table from `/proc/kallsyms`, loaded once per path, for
- * address → symbol lookups (the symbol with the greatest start address not
- * above the address).
+ * Kernel symbol table from `/proc/kallsyms` (read through libc, see
+ * lib/ffi/sysfs.ts), loaded once per path, for address → symbol lookups (the
+ * symbol with the greatest start address not above the address).
  * @module
  */
+import { readKernelText } from "../ffi/sysfs.ts";
 
 /** A loaded symbol table. */
 export interface Kallsyms {
@@ -60,7 +61,7 @@ export function parseKallsyms(text: string): Kallsyms {
 export function kallsyms(path = "/proc/kallsyms"): Kallsyms {
   let t = tables.get(path);
   if (!t) {
-    t = parseKallsyms(Deno.readTextFileSync(path));
+    t = parseKallsyms(readKernelText(path));
     tables.set(path, t);
   }
   return t;

@@ -4,6 +4,7 @@
  * `/proc/partitions` (`sda2`); `unknown:<major>:<minor>` when not listed.
  * @module
  */
+import { readKernelText } from "../ffi/sysfs.ts";
 import { parseUintText, readUint } from "./bytes.ts";
 import { DecodeError, type DecoderFactory } from "./types.ts";
 
@@ -24,7 +25,7 @@ export const majorminorDecoder: DecoderFactory = (_config, env) => {
     const [major, minor] = splitDev(dev);
     let text = "";
     try {
-      text = Deno.readTextFileSync(path);
+      text = readKernelText(path);
     } catch { /* unreadable: unknown */ }
     for (const line of text.split("\n")) {
       const f = line.trim().split(/\s+/);

@@ -9,6 +9,7 @@ import { attachError, loadError, missingMapError, openError } from "./bpf_errors
 import { BTF_KIND, cstr, isNull, type Libbpf, openLibbpf, readCString } from "./libbpf.ts";
 import { installLibbpfLog, withLibbpfLog } from "./libbpf_log.ts";
 import { errno } from "./libc.ts";
+import { sysPathExists } from "./sysfs.ts";
 import { UserError } from "../sources/probe_run.ts";
 
 /** Where to attach a program whose section names no target (e.g. `SEC("usdt")`). */
@@ -158,13 +159,7 @@ export function loadBpfObject(path: string, options: LoadOptions): BpfObject {
     let where: string | undefined;
     let binaryMissing: boolean | undefined;
     const binary = target?.usdt?.binary ?? target?.uprobe?.binary;
-    if (binary) {
-      try {
-        binaryMissing = !Deno.statSync(binary).isFile;
-      } catch (e) {
-        binaryMissing = e instanceof Deno.errors.NotFound ? true : undefined;
-      }
-    }
+    if (binary) binaryMissing = !sysPathExists(binary);
     const res = withLibbpfLog(logger, () => {
       let link: Deno.PointerValue;
       if (target?.usdt) {

@@ -29,6 +29,21 @@ const SYMBOLS = {
   __errno_location: { parameters: [], result: "pointer" },
   geteuid: { parameters: [], result: "u32" },
   getrusage: { parameters: ["i32", "buffer"], result: "i32" },
+  epoll_create1: { parameters: ["i32"], result: "i32" },
+  epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
+  epoll_wait_nb: {
+    name: "epoll_wait",
+    parameters: ["i32", "buffer", "i32", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  close: { parameters: ["i32"], result: "i32" },
+  open: { parameters: ["buffer", "i32"], result: "i32" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  access: { parameters: ["buffer", "i32"], result: "i32" },
+  opendir: { parameters: ["buffer"], result: "pointer" },
+  readdir: { parameters: ["pointer"], result: "pointer" },
+  closedir: { parameters: ["pointer"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The bound libc symbols. */
@@ -76,6 +91,9 @@ export const MMAP = {
   PROT_WRITE: 2,
   MAP_SHARED: 1,
 } as const;
+
+/** epoll constants (`struct epoll_event` is 12 bytes, packed, on x86_64). */
+export const EPOLL = { IN: 0x1, ET: 0x80000000, CTL_ADD: 1, CLOEXEC: 0x80000 } as const;
 
 /** `poll` event bits. */
 export const POLL = { IN: 0x1, ERR: 0x8, HUP: 0x10, NVAL: 0x20 } as const;

@@ -6,6 +6,7 @@
  * atomically so concurrent builds are safe.
  * @module
  */
+import { readSysText, sysPathExists } from "../../ffi/sysfs.ts";
 import { UserError } from "../probe_run.ts";
 
 /** probes/include of this repository. */
@@ -49,8 +50,9 @@ function exists(path: string): boolean {
   try {
     Deno.statSync(path);
     return true;
-  } catch {
-    return false;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw new UserError(`cannot check ${path}: ${(e as Error).message}`, 1);
   }
 }
 
@@ -63,7 +65,7 @@ async function writeAtomic(path: string, data: Uint8Array): Promise<void> {
 /** The kernel release (`uname -r`). */
 function kernelRelease(): string {
   try {
-    return Deno.readTextFileSync("/proc/sys/kernel/osrelease").trim();
+    return readSysText("/proc/sys/kernel/osrelease").trim();
   } catch {
     return "unknown";
   }
@@ -77,7 +79,7 @@ export async function ensureVmlinuxH(cacheDir: string, bpftool = "bpftool"): Pro
   const dir = `${cacheDir}/vmlinux-${kernelRelease()}`;
   const header = `${dir}/vmlinux.h`;
   if (exists(header)) return dir;
-  if (!exists("/sys/kernel/btf/vmlinux")) {
+  if (!sysPathExists("/sys/kernel/btf/vmlinux")) {
     throw new UserError("this kernel has no BTF (/sys/kernel/btf/vmlinux): CO-RE BPF programs cannot be built", 1);
   }
   await Deno.mkdir(dir, { recursive: true });
@@ -106,7 +108,7 @@ async function sha256Hex(parts: (string | Uint8Array)[]): Promise<string> {
 /** The distribution's multiarch include dir (for `asm/*.h` pulled in by libbpf's usdt.bpf.h). */
 function multiarchIncludes(): string[] {
   const dir = `/usr/include/${Deno.build.arch === "aarch64" ? "aarch64" : "x86_64"}-linux-gnu`;
-  return exists(dir) ? ["-idirafter", dir] : [];
+  return sysPathExists(dir) ? ["-idirafter", dir] : [];
 }
 
 function targetArch(): string {

@@ -4,8 +4,9 @@
  * BPF_MAP_TYPE_RINGBUF maps by the spans config, and stream finished spans.
  *
  * Records are read from the memory-mapped rings on the JS thread (no call
- * per record); when every ring is empty the source waits in a bounded
- * nonblocking `poll` (≤ 100 ms). Reserve failures counted by the BPF side
+ * per record); when every ring is empty the source waits for the BPF side's
+ * batched wakeups in a bounded nonblocking edge-triggered `epoll_wait`
+ * (≤ 100 ms). Reserve failures counted by the BPF side
  * (`spanprobe_stats`) are reported as dropped events.
  * @module
  */
@@ -28,6 +29,9 @@ import { createRingWaiter, MAX_WAIT_MS } from "./ring_wait.ts";
 import { openStatsReader, type StatsReader } from "./stats.ts";
 
 export { buildBpfObject, type BuildOptions } from "./build.ts";
+
+/** The longest wait while records are flowing (ms): bounds the delay of records submitted without a wakeup. */
+const ACTIVE_WAIT_MS = 10;
 export { loadTracingConfig } from "../../config/tracing_config.ts";
 
 /** Options of {@linkcode openRingbufProbe}. Give `objectPath` or `sourcePath`. */
@@ -171,7 +175,10 @@ export async function openRingbufProbe(options: RingbufProbeOptions): Promise<Ri
         try {
           const span = decoder.decode(data, off, len, wallOffset);
           if (span) out.push(span);
-          else ring.skipped++;
+          else {
+            ring.skipped++;
+            counters.inc("records_ignored");
+          }
         } catch (e) {
           ring.errors++;
           counters.inc("decode_errors");
@@ -245,6 +252,7 @@ export async function openRingbufProbe(options: RingbufProbeOptions): Promise<Ri
   }
 
   let lastDrained = 0;
+  let lastData = -Infinity;
 
   /** Read every ring once (up to the batch size); returns the spans built (`lastDrained`: records read). */
   function drainOnce(): SpanData[] {
@@ -256,7 +264,10 @@ export async function openRingbufProbe(options: RingbufProbeOptions): Promise<Ri
       budget -= n;
       total += n;
     }
-    if (total) counters.inc("events_in", total);
+    if (total) {
+      counters.inc("events_in", total);
+      lastData = performance.now();
+    }
     lastDrained = total;
     const batch = out;
     out = [];
@@ -269,7 +280,7 @@ export async function openRingbufProbe(options: RingbufProbeOptions): Promise<Ri
     try {
       // No wait may be in flight on the fds; then detach so nothing new arrives,
       // deliver what is still in the rings, and only then unmap.
-      await waiter.idle();
+      await waiter.close();
       readStats();
       await obj.closeAsync();
       do {
@@ -289,17 +300,21 @@ export async function openRingbufProbe(options: RingbufProbeOptions): Promise<Ri
     for (;;) {
       if (stopping) return finish();
       periodic();
+      // Let timers and I/O (the exporter) run now and then while data keeps coming.
+      if (performance.now() - lastYield > 25) {
+        lastYield = performance.now();
+        await waiter.wait(0);
+      }
       const batch = drainOnce();
       if (batch.length) {
         controller.enqueue(batch);
-        // Let timers and I/O (the exporter) run now and then while data keeps coming.
-        if (performance.now() - lastYield > 25) {
-          lastYield = performance.now();
-          await waiter.wait(0);
-        }
         return;
       }
-      await waiter.wait(pollMs);
+      if (lastDrained > 0) continue; // records read but all skipped: keep reading
+      // Records submitted without a wakeup wait for the next one; while data is flowing, look
+      // again after ACTIVE_WAIT_MS at the latest, so the tail of a burst is not held for 100 ms.
+      const now = performance.now();
+      await waiter.wait(now - lastData < 1000 ? Math.min(ACTIVE_WAIT_MS, pollMs) : pollMs);
       lastYield = performance.now();
     }
   }
