@@ -32,19 +32,20 @@ export const ENV_VARS: readonly string[] = [
 export const DENIED_NET: readonly string[] = [
   "169.254.169.254",
   "169.254.170.2",
-  "fd00:ec2::254",
+  "[fd00:ec2::254]", // IPv6 in brackets: Deno rejects the whole flag otherwise
   "100.100.100.200",
   "metadata.google.internal",
 ];
 
-/** Kernel files that probes and decoders read. */
+/**
+ * System files that decoders read and a scoped --allow-read can grant. Not
+ * listed because no scoped grant reaches them: Deno 2.9 refuses every path
+ * under /proc, /sys and most of /dev unless --allow-all, whatever --allow-read
+ * says (measured; see docs/permissions.md). Facts from there (kallsyms,
+ * cgroup and interface names, BTF) must come from the probes or from
+ * subprocesses (bpftrace, bpftool), not from the agent's own reads.
+ */
 export const KERNEL_READ: readonly string[] = [
-  "/proc",
-  "/sys/kernel/btf",
-  "/sys/kernel/tracing",
-  "/sys/fs/cgroup",
-  "/sys/class/net",
-  "/sys/bus/pci",
   "/usr/share/misc/pci.ids",
 ];
 
@@ -102,4 +103,74 @@ export function permissionFlags(o: PermissionOptions): string[] {
     flags.push("--allow-ffi");
   }
   return flags;
+}
+
+/**
+ * Where the compiled binary and the container image expect their files; the
+ * manifests in deploy/ mount exactly these. The bundled probes are embedded
+ * in the binary (`deno compile --include probes/`) and readable without a
+ * grant: Deno adds its embedded file system to --allow-read itself.
+ */
+export const DEPLOY_PATHS = {
+  /** The config file (`config.yaml`) and custom probe specs: read only. */
+  config: "/etc/spanprobe",
+  /**
+   * Executables and libraries to trace, mounted read-only (host folders in
+   * the DaemonSet, a volume shared with the app in the sidecar): `path`
+   * parameters such as `binary` must name a file under here.
+   */
+  targets: "/targets",
+  /** The one writable folder: spool and file outputs. */
+  state: "/var/lib/spanprobe",
+  /** bpftrace in the image. */
+  bpftrace: "/usr/bin/bpftrace",
+} as const;
+
+/** Deploy-time choices for {@linkcode deployPermissions}. */
+export interface DeployOptions {
+  /**
+   * `host:port` entries the agent may reach. Default (omitted or empty): any
+   * host except {@linkcode DENIED_NET}, because the collector is only known
+   * at deploy time; build with `SPANPROBE_ALLOW_NET=collector:4318` to narrow.
+   */
+  net?: string[];
+  /** Other locations than {@linkcode DEPLOY_PATHS} (tests, other layouts). */
+  paths?: Partial<Record<keyof typeof DEPLOY_PATHS, string>>;
+  /**
+   * Extra readable paths. `deno run` has no embedded file system, so running
+   * the deploy set from a checkout passes the repository's probes/ here.
+   */
+  extraRead?: string[];
+}
+
+/**
+ * The fixed permission set baked into the compiled binary (`deno task
+ * compile`, the Dockerfile): bpftrace only, no FFI, read the config, targets
+ * and state folders, write only the state folder.
+ */
+export function deployPermissions(o: DeployOptions = {}): PermissionOptions {
+  const p = { ...DEPLOY_PATHS, ...o.paths };
+  return {
+    read: [p.config, p.targets, p.state, ...(o.extraRead ?? [])],
+    write: [p.state],
+    bpftrace: p.bpftrace,
+    net: o.net?.length ? o.net : "any",
+  };
+}
+
+/**
+ * Parses a `SPANPROBE_ALLOW_NET` value: comma-separated `host:port` (IPv6 in
+ * brackets). Throws on anything else, so a typo cannot widen the set.
+ */
+export function parseNetList(text: string): string[] {
+  const items = text.split(",").map((s) => s.trim()).filter(Boolean);
+  for (const item of items) {
+    if (
+      !/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(item) ||
+      Number(item.slice(item.lastIndexOf(":") + 1)) > 65535
+    ) {
+      throw new Error(`allowed network entry ${JSON.stringify(item)}: expected host:port (IPv6 as [addr]:port)`);
+    }
+  }
+  return items;
 }

@@ -44,7 +44,8 @@ export function permissionsForRun(args: string[], env: (k: string) => string | u
   let net: PermissionOptions["net"];
   if (wantsOtlp) {
     const url = new URL(endpoint ?? "http://localhost:4318");
-    net = [`${url.hostname.replace(/^\[|\]$/g, "")}:${url.port || (url.protocol === "https:" ? 443 : 80)}`];
+    // url.hostname keeps an IPv6 address in brackets, the form --allow-net needs
+    net = [`${url.hostname}:${url.port || (url.protocol === "https:" ? 443 : 80)}`];
   }
   const metricsPortText = values["metrics-port"];
   return {
