@@ -5,7 +5,9 @@
  * the span accounting invariant.
  */
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
-import { parsePort, parseSize } from "../lib/config/agent_config.ts";
+import { parseAgentConfig, parsePort, parseSize } from "../lib/config/agent_config.ts";
+import { permissionFlags } from "../lib/permissions.ts";
+import { permissionsForRun } from "../scripts/launch.ts";
 import { createOtlpHttpSink, type OtlpHttpSinkOptions } from "../lib/export/otlp_http.ts";
 import type { ReliableExporter } from "../lib/export/reliable_exporter.ts";
 import {
@@ -490,4 +492,51 @@ Deno.test("sizes, ports", () => {
     }
     ok(threw, bad);
   }
+});
+
+Deno.test("config file: exporter bounds, spool, metrics port; bad values name the line", () => {
+  const cfg = parseAgentConfig(
+    "agent.yaml",
+    "exporter:\n  queue_spans: 1000\n  queue_bytes: 8MiB\n  spool_dir: /var/lib/spanprobe/spool\n" +
+      "  spool_max_bytes: 1GiB\nmetrics_port: 9464\n",
+  );
+  const { queueSpans, queueBytes, spoolDir, spoolMaxBytes, metricsPort } = cfg;
+  deepStrictEqual({ queueSpans, queueBytes, spoolDir, spoolMaxBytes, metricsPort }, {
+    queueSpans: 1000,
+    queueBytes: 8 * 1024 * 1024,
+    spoolDir: "/var/lib/spanprobe/spool",
+    spoolMaxBytes: 1024 ** 3,
+    metricsPort: 9464,
+  });
+  for (const [text, line] of [["exporter:\n  queue_bytes: lots\n", 2], ["metrics_port: 99999\n", 1]] as const) {
+    let message = "";
+    try {
+      parseAgentConfig("agent.yaml", text);
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    ok(message.includes(`agent.yaml:${line}`), message);
+  }
+});
+
+Deno.test("permissions: the spool folder is the only extra writable path; metrics listen on loopback only", () => {
+  const flags = permissionFlags(permissionsForRun([
+    "--probe",
+    "usdt-requests",
+    "--binary",
+    "/bin/true",
+    "--endpoint",
+    "http://127.0.0.1:4318",
+    "--spool-dir",
+    "/var/lib/spanprobe/spool",
+    "--metrics-port",
+    "9464",
+  ], () => undefined));
+  ok(flags.includes("--allow-write=/var/lib/spanprobe/spool"), flags.join(" "));
+  ok(flags.some((f) => f.startsWith("--allow-read=") && f.split(/[=,]/).includes("/var/lib/spanprobe/spool")));
+  ok(flags.includes("--allow-net=127.0.0.1:4318,127.0.0.1:9464"), flags.join(" "));
+  const plain = permissionFlags(
+    permissionsForRun(["--probe", "usdt-requests", "--binary", "/bin/true"], () => undefined),
+  );
+  ok(!plain.some((f) => f.startsWith("--allow-write") || f.startsWith("--allow-net")), plain.join(" "));
 });

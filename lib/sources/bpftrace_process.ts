@@ -137,11 +137,11 @@ export function spawnBpftrace(o: BpftraceOptions): BpftraceProcess {
   const exited = child.status.then(async (status) => {
     await stderrDone.catch(() => {});
     if (!isAttached) {
-      const why = status.code === 1
+      const why = status.signal
+        ? `bpftrace was killed (${status.signal}) before its probes were attached`
+        : status.code === 1
         ? "the script did not compile"
-        : status.code === 255
-        ? "a probe could not be attached"
-        : `bpftrace exited with code ${status.code}${status.signal ? ` (${status.signal})` : ""}`;
+        : `its probes could not be attached (bpftrace exit code ${status.code})`;
       attachedReject(
         new UserError(
           `probe ${o.name}: ${why}:\n  ${tail.join("\n  ") || "(no output)"}`,
