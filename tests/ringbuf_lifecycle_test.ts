@@ -300,3 +300,89 @@ Deno.test({ name: "ringbuf: maps can be read and updated through the loaded obje
     await run.stop();
   }
 });
+
+Deno.test(
+  { name: "ringbuf: without object or source, the program next to the config is used", ignore: skip },
+  async () => {
+    const run = await openRingbufProbe(options({ configPath: EXEC_YAML }));
+    try {
+      assertEquals(run.stats().links, 3);
+      assert(run.objectPath.includes("/.cache/bpf/exec-trace-"), run.objectPath);
+    } finally {
+      await run.stop();
+    }
+    const lonely = tempFile(
+      "tracing:\n  spans:\n    - ringbuf: x\n      labels: [{ name: a, size: 1, decoders: [{ name: uint }] }]\n",
+    );
+    await rejectsUser(
+      openRingbufProbe(options({ configPath: lonely })),
+      2,
+      /no BPF program for .*: expected .*\.bpf\.c/,
+    );
+  },
+);
+
+Deno.test({ name: "ringbuf: cancelling the span stream detaches everything", ignore: skip }, async () => {
+  const run = await openRingbufProbe(options({ objectPath: await buildProbe("exec-trace") }));
+  assertEquals(await countLinks(EXEC_PROGS), 3);
+  await run.spans.cancel();
+  await run.done;
+  await assertNothingLeft(EXEC_PROGS);
+  await run.stop(); // still idempotent
+});
+
+Deno.test(
+  { name: "ringbuf: records of the wrong size are counted as decode errors per span config", ignore: skip },
+  async () => {
+    // No SPANPROBE_RINGBUF declaration: the size can only be checked per record.
+    const src = tempFile(
+      `#include <vmlinux.h>
+#include <bpf/bpf_helpers.h>
+struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 4096); } rb_odd SEC(".maps");
+SEC("tracepoint/sched/sched_process_exec")
+int rb_odd_exec(void *ctx)
+{
+    u64 *rec = bpf_ringbuf_reserve(&rb_odd, 16, 0);
+    if (!rec)
+        return 0;
+    rec[0] = 1;
+    rec[1] = 2;
+    bpf_ringbuf_submit(rec, 0);
+    return 0;
+}
+char LICENSE[] SEC("license") = "GPL";
+`,
+      ".bpf.c",
+    );
+    const config = tempFile(
+      "tracing:\n  spans:\n    - name: odd\n      ringbuf: rb_odd\n      labels: [{ name: a, size: 8, decoders: [{ name: uint }] }]\n",
+    );
+    const logger = captureLogger();
+    const counters = createCounters();
+    const run = await openRingbufProbe({
+      sourcePath: src,
+      configPath: config,
+      logger,
+      counters,
+      cacheDir: `${ROOT}.cache/bpf`,
+    });
+    const reading = (async () => {
+      for await (const _ of run.spans) { /* none expected */ }
+    })();
+    try {
+      await new Deno.Command("/bin/true").output();
+      const deadline = Date.now() + 5000;
+      while (run.stats().decodeErrors.odd === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    } finally {
+      await run.stop();
+      await reading;
+    }
+    assert(run.stats().decodeErrors.odd >= 1, "counted for span config odd");
+    assertEquals(counters.get("decode_errors"), run.stats().decodeErrors.odd);
+    assert(
+      logger.lines.some((l) => /record of 16 bytes in ring buffer \\"rb_odd\\", but span \\"odd\\"/.test(l)),
+      logger.lines.join("\n"),
+    );
+    assert(run.stats().links === 0);
+  },
+);

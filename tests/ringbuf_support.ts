@@ -34,10 +34,23 @@ export function buildProbe(name: string): Promise<string> {
   return buildBpfObject(`${ROOT}probes/${name}.bpf.c`, BPF_CACHE);
 }
 
+/** bpftool's JSON output; retried, since listing races with other processes loading and unloading programs. */
 async function bpftoolJson(args: string[]): Promise<Record<string, unknown>[]> {
-  const out = await new Deno.Command("bpftool", { args: ["-j", ...args], stdout: "piped", stderr: "piped" }).output();
-  if (!out.success) throw new Error(`bpftool ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-  return JSON.parse(new TextDecoder().decode(out.stdout) || "[]");
+  let last = "";
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const out = await new Deno.Command("bpftool", { args: ["-j", ...args], stdout: "piped", stderr: "piped" }).output();
+    if (out.success) {
+      try {
+        return JSON.parse(new TextDecoder().decode(out.stdout) || "[]");
+      } catch (e) {
+        last = (e as Error).message;
+      }
+    } else {
+      last = new TextDecoder().decode(out.stderr);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`bpftool ${args.join(" ")}: ${last}`);
 }
 
 /** Names of the programs of all live BPF links (names are cut to 15 characters by the kernel). */

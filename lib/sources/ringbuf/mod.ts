@@ -15,6 +15,7 @@ import { type DecoderEnv } from "../../decoders/mod.ts";
 import { missingMapError } from "../../ffi/bpf_errors.ts";
 import { type AttachTarget, type BpfObject, loadBpfObject } from "../../ffi/bpf_object.ts";
 import { MAP_TYPE } from "../../ffi/libbpf.ts";
+import { sysPathExists } from "../../ffi/sysfs.ts";
 import { type ClockOffsets, createClockOffsets } from "../../spans/clock.ts";
 import { createResourceCache } from "../../spans/resources.ts";
 import type { SpanData } from "../../spans/span_data.ts";
@@ -30,6 +31,9 @@ import { openStatsReader, type StatsReader } from "./stats.ts";
 
 export { buildBpfObject, type BuildOptions } from "./build.ts";
 
+/** Where objects are built by default: `.cache/bpf` of this repository. */
+const DEFAULT_CACHE_DIR = new URL("../../../.cache/bpf", import.meta.url).pathname;
+
 /** The longest wait while records are flowing (ms): bounds the delay of records submitted without a wakeup. */
 const ACTIVE_WAIT_MS = 10;
 export { loadTracingConfig } from "../../config/tracing_config.ts";
@@ -38,7 +42,7 @@ export { loadTracingConfig } from "../../config/tracing_config.ts";
 export interface RingbufProbeOptions {
   /** A compiled `.bpf.o`. */
   objectPath?: string;
-  /** A `.bpf.c` to build into `cacheDir` first. */
+  /** A `.bpf.c` to build into `cacheDir` first. Without either, NAME.bpf.o or NAME.bpf.c next to NAME.yaml. */
   sourcePath?: string;
   /** The spans config (YAML). */
   configPath: string;
@@ -46,7 +50,7 @@ export interface RingbufProbeOptions {
   counters: Counters;
   /** Absolute path of libbpf.so.1 (searched in the standard directories otherwise). */
   libbpfPath?: string;
-  /** Where built objects and vmlinux.h go (default `.cache/bpf`). */
+  /** Where built objects and vmlinux.h go (default: `.cache/bpf` of this repository). */
   cacheDir?: string;
   build?: BuildOptions;
   /** Attach targets, added to (and overriding by program) the config's `tracing.attach`. */
@@ -120,10 +124,22 @@ export async function openRingbufProbe(options: RingbufProbeOptions): Promise<Ri
   const { logger, counters } = options;
   const config = loadTracingConfig(options.configPath);
   let objectPath = options.objectPath;
+  let sourcePath = options.sourcePath;
+  if (!objectPath && !sourcePath) {
+    // Next to the config: NAME.bpf.o when prebuilt, else NAME.bpf.c to build.
+    const base = options.configPath.replace(/\.ya?ml$/, "");
+    if (sysPathExists(`${base}.bpf.o`)) objectPath = `${base}.bpf.o`;
+    else if (sysPathExists(`${base}.bpf.c`)) sourcePath = `${base}.bpf.c`;
+    else {
+      throw new UserError(
+        `no BPF program for ${options.configPath}: expected ${base}.bpf.c (or a prebuilt ${base}.bpf.o) next to it`,
+        2,
+      );
+    }
+  }
   if (!objectPath) {
-    if (!options.sourcePath) throw new UserError("a ring-buffer probe needs a BPF object or source file", 2);
-    objectPath = await buildBpfObject(options.sourcePath, options.cacheDir ?? ".cache/bpf", options.build);
-    logger.debug("built BPF object", { source: options.sourcePath, object: objectPath });
+    objectPath = await buildBpfObject(sourcePath!, options.cacheDir ?? DEFAULT_CACHE_DIR, options.build);
+    logger.debug("built BPF object", { source: sourcePath, object: objectPath });
   }
   const clocks = options.clocks ?? createClockOffsets();
   const batchSize = options.batchSize ?? 1024;
@@ -211,6 +227,8 @@ export async function openRingbufProbe(options: RingbufProbeOptions): Promise<Ri
   let lastYield = performance.now();
   let stopping = false;
   let finished = false;
+  let failure: unknown;
+  let cancelled = false;
   let pulling: Promise<void> | undefined;
   let controller!: ReadableStreamDefaultController<SpanData[]>;
   let resolveDone!: () => void;
@@ -277,6 +295,7 @@ export async function openRingbufProbe(options: RingbufProbeOptions): Promise<Ri
   async function finish(): Promise<void> {
     if (finished) return;
     finished = true;
+    let error = failure;
     try {
       // No wait may be in flight on the fds; then detach so nothing new arrives,
       // deliver what is still in the rings, and only then unmap.
@@ -285,15 +304,19 @@ export async function openRingbufProbe(options: RingbufProbeOptions): Promise<Ri
       await obj.closeAsync();
       do {
         const batch = drainOnce();
-        if (batch.length) controller.enqueue(batch);
+        if (batch.length && !cancelled) controller.enqueue(batch);
       } while (lastDrained > 0);
-      for (const r of rings) r.reader.close();
-      controller.close();
-      resolveDone();
     } catch (e) {
-      controller.error(e);
-      rejectDone(e);
+      error ??= e;
+    } finally {
+      for (const r of rings) r.reader.close();
     }
+    if (!cancelled) {
+      if (error !== undefined) controller.error(error);
+      else controller.close();
+    }
+    if (error !== undefined) rejectDone(error);
+    else resolveDone();
   }
 
   async function pullOnce(): Promise<void> {
@@ -326,6 +349,7 @@ export async function openRingbufProbe(options: RingbufProbeOptions): Promise<Ri
     pull() {
       pulling = pullOnce().catch((e) => {
         logger.error("ring-buffer source failed", { object: objectPath, error: e });
+        failure = e;
         stopping = true;
         return finish();
       }).finally(() => {
@@ -335,6 +359,7 @@ export async function openRingbufProbe(options: RingbufProbeOptions): Promise<Ri
     },
     cancel() {
       stopping = true;
+      cancelled = true;
       return pulling ? pulling.then(() => finish()) : finish();
     },
     // No buffering in JS: rings are read only when the consumer asks for spans, so the kernel ring
@@ -349,7 +374,7 @@ export async function openRingbufProbe(options: RingbufProbeOptions): Promise<Ri
   });
 
   return {
-    name: baseName(options.sourcePath ?? objectPath),
+    name: baseName(sourcePath ?? objectPath),
     objectPath,
     object: obj,
     config,
