@@ -352,6 +352,8 @@ interface Row {
   mode: string;
   producerRate: number;
   rate: number;
+  /** Slowest and fastest round. */
+  rateRange: [number, number];
   spanRate?: number;
   drops: number;
   cpuPct: number;
@@ -375,6 +377,7 @@ function summarize(mode: string, runs: Run[]): Row {
     mode,
     producerRate: med((p) => p.producerRate),
     rate: med((p) => p.rate),
+    rateRange: [Math.min(...per.map((p) => p.rate)), Math.max(...per.map((p) => p.rate))],
     spanRate: per[0].spanRate === undefined ? undefined : med((p) => p.spanRate!),
     drops: med((p) => p.drops),
     cpuPct: med((p) => p.cpuPct),
@@ -438,12 +441,12 @@ async function main(): Promise<void> {
   const drainRows = MODES.map((m) => summarize(m, drain[m]));
   const c = drainRows[0];
   const drainTable = [
-    "| consumer | raw events/s | vs C | full spans/s | consumer CPU per event |",
-    "|---|---|---|---|---|",
+    "| consumer | raw events/s | (slowest–fastest round) | vs C | full spans/s | consumer CPU per event |",
+    "|---|---|---|---|---|---|",
     ...drainRows.map((row) =>
-      `| ${LABEL[row.mode]} | ${M(row.rate)} | ${(row.rate / c.rate).toFixed(2)} | ${
-        row.spanRate === undefined ? "–" : M(row.spanRate)
-      } | ${row.cpuNsPerEvent.toFixed(0)} ns |`
+      `| ${LABEL[row.mode]} | ${M(row.rate)} | ${M(row.rateRange[0])}–${M(row.rateRange[1])} | ${
+        (row.rate / c.rate).toFixed(2)
+      } | ${row.spanRate === undefined ? "–" : M(row.spanRate)} | ${row.cpuNsPerEvent.toFixed(0)} ns |`
     ),
   ].join("\n");
   const streamRows = [...MODES.map((m) => summarize(m, stream[m])), summarize(`full @ ${pacedRate / 1000}k/s`, paced)];
