@@ -210,3 +210,10 @@ Deno.test("the metadata deny-list holds against host names that resolve to it", 
     await srv.close();
   }
 });
+
+Deno.test("an IPv6 collector gets a bracketed --allow-net entry that Deno accepts", async () => {
+  const flags = sandboxFlags(["run", "--probe", "usdt-requests", "--endpoint", "http://[::1]:4318"]);
+  assert(flags.includes("--allow-net=[::1]:4318"), flags.join(" "));
+  const r = await runAttempts(flags, [["metadata over IPv6", "fetch", "http://[fd00:ec2::254]/"]]);
+  denied(r.get("metadata over IPv6"), /Requires net access to "\[fd00:ec2::254\]:80"/);
+});
