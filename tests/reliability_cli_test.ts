@@ -162,6 +162,19 @@ function isGone(pid: number): boolean {
   }
 }
 
+/**
+ * A private copy of the usdt_requests target in `dir`. USDT probes without
+ * --pid attach to every process of the file (by inode): a copy keeps other
+ * runs of the shared target (parallel test runs on the machine) out of these
+ * tests, and these tests' requests out of theirs.
+ */
+async function privateTarget(dir: string): Promise<string> {
+  const path = `${dir}/usdt_requests`;
+  await Deno.copyFile(await buildTarget("usdt_requests"), path);
+  await Deno.chmod(path, 0o755);
+  return path;
+}
+
 async function withDir<T>(body: (dir: string) => Promise<T>): Promise<T> {
   const dir = await Deno.makeTempDir({ prefix: "spanprobe-rel-" });
   try {
@@ -193,8 +206,8 @@ async function metric(port: number, name: string): Promise<number | undefined> {
  * the target: down `downAfterMs` after the agent runs, for `outageMs`.
  */
 async function outageRun(o: { outageMs: number; extra?: string[]; tailMs?: number; rssEveryMs?: number }) {
-  const target = await buildTarget("usdt_requests");
   return await withDir(async (dir) => {
+    const target = await privateTarget(dir);
     const rate = 5000;
     const leadMs = 1500;
     const tailMs = o.tailMs ?? 5000;
@@ -318,8 +331,8 @@ Deno.test({
   name: "429 with Retry-After: 2 (no retry before 2 s), 400 (dropped, not retried), 503 (retried), slow: all counted",
   ignore: skip,
   async fn() {
-    const target = await buildTarget("usdt_requests");
     await withDir(async (dir) => {
+      const target = await privateTarget(dir);
       const receiver = await startOtlpReceiver({
         behavior: [
           { kind: "status", status: 429, retryAfter: 2, times: 1 },
@@ -379,8 +392,8 @@ Deno.test({
   name: "bpftrace killed mid-run: restarted, spans continue, the restart counted",
   ignore: skip,
   async fn() {
-    const target = await buildTarget("usdt_requests");
     await withDir(async (dir) => {
+      const target = await privateTarget(dir);
       const receiver = await startOtlpReceiver();
       try {
         const agent = startAgent([
@@ -440,8 +453,8 @@ Deno.test({
   name: "agent SIGKILLed during an outage with --spool-dir: a restarted agent delivers the spooled spans",
   ignore: skip,
   async fn() {
-    const target = await buildTarget("usdt_requests");
     await withDir(async (dir) => {
+      const target = await privateTarget(dir);
       const spool = `${dir}/spool`;
       const receiver = await startOtlpReceiver({ behavior: "down" });
       const metricsPort = freePort();
@@ -630,8 +643,8 @@ Deno.test({
   name: "SIGTERM under load: every completed span delivered before exit, within the deadline; no bpftrace left",
   ignore: skip,
   async fn() {
-    const target = await buildTarget("usdt_requests");
     await withDir(async (dir) => {
+      const target = await privateTarget(dir);
       const receiver = await startOtlpReceiver({ behavior: { kind: "slow", delayMs: 50 } });
       const workload = new Deno.Command(target, {
         args: ["--requests", "60000", "--threads", "4", "--rate", "5000", "--wait-file", `${dir}/go`],

@@ -18,6 +18,7 @@
 import type { SpanSink } from "../export/sink.ts";
 import { sinkStream } from "../export/sink.ts";
 import type { ProbeRun } from "../sources/probe_run.ts";
+import type { SpanData } from "../spans/span_data.ts";
 import { type Counters, spanAccount } from "../telemetry/counters.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { type MetricsServer, serveMetrics } from "../telemetry/prometheus.ts";
@@ -95,7 +96,14 @@ export async function runAgent(o: AgentOptions): Promise<number> {
   let failed = false;
   await Promise.all(runs.map(async (r) => {
     try {
-      await r.spans.pipeTo(sinkStream(o.sink));
+      // every source's spans are counted here, as they are handed to export
+      const counted = new TransformStream<SpanData[], SpanData[]>({
+        transform(spans, c) {
+          counters.inc("spans_ended", spans.length);
+          c.enqueue(spans);
+        },
+      });
+      await r.spans.pipeThrough(counted).pipeTo(sinkStream(o.sink));
     } catch (e) {
       failed = true;
       logger.error("pipeline failed", { probe: r.name, error: (e as Error).message });

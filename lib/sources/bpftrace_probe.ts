@@ -211,12 +211,6 @@ export function linesSpanPipeline(
       c.enqueue(events);
     },
   });
-  const countSpans = new TransformStream<SpanData[], SpanData[]>({
-    transform(spans, c) {
-      counters.inc("spans_ended", spans.length);
-      c.enqueue(spans);
-    },
-  });
   return lines
     .pipeThrough(countLines)
     .pipeThrough(bpftraceRecordParser({
@@ -264,8 +258,7 @@ export function linesSpanPipeline(
       },
     }))
     .pipeThrough(countEvents)
-    .pipeThrough(spanBuilderStream(countedBuilder))
-    .pipeThrough(countSpans);
+    .pipeThrough(spanBuilderStream(countedBuilder));
 }
 
 /** Starts bpftrace for a probe spec; resolves once probes are attached. */
