@@ -18,7 +18,7 @@ import { MAP_TYPE } from "../../ffi/libbpf.ts";
 import { sysPathExists } from "../../ffi/sysfs.ts";
 import { type ClockOffsets, createClockOffsets } from "../../spans/clock.ts";
 import { createResourceCache } from "../../spans/resources.ts";
-import type { SpanData } from "../../spans/span_data.ts";
+import type { Attributes, SpanData } from "../../spans/span_data.ts";
 import type { Counters } from "../../telemetry/counters.ts";
 import type { Logger } from "../../telemetry/log.ts";
 import { type ProbeRun, UserError } from "../probe_run.ts";
@@ -57,6 +57,10 @@ export interface RingbufProbeOptions {
   attach?: AttachTarget[];
   /** Clock offsets to record the monotonic offset into (shared with other sources). */
   clocks?: ClockOffsets;
+  /** `service.name` for span configs without `service` (default: from `resourceAttributes`, else "spanprobe"). */
+  serviceName?: string;
+  /** Extra resource attributes (e.g. parsed OTEL_RESOURCE_ATTRIBUTES). */
+  resourceAttributes?: Attributes;
   /** Where decoders find system facts. */
   decoderEnv?: DecoderEnv;
   /** Most records per batch (default 1024: small batches keep spans from surviving into V8's old generation). */
@@ -175,7 +179,10 @@ export async function openRingbufProbe(options: RingbufProbeOptions): Promise<Ri
           2,
         );
       }
-      const resource = createResourceCache({ serviceName: sc.service ?? "spanprobe" }).forPid(undefined);
+      const resource = createResourceCache({
+        serviceName: sc.service ?? options.serviceName,
+        extra: options.resourceAttributes,
+      }).forPid(undefined);
       const decoder = compileRecordDecoder(sc, resource, options.decoderEnv);
       const ring: Ring = {
         config: sc,
