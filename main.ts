@@ -112,6 +112,7 @@ async function runCommand(args: string[]): Promise<number> {
         bpftrace: values.bpftrace ?? file.bpftrace,
         serviceName: values["service-name"] ?? file.serviceName ?? env("OTEL_SERVICE_NAME"),
         resourceAttributes: env("OTEL_RESOURCE_ATTRIBUTES"),
+        libbpf: env("SPANPROBE_LIBBPF"),
       }),
     sink,
     logger,

@@ -70,6 +70,7 @@ export async function planProbes(input: PlanInput): Promise<PlannedProbe[]> {
         usedGlobal.add(k);
       }
     }
+    if (ref.kind === "ringbuf" && input.binary !== undefined) params.binary = input.binary;
     if (spec && input.validateParams !== false) resolveParams(spec, params);
     planned.push({ ref, spec, params, pid: choice.pid ?? pid });
   }
@@ -92,6 +93,25 @@ export interface StartOptions {
   serviceName?: string;
   /** OTEL_RESOURCE_ATTRIBUTES text. */
   resourceAttributes?: string;
+  /** libbpf.so.1 to load (ring-buffer probes; default: found in the standard library folders). */
+  libbpf?: string;
+}
+
+/**
+ * A ring-buffer probe's USDT/uprobe attach targets, pointed at `--binary`
+ * and `--pid` when given (else as its config says).
+ */
+async function retargetAttach(p: PlannedProbe) {
+  const binary = p.params.binary;
+  if (binary === undefined && p.pid === undefined) return undefined;
+  const { loadTracingConfig } = await import("../config/tracing_config.ts");
+  return loadTracingConfig(p.ref.specPath).attach.map((t) => {
+    if (t.usdt) return { ...t, usdt: { ...t.usdt, binary: binary ?? t.usdt.binary, pid: p.pid ?? t.usdt.pid } };
+    if (t.uprobe) {
+      return { ...t, uprobe: { ...t.uprobe, binary: binary ?? t.uprobe.binary, pid: p.pid ?? t.uprobe.pid } };
+    }
+    return t;
+  });
 }
 
 /**
@@ -110,8 +130,19 @@ export async function startProbes(planned: PlannedProbe[], o: StartOptions): Pro
     for (const p of planned) {
       try {
         if (p.ref.kind === "ringbuf") {
+          // loaded on demand: a bpftrace-only run needs no FFI permission at all
           const { openRingbufProbe } = await import("../sources/ringbuf/mod.ts");
-          runs.push(await openRingbufProbe({ configPath: p.ref.specPath, logger: o.logger, counters: o.counters }));
+          runs.push(
+            await openRingbufProbe({
+              configPath: p.ref.specPath,
+              logger: o.logger,
+              counters: o.counters,
+              libbpfPath: o.libbpf,
+              serviceName: o.serviceName,
+              resourceAttributes: parseResourceAttributes(o.resourceAttributes ?? ""),
+              attach: await retargetAttach(p),
+            }),
+          );
           continue;
         }
         runs.push(
