@@ -141,6 +141,7 @@ export function createReliableExporter(o: ReliableExporterOptions): ReliableExpo
   let memoryBytes = 0;
   let avgSpanBytes = 200; // encoded bytes per span, learned
   let healthy = true;
+  let unhealthySince = 0;
   let failures = 0; // consecutive retryable failures
   let blockedUntil = 0; // no new request before this (epoch ms)
   let blockTimer: ReturnType<typeof setTimeout> | undefined;
@@ -353,6 +354,15 @@ export function createReliableExporter(o: ReliableExporterOptions): ReliableExpo
     entry.attempts++;
     const result = await o.send(batch, abort.signal, ctxDeadline());
     if (result.ok) {
+      if (!healthy) {
+        logger.info("OTLP endpoint answers again; sending what was held", {
+          endpoint: o.endpoint,
+          outageMs: Date.now() - unhealthySince,
+          heldSpans: heldSpans(),
+          spooledSpans: spool?.spans,
+          droppedSoFar: counters.dropped(),
+        });
+      }
       healthy = true;
       failures = 0;
       const rejected = Math.min(entry.spans, result.rejectedSpans ?? 0);
@@ -394,6 +404,7 @@ export function createReliableExporter(o: ReliableExporterOptions): ReliableExpo
     }
     // retryable: wait, then try again, this batch first
     const wasHealthy = healthy;
+    if (wasHealthy) unhealthySince = Date.now();
     healthy = false;
     failures++;
     const wait = result.retryAfterMs !== undefined
