@@ -20,6 +20,7 @@ export const ENV_VARS: readonly string[] = [
   "OTEL_EXPORTER_OTLP_TIMEOUT",
   "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
   "SPANPROBE_LIBBPF",
+  "BPFTRACE_PERF_RB_PAGES",
   // read by the `yaml` package's parser (its debug switches)
   "LOG_TOKENS",
   "LOG_STREAM",

@@ -44,6 +44,21 @@ export interface BpftraceProcess {
 }
 
 const NOTIFY = "__BPFTRACE_NOTIFY_PROBES_ATTACHED";
+
+/**
+ * bpftrace's per-CPU output buffer, in pages: bpftrace's default (64) loses
+ * events when its reader is briefly starved of CPU; the agent uses 1024
+ * (4 MiB per CPU) unless BPFTRACE_PERF_RB_PAGES is set.
+ */
+export const DEFAULT_PERF_RB_PAGES = "1024";
+
+function perfPages(): string {
+  try {
+    return Deno.env.get("BPFTRACE_PERF_RB_PAGES") ?? DEFAULT_PERF_RB_PAGES;
+  } catch {
+    return DEFAULT_PERF_RB_PAGES; // not permitted to read it: the default
+  }
+}
 const HARMLESS = /couldn't set RLIMIT_MEMLOCK/;
 
 /** The arguments bpftrace is started with. */
@@ -67,7 +82,7 @@ export function spawnBpftrace(o: BpftraceOptions): BpftraceProcess {
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
-      env: { ...o.env, [NOTIFY]: "1" },
+      env: { BPFTRACE_PERF_RB_PAGES: perfPages(), ...o.env, [NOTIFY]: "1" },
     }).spawn();
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
