@@ -11,20 +11,31 @@ const POOL_BYTES = 64 * 1024;
 let pool = new Uint8Array(POOL_BYTES);
 let poolPos = POOL_BYTES;
 
+// hex digit char codes of every byte value, two per byte
+const HEX_CODES = new Uint16Array(512);
+for (let i = 0; i < 256; i++) {
+  HEX_CODES[2 * i] = HEX[i].charCodeAt(0);
+  HEX_CODES[2 * i + 1] = HEX[i].charCodeAt(1);
+}
+const CODES: Record<number, Uint16Array> = { 8: new Uint16Array(16), 16: new Uint16Array(32) };
+
+/** Hex of `bytes` random bytes as one flat string (no concatenation chain to flatten later). */
 function hexFromPool(bytes: number): string {
+  const codes = CODES[bytes];
   for (;;) {
     if (poolPos + bytes > POOL_BYTES) {
       pool = crypto.getRandomValues(new Uint8Array(POOL_BYTES));
       poolPos = 0;
     }
-    let out = "";
-    let zero = true;
+    let any = 0;
     for (let i = 0; i < bytes; i++) {
       const b = pool[poolPos++];
-      if (b !== 0) zero = false;
-      out += HEX[b];
+      any |= b;
+      codes[2 * i] = HEX_CODES[2 * b];
+      codes[2 * i + 1] = HEX_CODES[2 * b + 1];
     }
-    if (!zero) return out; // all-zero ids are invalid in OTLP
+    // all-zero ids are invalid in OTLP
+    if (any !== 0) return String.fromCharCode.apply(null, codes as unknown as number[]);
   }
 }
 

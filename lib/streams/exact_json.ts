@@ -159,7 +159,12 @@ export function scanFlatTuple(line: string): ExactValue[] | undefined {
         }
         const digits = i - digitsStart;
         const next = line.charCodeAt(i);
-        if (digits > 15 || next === 46 || next === 101 || next === 69) {
+        if (digits > 15 && next !== 46 && next !== 101 && next !== 69 && next !== 43 && next !== 45) {
+          // a long integer (wall-clock ns): exact, straight to bigint
+          if (line.charCodeAt(digitsStart) === 48) throw new SyntaxError(`bad number at ${start}`);
+          // v was accumulated exactly while it stayed below 2^53
+          out.push(Number.isSafeInteger(v) ? (c === 45 ? -v : v) : BigInt(line.slice(start, i)));
+        } else if (digits > 15 || next === 46 || next === 101 || next === 69) {
           for (; i < n; i++) {
             const d = line.charCodeAt(i);
             if (!((d >= 48 && d <= 57) || d === 46 || d === 101 || d === 69 || d === 43 || d === 45)) break;
