@@ -80,3 +80,23 @@ Deno.test("probes lists the bundled probes with their parameters", async () => {
   match(r.stdout, /params: binary:path provider\?:identifier/);
   assert(!r.stderr.includes("Error"));
 });
+
+Deno.test("check: a ring-buffer config error is reported with file and line, without FFI permission", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const spec = `${dir}/rb.yaml`;
+    const good = await Deno.readTextFile(`${ROOT}probes/exec-trace.yaml`);
+    // trace_id is 16 bytes in ebpf_exporter's model; make it 15
+    const lines = good.split("\n");
+    const at = lines.findIndex((l) => /size: 16/.test(l));
+    lines[at] = lines[at].replace("size: 16", "size: 15");
+    await Deno.writeTextFile(spec, lines.join("\n"));
+    const r = await runSpanprobe(["check", "--probe", spec], {
+      permissions: ["--no-prompt", "--allow-read=" + [`${ROOT}probes`, dir].join(","), "--allow-env"],
+    });
+    strictEqual(r.code, 2, r.stderr);
+    match(r.stderr, new RegExp(`${spec}:${at + 1}:\\d+: label "trace_id" must be 16 bytes, got 15`));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -70,7 +70,12 @@ export async function planProbes(input: PlanInput): Promise<PlannedProbe[]> {
         usedGlobal.add(k);
       }
     }
-    if (ref.kind === "ringbuf" && input.binary !== undefined) params.binary = input.binary;
+    if (ref.kind === "ringbuf") {
+      if (input.binary !== undefined) params.binary = input.binary;
+      // validate the tracing config (labels, decoders) before anything is loaded
+      const { loadTracingConfig } = await import("../config/tracing_config.ts");
+      loadTracingConfig(ref.specPath);
+    }
     if (spec && input.validateParams !== false) resolveParams(spec, params);
     planned.push({ ref, spec, params, pid: choice.pid ?? pid });
   }
