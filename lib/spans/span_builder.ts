@@ -74,7 +74,6 @@ interface OpenSpan {
   deadlineNs: bigint;
   traceId: string;
   spanId: string;
-  closed: boolean;
   errorMessage?: string;
   events?: SpanEvent[];
 }
@@ -92,8 +91,7 @@ type Getter = (e: ProbeEvent) => FieldValue | undefined;
 interface CompiledSpan {
   spec: SpanSpec;
   open: Map<string, OpenSpan[]>;
-  openCount: number;
-  /** Open spans in start order (insertion-ordered set: O(1) removal), for TTL and overflow. */
+  /** Every open span, in start order (insertion-ordered set: O(1) removal), for TTL and overflow; its size is the open count. */
   order: Set<OpenSpan>;
   pendingEnds: Map<string, PendingEnd[]>;
   /** Error events whose start has not arrived yet. */
@@ -120,7 +118,6 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
   const rules: CompiledSpan[] = spec.spans.map((s) => ({
     spec: s,
     open: new Map(),
-    openCount: 0,
     order: new Set(),
     pendingEnds: new Map(),
     pendingErrors: new Map(),
@@ -269,9 +266,7 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
     if (!stack) return undefined;
     const open = stack.pop()!;
     if (stack.length === 0) rule.open.delete(key);
-    open.closed = true;
     rule.order.delete(open);
-    rule.openCount--;
     return open;
   }
 
@@ -284,9 +279,7 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
     const stack = rule.open.get(open.key)!;
     stack.splice(stack.indexOf(open), 1);
     if (stack.length === 0) rule.open.delete(open.key);
-    open.closed = true;
     rule.order.delete(open);
-    rule.openCount--;
     const endNs = now();
     const span = finish(rule, [open.startEvent], open.startNs, endNs, open, {
       events: open.events,
@@ -314,7 +307,6 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
       deadlineNs: e.arrivalNs + rule.spec.ttlNs,
       traceId: newTraceId(),
       spanId: newSpanId(),
-      closed: false,
     };
     const errors = rule.pendingErrors.get(key);
     if (errors) {
@@ -326,11 +318,10 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
     if (pending) {
       const p = pending[0];
       unwait(rule, p);
-      open.closed = true;
       out.push(endOpen(rule, open, p.event));
       return;
     }
-    if (rule.openCount >= rule.spec.maxOpen) {
+    if (rule.order.size >= rule.spec.maxOpen) {
       const oldest = oldestOpen(rule);
       if (oldest) evict(rule, oldest, "overflow", out);
     }
@@ -338,7 +329,6 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
     if (!stack) rule.open.set(key, stack = []);
     stack.push(open);
     rule.order.add(open);
-    rule.openCount++;
   }
 
   function end(rule: CompiledSpan, e: ProbeEvent, out: SpanData[]): void {
@@ -452,10 +442,9 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
     discard() {
       let n = 0;
       for (const rule of rules) {
-        n += rule.openCount;
+        n += rule.order.size;
         rule.open.clear();
         rule.order.clear();
-        rule.openCount = 0;
         rule.pendingEnds.clear();
         rule.pendingErrors.clear();
         rule.pendingOrder.clear();
@@ -464,7 +453,7 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
     },
     openCount() {
       let n = 0;
-      for (const r of rules) n += r.openCount;
+      for (const r of rules) n += r.order.size;
       return n;
     },
   };
