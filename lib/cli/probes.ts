@@ -6,6 +6,8 @@
  */
 import type { ProbeChoice } from "../config/agent_config.ts";
 import { findProbe, type ProbeRef } from "../config/probe_catalog.ts";
+import type { TracingConfig } from "../config/tracing_config.ts";
+import type { AttachTarget } from "../ffi/bpf_object.ts";
 import { loadProbeSpec, type ProbeSpec } from "../config/probe_spec.ts";
 import { openBpftraceProbe } from "../sources/bpftrace_probe.ts";
 import { resolveParams } from "../sources/bpftrace_script.ts";
@@ -20,6 +22,8 @@ export interface PlannedProbe {
   ref: ProbeRef;
   /** The bpftrace spec (bpftrace probes only). */
   spec?: ProbeSpec;
+  /** The tracing config (ring-buffer probes only). */
+  tracing?: TracingConfig;
   params: Record<string, string>;
   pid?: number;
 }
@@ -70,14 +74,15 @@ export async function planProbes(input: PlanInput): Promise<PlannedProbe[]> {
         usedGlobal.add(k);
       }
     }
+    let tracing: TracingConfig | undefined;
     if (ref.kind === "ringbuf") {
       if (input.binary !== undefined) params.binary = input.binary;
-      // validate the tracing config (labels, decoders) before anything is loaded
+      // parsed (and so validated: labels, decoders) before anything is loaded
       const { loadTracingConfig } = await import("../config/tracing_config.ts");
-      loadTracingConfig(ref.specPath);
+      tracing = loadTracingConfig(ref.specPath);
     }
     if (spec && input.validateParams !== false) resolveParams(spec, params);
-    planned.push({ ref, spec, params, pid: choice.pid ?? pid });
+    planned.push({ ref, spec, tracing, params, pid: choice.pid ?? pid });
   }
   for (const k of Object.keys(input.cliParams)) {
     const dot = k.indexOf(".");
@@ -106,11 +111,10 @@ export interface StartOptions {
  * A ring-buffer probe's USDT/uprobe attach targets, pointed at `--binary`
  * and `--pid` when given (else as its config says).
  */
-async function retargetAttach(p: PlannedProbe) {
+function retargetAttach(p: PlannedProbe): AttachTarget[] | undefined {
   const binary = p.params.binary;
   if (binary === undefined && p.pid === undefined) return undefined;
-  const { loadTracingConfig } = await import("../config/tracing_config.ts");
-  return loadTracingConfig(p.ref.specPath).attach.map((t) => {
+  return p.tracing!.attach.map((t) => {
     if (t.usdt) return { ...t, usdt: { ...t.usdt, binary: binary ?? t.usdt.binary, pid: p.pid ?? t.usdt.pid } };
     if (t.uprobe) {
       return { ...t, uprobe: { ...t.uprobe, binary: binary ?? t.uprobe.binary, pid: p.pid ?? t.uprobe.pid } };
@@ -140,12 +144,13 @@ export async function startProbes(planned: PlannedProbe[], o: StartOptions): Pro
           runs.push(
             await openRingbufProbe({
               configPath: p.ref.specPath,
+              config: p.tracing,
               logger: o.logger,
               counters: o.counters,
               libbpfPath: o.libbpf,
               serviceName: o.serviceName,
               resourceAttributes: parseResourceAttributes(o.resourceAttributes ?? ""),
-              attach: await retargetAttach(p),
+              attach: retargetAttach(p),
             }),
           );
           continue;

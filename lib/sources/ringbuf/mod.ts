@@ -46,6 +46,8 @@ export interface RingbufProbeOptions {
   sourcePath?: string;
   /** The spans config (YAML). */
   configPath: string;
+  /** That config already parsed (it is parsed from `configPath` otherwise). */
+  config?: TracingConfig;
   logger: Logger;
   counters: Counters;
   /** Absolute path of libbpf.so.1 (searched in the standard directories otherwise). */
@@ -126,7 +128,7 @@ function mergeTargets(fromConfig: AttachTarget[], extra: AttachTarget[] = []): A
  */
 export async function openRingbufProbe(options: RingbufProbeOptions): Promise<RingbufProbeRun> {
   const { logger, counters } = options;
-  const config = loadTracingConfig(options.configPath);
+  const config = options.config ?? loadTracingConfig(options.configPath);
   let objectPath = options.objectPath;
   let sourcePath = options.sourcePath;
   if (!objectPath && !sourcePath) {
