@@ -8,6 +8,7 @@
  */
 import type { SpanData } from "../spans/span_data.ts";
 import { createSpanQueue } from "./span_queue.ts";
+import { createWakeup } from "./wakeup.ts";
 
 /** What an export sees besides its batch. */
 export interface ExportContext {
@@ -74,8 +75,8 @@ export function createBatchWorker(opts: BatchWorkerOptions): BatchWorker {
   const maxConcurrent = Math.max(1, opts.maxConcurrent ?? 1);
   const abort = new AbortController();
   const deadlines: (number | undefined)[] = [];
-  const idleWaiters = new Set<() => void>();
-  const progressWaiters = new Set<() => void>();
+  const idle = createWakeup();
+  const progress = createWakeup();
   const highWater = opts.highWaterSpans ?? 4 * opts.maxBatchSpans;
   const maxPushWaitMs = opts.maxPushWaitMs ?? 100;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -118,7 +119,7 @@ export function createBatchWorker(opts: BatchWorkerOptions): BatchWorker {
       opts.onExportError?.(e);
     }).finally(() => {
       active--;
-      for (const w of [...progressWaiters]) w();
+      progress.notify();
       pump();
     });
   }
@@ -136,36 +137,19 @@ export function createBatchWorker(opts: BatchWorkerOptions): BatchWorker {
     if (queue.size === 0) due = false;
     else if (!due && !stopped && timer === undefined) timer = setTimeout(onTimer, opts.scheduleDelayMs);
     if (active === 0 && (queue.size === 0 || stopped)) {
-      for (const w of [...idleWaiters]) w();
+      idle.notify();
     }
   }
 
   /** Until nothing is queued (or a shutdown stopped exporting) and nothing is in flight, or `deadline`. */
   async function waitIdle(deadline: number | undefined): Promise<void> {
     if (active === 0 && (queue.size === 0 || abort.signal.aborted)) return;
-    const { promise, resolve } = Promise.withResolvers<void>();
-    idleWaiters.add(resolve);
-    let deadlineTimer: ReturnType<typeof setTimeout> | undefined;
-    if (deadline !== undefined) deadlineTimer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
-    try {
-      await promise;
-    } finally {
-      idleWaiters.delete(resolve);
-      if (deadlineTimer !== undefined) clearTimeout(deadlineTimer);
-    }
+    await idle.wait(deadline === undefined ? undefined : deadline - Date.now());
   }
 
   /** Until an export finishes, at most `maxPushWaitMs`. */
   function waitProgress(): Promise<void> {
-    const { promise, resolve } = Promise.withResolvers<void>();
-    const t = setTimeout(done, maxPushWaitMs);
-    function done() {
-      clearTimeout(t);
-      progressWaiters.delete(done);
-      resolve();
-    }
-    progressWaiters.add(done);
-    return promise;
+    return progress.wait(maxPushWaitMs);
   }
 
   async function flush(deadline?: number): Promise<void> {

@@ -41,6 +41,7 @@ import type { OtlpSendResult } from "./otlp_send.ts";
 import type { SpanSink } from "./sink.ts";
 import type { EncodedBatch, Spool, SpoolRef } from "./spool.ts";
 import { createSpanQueue } from "./span_queue.ts";
+import { createWakeup } from "./wakeup.ts";
 
 /** Default bounds (also documented in docs/reliability.md and `run --help`). */
 export const EXPORT_DEFAULTS = {
@@ -131,8 +132,8 @@ export function createReliableExporter(o: ReliableExporterOptions): ReliableExpo
   const memory: Entry[] = []; // encoded, oldest (lowest seq) first
   const inflight = new Set<Entry>();
   const abort = new AbortController();
-  const progressWaiters = new Set<() => void>();
-  const idleWaiters = new Set<() => void>();
+  const progress = createWakeup();
+  const idle = createWakeup();
   const deadlines: (number | undefined)[] = [];
 
   let nextSeq = spool?.nextSeq ?? 0;
@@ -163,7 +164,7 @@ export function createReliableExporter(o: ReliableExporterOptions): ReliableExpo
   }
 
   function notifyProgress(): void {
-    for (const w of [...progressWaiters]) w();
+    progress.notify();
   }
 
   function isIdle(): boolean {
@@ -173,7 +174,7 @@ export function createReliableExporter(o: ReliableExporterOptions): ReliableExpo
   }
 
   function checkIdle(): void {
-    if (isIdle()) { for (const w of [...idleWaiters]) w(); }
+    if (isIdle()) idle.notify();
   }
 
   // ---- batching and encoding -------------------------------------------------
@@ -441,28 +442,11 @@ export function createReliableExporter(o: ReliableExporterOptions): ReliableExpo
 
   async function waitIdle(deadline: number | undefined): Promise<void> {
     if (isIdle()) return;
-    const { promise, resolve } = Promise.withResolvers<void>();
-    idleWaiters.add(resolve);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    if (deadline !== undefined) timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
-    try {
-      await promise;
-    } finally {
-      idleWaiters.delete(resolve);
-      if (timer !== undefined) clearTimeout(timer);
-    }
+    await idle.wait(deadline === undefined ? undefined : deadline - Date.now());
   }
 
   function waitProgress(): Promise<void> {
-    const { promise, resolve } = Promise.withResolvers<void>();
-    const t = setTimeout(done, maxPushWaitMs);
-    function done() {
-      clearTimeout(t);
-      progressWaiters.delete(done);
-      resolve();
-    }
-    progressWaiters.add(done);
-    return promise;
+    return progress.wait(maxPushWaitMs);
   }
 
   async function flush(deadline?: number): Promise<void> {
@@ -510,18 +494,10 @@ export function createReliableExporter(o: ReliableExporterOptions): ReliableExpo
     publish();
   }
 
-  function waitProgressOrIdle(): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        progressWaiters.delete(done);
-        idleWaiters.delete(done);
-        clearTimeout(t);
-        resolve();
-      };
-      const t = setTimeout(done, 50);
-      progressWaiters.add(done);
-      idleWaiters.add(done);
-    });
+  async function waitProgressOrIdle(): Promise<void> {
+    const either = new AbortController();
+    await Promise.race([progress.wait(50, either.signal), idle.wait(50, either.signal)]);
+    either.abort();
   }
 
   // a spool from an earlier run: start sending at once
