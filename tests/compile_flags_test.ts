@@ -141,7 +141,7 @@ Deno.test({
         `${target} --requests ${requests} --threads 2 --rate 400 --truth ${truthPath}`,
         "--log-format",
         "json",
-      ], { PATH: "/usr/bin:/bin", OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url.replace(/\/v1\/traces$/, "") });
+      ], { PATH: "/usr/bin:/bin", OTEL_EXPORTER_OTLP_ENDPOINT: receiver.baseUrl });
       strictEqual(r.code, 0, r.stderr);
       const truth = await readTruth(truthPath);
       strictEqual(truth.length, requests);

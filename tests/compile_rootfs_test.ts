@@ -148,7 +148,7 @@ Deno.test({
       ], {
         PATH: "/usr/bin",
         DENO_DIR: "/deno-dir",
-        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url.replace(/\/v1\/traces$/, ""),
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.baseUrl,
       });
       strictEqual(r.code, 0, `agent in the image-like root exited ${r.code}:\n${r.stderr}`);
       const truth = await readTruth(`${root}/var/lib/spanprobe/truth.txt`);

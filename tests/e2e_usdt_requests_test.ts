@@ -40,7 +40,7 @@ async function runAgainstReceiver(
       "--command",
       `${target} --requests ${requests} --threads 4 --rate ${rate} --error-every 10 --truth ${truthPath}`,
       "--endpoint",
-      receiver.url.replace(/\/v1\/traces$/, ""),
+      receiver.baseUrl,
       "--protocol",
       protocol,
       "--log-format",
@@ -162,7 +162,7 @@ Deno.test({
         "--pid",
         String(app.pid),
         "--endpoint",
-        receiver.url.replace(/\/v1\/traces$/, ""),
+        receiver.baseUrl,
         "--log-format",
         "json",
       ];

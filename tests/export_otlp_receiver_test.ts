@@ -15,6 +15,7 @@ Deno.test("receiver: listens on 127.0.0.1 at /v1/traces and records spans and re
   const r = await startOtlpReceiver();
   try {
     ok(/^http:\/\/127\.0\.0\.1:\d+\/v1\/traces$/.test(r.url), r.url);
+    ok(r.url === `${r.baseUrl}/v1/traces`, r.baseUrl);
     const before = Date.now();
     const res = await post(r.url, proto() as Uint8Array<ArrayBuffer>, {
       "content-type": "application/x-protobuf",

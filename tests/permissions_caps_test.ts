@@ -54,7 +54,7 @@ async function runUnderCaps(caps: string[], requests: number) {
       "--command",
       `${target} --requests ${requests} --threads 2 --rate 400 --error-every 10 --truth ${truthPath}`,
       "--endpoint",
-      receiver.url.replace(/\/v1\/traces$/, ""),
+      receiver.baseUrl,
       "--log-format",
       "json",
     ];

@@ -25,7 +25,7 @@ Deno.test({
         "--duration",
         "5",
         "--endpoint",
-        receiver.url.replace(/\/v1\/traces$/, ""),
+        receiver.baseUrl,
       ];
       const flags = permissionFlags(permissionsForRun(args.slice(1), () => undefined));
       assert(flags.includes("--allow-ffi"), "ring-buffer probes get FFI");

@@ -769,6 +769,8 @@ export interface OtlpReceiverOptions {
 export interface OtlpReceiver {
   /** The full traces URL, e.g. `http://127.0.0.1:40123/v1/traces`. */
   readonly url: string;
+  /** The base URL an OTLP client is given (`--endpoint`, `OTEL_EXPORTER_OTLP_ENDPOINT`), e.g. `http://127.0.0.1:40123`. */
+  readonly baseUrl: string;
   readonly port: number;
   /** Every accepted span, in arrival order. */
   readonly spans: ReceivedSpan[];
@@ -1044,6 +1046,9 @@ export async function startOtlpReceiver(
   return {
     get url() {
       return `http://127.0.0.1:${port}${path}`;
+    },
+    get baseUrl() {
+      return `http://127.0.0.1:${port}`;
     },
     get port() {
       return port;
