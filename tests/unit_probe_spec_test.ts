@@ -209,6 +209,12 @@ const mistakes: { name: string; text: string; token: string; says: RegExp }[] = 
     says: /event "finish" has no field "tid"/,
   },
   {
+    name: "key field that is a string in one event and an integer in another",
+    text: edit("  finish:\n    pid: int\n    reqid: string\n", "  finish:\n    pid: int\n    reqid: int\n"),
+    token: "key: [pid, reqid]",
+    says: /field "reqid" is int in event "finish" but string in event "begin"/,
+  },
+  {
     name: "bad field type",
     text: edit("    code: int\n", "    code: integer\n"),
     token: "code: integer",

@@ -54,6 +54,11 @@ export function fieldClock(type: FieldType): ClockName | undefined {
   }
 }
 
+/** How a key field compares: integers (of any integer or time type) with integers, strings with strings. */
+function keyKind(type: FieldType): "string" | "bool" | "integer" {
+  return type === "string" ? "string" : type === "bool" ? "bool" : "integer";
+}
+
 /** One event layout: `print(("name", f1, f2, ...))`. */
 export interface EventSpec {
   name: string;
@@ -485,11 +490,20 @@ class SpanParser {
     if (keyNode !== undefined) {
       key = seqItems(src, keyNode, `${at}.key`).map((n) => {
         const name = stringValue(src, n, `${at}.key[]`);
+        let first: { event: string; type: FieldType } | undefined;
         for (const ev of used) {
-          if (!ev.fields.some((f) => f.name === name)) {
+          const field = ev.fields.find((f) => f.name === name);
+          if (!field) {
             throw src.error(
               n,
               `${at}.key: event "${ev.name}" has no field "${name}"; every event of a span must carry its key fields`,
+            );
+          }
+          first ??= { event: ev.name, type: field.type };
+          if (keyKind(field.type) !== keyKind(first.type)) {
+            throw src.error(
+              n,
+              `${at}.key: field "${name}" is ${field.type} in event "${ev.name}" but ${first.type} in event "${first.event}"; a key field must be a string, an integer or a bool in every event alike`,
             );
           }
         }

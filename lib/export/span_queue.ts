@@ -19,6 +19,8 @@ export interface SpanQueue {
   clear(): number;
 }
 
+const EMPTY: SpanData[] = [];
+
 /** An empty queue holding at most `capacity` spans. */
 export function createSpanQueue(capacity: number): SpanQueue {
   // Pushed batches in order, from chunks[first]; `head` indexes into that one.
@@ -28,6 +30,7 @@ export function createSpanQueue(capacity: number): SpanQueue {
   let size = 0;
 
   function dropFirst(): void {
+    chunks[first] = EMPTY; // release the spans now, not when the array is compacted
     first++;
     head = 0;
     if (first === chunks.length) {

@@ -114,13 +114,14 @@ export function linesSpanPipeline(
     lastOpen = open;
   };
   const binary = o.params?.binary;
+  const binaryHints = { executableName: binary?.replace(/^.*\//, ""), executablePath: binary };
   const resourceFor = (get: (n: string) => FieldValue | undefined) => {
     const pid = get("pid");
     const comm = get("comm");
-    return o.resources.forPid(typeof pid === "bigint" || typeof pid === "number" ? Number(pid) : undefined, {
-      executableName: typeof comm === "string" ? comm : binary?.replace(/^.*\//, ""),
-      executablePath: binary,
-    });
+    return o.resources.forPid(
+      typeof pid === "number" ? pid : typeof pid === "bigint" ? Number(pid) : undefined,
+      typeof comm === "string" ? { executableName: comm, executablePath: binary } : binaryHints,
+    );
   };
   const builder = createSpanBuilder({
     spec,

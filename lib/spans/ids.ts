@@ -1,5 +1,8 @@
 /**
  * Random trace and span ids as lowercase hex, drawn in blocks from the CSPRNG.
+ *
+ * An id is a slice of a 64 KiB hex pool and keeps that pool alive: draw ids
+ * for spans about to be exported, not for state held for long.
  * @module
  */
 
@@ -7,35 +10,38 @@ const HEX: string[] = Array.from(
   { length: 256 },
   (_, i) => i.toString(16).padStart(2, "0"),
 );
-const POOL_BYTES = 64 * 1024;
-let pool = new Uint8Array(POOL_BYTES);
-let poolPos = POOL_BYTES;
+const POOL_BYTES = 32 * 1024;
+const HEX_DIGITS = new TextEncoder().encode("0123456789abcdef");
+// hex digits are ASCII: decoding them as Latin-1 makes a flat one-byte string
+const latin1 = new TextDecoder("latin1");
+let pool = new Uint8Array(0);
+let poolHex = "";
+let poolPos = 0;
 
-// hex digit char codes of every byte value, two per byte
-const HEX_CODES = new Uint16Array(512);
-for (let i = 0; i < 256; i++) {
-  HEX_CODES[2 * i] = HEX[i].charCodeAt(0);
-  HEX_CODES[2 * i + 1] = HEX[i].charCodeAt(1);
+function refill(): void {
+  pool = crypto.getRandomValues(new Uint8Array(POOL_BYTES));
+  const codes = new Uint8Array(2 * POOL_BYTES);
+  for (let i = 0; i < POOL_BYTES; i++) {
+    codes[2 * i] = HEX_DIGITS[pool[i] >> 4];
+    codes[2 * i + 1] = HEX_DIGITS[pool[i] & 15];
+  }
+  poolHex = latin1.decode(codes);
+  poolPos = 0;
 }
-const CODES: Record<number, Uint16Array> = { 8: new Uint16Array(16), 16: new Uint16Array(32) };
 
-/** Hex of `bytes` random bytes as one flat string (no concatenation chain to flatten later). */
+/**
+ * Hex of `bytes` random bytes: a slice of a pool drawn from the CSPRNG and
+ * hex-encoded in one go (a slice costs no copy). Each byte is used once.
+ */
 function hexFromPool(bytes: number): string {
-  const codes = CODES[bytes];
   for (;;) {
-    if (poolPos + bytes > POOL_BYTES) {
-      pool = crypto.getRandomValues(new Uint8Array(POOL_BYTES));
-      poolPos = 0;
-    }
+    if (poolPos + bytes > pool.length) refill();
+    const at = poolPos;
+    poolPos += bytes;
     let any = 0;
-    for (let i = 0; i < bytes; i++) {
-      const b = pool[poolPos++];
-      any |= b;
-      codes[2 * i] = HEX_CODES[2 * b];
-      codes[2 * i + 1] = HEX_CODES[2 * b + 1];
-    }
+    for (let i = at; i < poolPos; i++) any |= pool[i];
     // all-zero ids are invalid in OTLP
-    if (any !== 0) return String.fromCharCode.apply(null, codes as unknown as number[]);
+    if (any !== 0) return poolHex.slice(2 * at, 2 * poolPos);
   }
 }
 

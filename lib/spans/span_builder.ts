@@ -21,7 +21,8 @@ import type {
 import { fieldClock } from "../config/probe_spec.ts";
 import type { TemplateValue } from "../config/template.ts";
 import type { FieldValue, ProbeEvent } from "../streams/probe_events.ts";
-import type { ClockOffsets } from "./clock.ts";
+import type { ClockName, ClockOffsets } from "./clock.ts";
+import { createKeyTable, foldKeyParts, type KeyPart, keyPartOf, type KeyTable } from "./key_table.ts";
 import { newSpanId, newTraceId } from "./ids.ts";
 import {
   type Attributes,
@@ -39,7 +40,10 @@ export type IncompleteReason = "ttl" | "overflow" | "shutdown";
 export interface SpanBuilderOptions {
   spec: ProbeSpec;
   clocks: ClockOffsets;
-  /** The resource of a span, from its events' fields (e.g. by pid). */
+  /**
+   * The resource of a span, from its events' fields (e.g. by pid). `field`
+   * reads the events of the span being finished: use it during the call only.
+   */
   resourceFor: (field: (name: string) => FieldValue | undefined) => Resource;
   /** Wall-clock now in ns. */
   now?: () => bigint;
@@ -67,42 +71,68 @@ export interface SpanBuilder {
 }
 
 interface OpenSpan {
-  rule: CompiledSpan;
-  key: string;
+  /** The key (second part unused for one-field keys). */
+  k1: KeyPart;
+  k2: KeyPart;
   startEvent: ProbeEvent;
   startNs: bigint;
   deadlineNs: bigint;
-  traceId: string;
-  spanId: string;
-  errorMessage?: string;
-  events?: SpanEvent[];
+  errorMessage: string | undefined;
+  events: SpanEvent[] | undefined;
+  /** The next older open span with the same key (nested spans form a stack). */
+  below: OpenSpan | undefined;
+  /** Neighbours in start order (the rule's open list, oldest first). */
+  older: OpenSpan | undefined;
+  newer: OpenSpan | undefined;
 }
 
 interface PendingEnd {
-  key: string;
+  k1: KeyPart;
+  k2: KeyPart;
   event: ProbeEvent;
   deadlineNs: bigint;
   /** Set for a waiting error event: the index of its rule. */
   errorIndex?: number;
 }
 
-type Getter = (e: ProbeEvent) => FieldValue | undefined;
+/** Where a time comes from, resolved for one event layout. */
+type CompiledTime = "arrival" | { index: number; clock: ClockName };
+
+/** How a finished span reads its attributes and status: field positions resolved per event layout pair. */
+interface FinishPlan {
+  /** Attribute name, then the value's event (0 first, 1 second, -1 not a field) and position. */
+  attributes: { name: string; event: number; index: number; source: AttributeSource }[];
+  errorWhen: { condition: StatusCondition; event: number; index: number }[];
+}
 
 interface CompiledSpan {
   spec: SpanSpec;
-  open: Map<string, OpenSpan[]>;
-  /** Every open span, in start order (insertion-ordered set: O(1) removal), for TTL and overflow; its size is the open count. */
-  order: Set<OpenSpan>;
-  pendingEnds: Map<string, PendingEnd[]>;
+  /** Key field positions per event layout. */
+  keyIndexes: Map<EventSpec, number[]>;
+  startTime?: CompiledTime;
+  endTime?: CompiledTime;
+  endStart?: CompiledTime;
+  endDuration?: number;
+  completeStart?: CompiledTime;
+  completeEnd?: CompiledTime;
+  completeDuration?: number;
+  errorTimes: CompiledTime[];
+  /** Finish plans by (first event layout, second event layout or null). */
+  plans: Map<EventSpec, Map<EventSpec | null, FinishPlan>>;
+  /** The top of each key's stack of open spans. */
+  open: KeyTable<OpenSpan>;
+  /** Open spans in start order: oldest and newest, and how many. */
+  oldest: OpenSpan | undefined;
+  newest: OpenSpan | undefined;
+  openCount: number;
+  pendingEnds: KeyTable<PendingEnd[]>;
   /** Error events whose start has not arrived yet. */
-  pendingErrors: Map<string, PendingEnd[]>;
+  pendingErrors: KeyTable<PendingEnd[]>;
   /** Waiting ends and errors in arrival order. */
   pendingOrder: Set<PendingEnd>;
 }
 
-function indexOf(spec: EventSpec): Map<string, number> {
-  return new Map(spec.fields.map((f, i) => [f.name, i]));
-}
+type Role = "start" | "end" | "complete" | "error";
 
 /** A span builder for one probe spec. */
 export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
@@ -110,31 +140,54 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
   const now = options.now ?? (() => BigInt(Date.now()) * 1_000_000n);
   const reorderNs = options.reorderWindowNs ?? 5_000_000_000n;
   const indexes = new Map<EventSpec, Map<string, number>>();
-  for (const ev of spec.events.values()) indexes.set(ev, indexOf(ev));
-  const getter = (name: string): Getter => (e) => {
-    const i = indexes.get(e.spec)!.get(name);
-    return i === undefined ? undefined : e.values[i];
-  };
-  const rules: CompiledSpan[] = spec.spans.map((s) => ({
-    spec: s,
-    open: new Map(),
-    order: new Set(),
-    pendingEnds: new Map(),
-    pendingErrors: new Map(),
-    pendingOrder: new Set(),
-  }));
+  for (const ev of spec.events.values()) indexes.set(ev, new Map(ev.fields.map((f, i) => [f.name, i])));
+  const eventSpec = (name: string): EventSpec => spec.events.get(name)!;
+
+  function compileTime(src: TimeSource, ev: EventSpec): CompiledTime {
+    return src === "arrival" ? "arrival" : compileField(src.field, ev);
+  }
+  function compileField(field: string, ev: EventSpec): { index: number; clock: ClockName } {
+    const index = indexes.get(ev)!.get(field)!;
+    return { index, clock: fieldClock(ev.fields[index].type) ?? "realtime" };
+  }
+
+  const rules: CompiledSpan[] = spec.spans.map((s) => {
+    const keyIndexes = new Map<EventSpec, number[]>();
+    for (const ev of spec.events.values()) {
+      const idx = s.key.map((k) => indexes.get(ev)!.get(k));
+      if (idx.every((i) => i !== undefined)) keyIndexes.set(ev, idx as number[]);
+    }
+    const rule: CompiledSpan = {
+      spec: s,
+      keyIndexes,
+      errorTimes: s.errors.map((er) => compileTime(er.time, eventSpec(er.event))),
+      plans: new Map(),
+      open: createKeyTable(s.key.length),
+      oldest: undefined,
+      newest: undefined,
+      openCount: 0,
+      pendingEnds: createKeyTable(s.key.length),
+      pendingErrors: createKeyTable(s.key.length),
+      pendingOrder: new Set(),
+    };
+    if (s.start) rule.startTime = compileTime(s.start.time, eventSpec(s.start.event));
+    if (s.end) {
+      const ev = eventSpec(s.end.event);
+      rule.endTime = compileTime(s.end.time ?? "arrival", ev);
+      if (s.end.start) rule.endStart = compileField(s.end.start, ev);
+      if (s.end.duration) rule.endDuration = indexes.get(ev)!.get(s.end.duration);
+    }
+    if (s.complete) {
+      const ev = eventSpec(s.complete.event);
+      rule.completeStart = compileTime(s.complete.start, ev);
+      if (s.complete.end) rule.completeEnd = compileField(s.complete.end, ev);
+      if (s.complete.duration) rule.completeDuration = indexes.get(ev)!.get(s.complete.duration);
+    }
+    return rule;
+  });
   // event name → rules that react to it, with the role
-  type Role = "start" | "end" | "complete" | "error";
-  const byEvent = new Map<
-    string,
-    { rule: CompiledSpan; role: Role; errorIndex?: number }[]
-  >();
-  const on = (
-    event: string,
-    rule: CompiledSpan,
-    role: Role,
-    errorIndex?: number,
-  ) => {
+  const byEvent = new Map<string, { rule: CompiledSpan; role: Role; errorIndex: number }[]>();
+  const on = (event: string, rule: CompiledSpan, role: Role, errorIndex = -1) => {
     if (!byEvent.has(event)) byEvent.set(event, []);
     byEvent.get(event)!.push({ rule, role, errorIndex });
   };
@@ -144,88 +197,116 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
     if (r.spec.end) on(r.spec.end.event, r, "end");
     r.spec.errors.forEach((er, i) => on(er.event, r, "error", i));
   }
-  const keyGetters = new Map<SpanSpec, Getter[]>(
-    spec.spans.map((s) => [s, s.key.map(getter)]),
-  );
 
-  function keyOf(rule: CompiledSpan, e: ProbeEvent): string {
-    const gs = keyGetters.get(rule.spec)!;
-    if (gs.length === 1) return keyPart(gs[0](e));
-    let k = "";
-    for (const g of gs) k += keyPart(g(e)) + "\u001f";
-    return k;
+  // The key of the event being handled (set by keyOf; no allocation per event).
+  let k1: KeyPart = "";
+  let k2: KeyPart = "";
+  function keyOf(rule: CompiledSpan, e: ProbeEvent): void {
+    const idx = rule.keyIndexes.get(e.spec)!;
+    const v = e.values;
+    k1 = keyPartOf(v[idx[0]]);
+    if (idx.length === 1) k2 = "";
+    else if (idx.length === 2) k2 = keyPartOf(v[idx[1]]);
+    else k2 = foldKeyParts(idx.slice(1).map((i) => keyPartOf(v[i])));
   }
 
-  function timeOf(src: TimeSource, e: ProbeEvent): bigint {
-    if (src === "arrival") return e.arrivalNs;
-    return fieldTime(e, src.field);
+  function timeOf(t: CompiledTime, e: ProbeEvent): bigint {
+    if (t === "arrival") return e.arrivalNs;
+    const ns = e.values[t.index] as bigint;
+    return t.clock === "realtime" ? ns : clocks.toWall(t.clock, ns);
   }
 
-  function fieldTime(e: ProbeEvent, field: string): bigint {
-    const i = indexes.get(e.spec)!.get(field)!;
-    const clock = fieldClock(e.spec.fields[i].type) ?? "realtime";
-    return clocks.toWall(clock, e.values[i] as bigint);
-  }
-
-  function lookup(events: ProbeEvent[]) {
-    return (name: string): FieldValue | undefined => {
-      for (const e of events) {
-        const i = indexes.get(e.spec)!.get(name);
-        if (i !== undefined) return e.values[i];
+  // The events of the span being finished, read by `get` (templates, resources).
+  let cur0: ProbeEvent | undefined;
+  let cur1: ProbeEvent | undefined;
+  const get = (name: string): FieldValue | undefined => {
+    if (cur0) {
+      const i = indexes.get(cur0.spec)!.get(name);
+      if (i !== undefined) return cur0.values[i];
+      if (cur1) {
+        const j = indexes.get(cur1.spec)!.get(name);
+        if (j !== undefined) return cur1.values[j];
       }
-      return undefined;
+    }
+    return undefined;
+  };
+  const getTemplate = get as (f: string) => TemplateValue;
+
+  function planFor(rule: CompiledSpan, a: EventSpec, b: EventSpec | null): FinishPlan {
+    let byB = rule.plans.get(a);
+    if (!byB) rule.plans.set(a, byB = new Map());
+    let plan = byB.get(b);
+    if (plan) return plan;
+    const locate = (name: string): { event: number; index: number } => {
+      const i = indexes.get(a)!.get(name);
+      if (i !== undefined) return { event: 0, index: i };
+      const j = b ? indexes.get(b)!.get(name) : undefined;
+      return j !== undefined ? { event: 1, index: j } : { event: -1, index: -1 };
     };
+    plan = {
+      attributes: rule.spec.attributes.map(([name, source]) => ({
+        name,
+        source,
+        ...("field" in source ? locate(source.field) : { event: -1, index: -1 }),
+      })),
+      errorWhen: rule.spec.errorWhen.map((condition) => ({ condition, ...locate(condition.field) })),
+    };
+    byB.set(b, plan);
+    return plan;
   }
 
+  /** A finished span from `first` (and `second`, whose fields come after the first's). */
   function finish(
     rule: CompiledSpan,
-    events: ProbeEvent[],
+    first: ProbeEvent,
+    second: ProbeEvent | undefined,
     startNs: bigint,
     endNs: bigint,
-    ids: { traceId: string; spanId: string } | undefined,
-    extra?: {
-      errorMessage?: string;
-      events?: SpanEvent[];
-      incomplete?: IncompleteReason;
-    },
+    open: OpenSpan | undefined,
+    incomplete?: IncompleteReason,
   ): SpanData {
     const s = rule.spec;
-    const get = lookup(events);
+    const plan = planFor(rule, first.spec, second ? second.spec : null);
+    cur0 = first;
+    cur1 = second;
+    const v0 = first.values;
+    const v1 = second?.values;
     const attributes: Attributes = {};
-    for (const [name, source] of s.attributes) {
-      const v = attributeValue(source, get);
-      if (v !== undefined) attributes[name] = v;
+    for (const a of plan.attributes) {
+      if (a.event === 0) attributes[a.name] = v0[a.index];
+      else if (a.event === 1) attributes[a.name] = v1![a.index];
+      else if ("template" in a.source) attributes[a.name] = a.source.template.render(getTemplate);
+      else if ("constant" in a.source) attributes[a.name] = a.source.constant;
     }
-    let status: SpanStatus = { code: StatusCode.UNSET };
-    if (extra?.errorMessage !== undefined) {
-      status = { code: StatusCode.ERROR, message: extra.errorMessage };
+    let status: SpanStatus = UNSET_STATUS;
+    const errorMessage = open?.errorMessage;
+    if (errorMessage !== undefined) {
+      status = { code: StatusCode.ERROR, message: errorMessage };
     } else {
-      for (const c of s.errorWhen) {
-        const v = get(c.field);
-        if (v !== undefined && matches(c, v)) {
-          status = {
-            code: StatusCode.ERROR,
-            message: `${c.field}=${displayValue(v)}`,
-          };
+      for (const c of plan.errorWhen) {
+        if (c.event < 0) continue;
+        const v = c.event === 0 ? v0[c.index] : v1![c.index];
+        if (matches(c.condition, v)) {
+          status = { code: StatusCode.ERROR, message: `${c.condition.field}=${displayValue(v)}` };
           break;
         }
       }
     }
-    if (extra?.incomplete) {
-      attributes["spanprobe.incomplete"] = extra.incomplete;
+    if (incomplete) {
+      attributes["spanprobe.incomplete"] = incomplete;
       status = {
         code: StatusCode.ERROR,
-        message: extra.incomplete === "shutdown"
+        message: incomplete === "shutdown"
           ? "span still open when the agent stopped"
-          : extra.incomplete === "ttl"
+          : incomplete === "ttl"
           ? `no end event within ${s.ttlNs / 1_000_000n} ms`
           : `open-span limit (${s.maxOpen}) reached; evicted oldest`,
       };
     }
     const span: SpanData = {
-      traceId: ids?.traceId ?? newTraceId(),
-      spanId: ids?.spanId ?? newSpanId(),
-      name: s.name.render(get as (f: string) => TemplateValue),
+      traceId: newTraceId(),
+      spanId: newSpanId(),
+      name: s.name.render(getTemplate),
       kind: s.kind,
       startNs,
       endNs: endNs < startNs ? startNs : endNs,
@@ -233,121 +314,122 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
       status,
       resource: options.resourceFor(get),
     };
-    if (extra?.events?.length) span.events = extra.events;
+    cur0 = cur1 = undefined;
+    if (open?.events?.length) span.events = open.events;
     return span;
   }
 
   function complete(rule: CompiledSpan, e: ProbeEvent): SpanData {
-    const c = rule.spec.complete!;
-    const startNs = timeOf(c.start, e);
+    const startNs = timeOf(rule.completeStart!, e);
     let endNs = startNs;
-    if (c.duration) endNs = startNs + asBigInt(getter(c.duration)(e));
-    else if (c.end) endNs = fieldTime(e, c.end);
-    return finish(rule, [e], startNs, endNs, undefined);
+    if (rule.completeDuration !== undefined) endNs = startNs + asBigInt(e.values[rule.completeDuration]);
+    else if (rule.completeEnd) endNs = timeOf(rule.completeEnd, e);
+    return finish(rule, e, undefined, startNs, endNs, undefined);
   }
 
-  function endOpen(
-    rule: CompiledSpan,
-    open: OpenSpan,
-    e: ProbeEvent,
-  ): SpanData {
-    const end = rule.spec.end!;
-    let startNs = open.startNs;
-    if (end.start) startNs = fieldTime(e, end.start);
-    const endNs = end.duration ? startNs + asBigInt(getter(end.duration)(e)) : timeOf(end.time ?? "arrival", e);
-    return finish(rule, [e, open.startEvent], startNs, endNs, open, {
-      errorMessage: open.errorMessage,
-      events: open.events,
-    });
+  function endOpen(rule: CompiledSpan, open: OpenSpan, e: ProbeEvent): SpanData {
+    const startNs = rule.endStart ? timeOf(rule.endStart, e) : open.startNs;
+    const endNs = rule.endDuration !== undefined
+      ? startNs + asBigInt(e.values[rule.endDuration])
+      : timeOf(rule.endTime!, e);
+    return finish(rule, e, open.startEvent, startNs, endNs, open);
   }
 
-  function popOpen(rule: CompiledSpan, key: string): OpenSpan | undefined {
-    const stack = rule.open.get(key);
-    if (!stack) return undefined;
-    const open = stack.pop()!;
-    if (stack.length === 0) rule.open.delete(key);
-    rule.order.delete(open);
-    return open;
+  /** Unlinks `open` from the start-order list. */
+  function unlinkOrder(rule: CompiledSpan, open: OpenSpan): void {
+    if (open.older) open.older.newer = open.newer;
+    else rule.oldest = open.newer;
+    if (open.newer) open.newer.older = open.older;
+    else rule.newest = open.older;
+    open.older = open.newer = undefined;
+    rule.openCount--;
   }
 
-  function evict(
-    rule: CompiledSpan,
-    open: OpenSpan,
-    reason: IncompleteReason,
-    out: SpanData[],
-  ): void {
-    const stack = rule.open.get(open.key)!;
-    stack.splice(stack.indexOf(open), 1);
-    if (stack.length === 0) rule.open.delete(open.key);
-    rule.order.delete(open);
-    const endNs = now();
-    const span = finish(rule, [open.startEvent], open.startNs, endNs, open, {
-      events: open.events,
-      incomplete: reason,
-      errorMessage: open.errorMessage,
-    });
+  /** Removes `open` from its key's stack and from the start order. */
+  function remove(rule: CompiledSpan, open: OpenSpan): void {
+    const top = rule.open.get(open.k1, open.k2)!;
+    if (top === open) {
+      if (open.below) rule.open.set(open.k1, open.k2, open.below);
+      else rule.open.delete(open.k1, open.k2);
+    } else {
+      let above = top;
+      while (above.below !== open) above = above.below!;
+      above.below = open.below;
+    }
+    open.below = undefined;
+    unlinkOrder(rule, open);
+  }
+
+  function evict(rule: CompiledSpan, open: OpenSpan, reason: IncompleteReason, out: SpanData[]): void {
+    remove(rule, open);
+    const span = finish(rule, open.startEvent, undefined, open.startNs, now(), open, reason);
     options.onIncomplete?.(reason, span);
     out.push(span);
   }
 
-  function oldestOpen(rule: CompiledSpan): OpenSpan | undefined {
-    return rule.order.values().next().value;
-  }
-
   function start(rule: CompiledSpan, e: ProbeEvent, out: SpanData[]): void {
-    const key = keyOf(rule, e);
-    const startNs = timeOf(rule.spec.start!.time, e);
+    keyOf(rule, e);
+    const a = k1;
+    const b = k2;
     options.onSpanStarted?.();
-    const pending = rule.pendingEnds.get(key);
     const open: OpenSpan = {
-      rule,
-      key,
+      k1: a,
+      k2: b,
       startEvent: e,
-      startNs,
+      startNs: timeOf(rule.startTime!, e),
       deadlineNs: e.arrivalNs + rule.spec.ttlNs,
-      traceId: newTraceId(),
-      spanId: newSpanId(),
+      errorMessage: undefined,
+      events: undefined,
+      below: undefined,
+      older: undefined,
+      newer: undefined,
     };
-    const errors = rule.pendingErrors.get(key);
-    if (errors) {
-      for (const p of [...errors]) {
+    if (rule.pendingOrder.size !== 0) {
+      const errors = rule.pendingErrors.get(a, b);
+      if (errors) {
+        for (const p of [...errors]) {
+          unwait(rule, p);
+          markError(rule, open, p.event, p.errorIndex!);
+        }
+      }
+      const pending = rule.pendingEnds.get(a, b);
+      if (pending) {
+        const p = pending[0];
         unwait(rule, p);
-        markError(rule, open, p.event, p.errorIndex!);
+        out.push(endOpen(rule, open, p.event));
+        return;
       }
     }
-    if (pending) {
-      const p = pending[0];
-      unwait(rule, p);
-      out.push(endOpen(rule, open, p.event));
-      return;
-    }
-    if (rule.order.size >= rule.spec.maxOpen) {
-      const oldest = oldestOpen(rule);
-      if (oldest) evict(rule, oldest, "overflow", out);
-    }
-    let stack = rule.open.get(key);
-    if (!stack) rule.open.set(key, stack = []);
-    stack.push(open);
-    rule.order.add(open);
+    if (rule.openCount >= rule.spec.maxOpen && rule.oldest) evict(rule, rule.oldest, "overflow", out);
+    open.below = rule.open.get(a, b);
+    rule.open.set(a, b, open);
+    open.older = rule.newest;
+    if (rule.newest) rule.newest.newer = open;
+    else rule.oldest = open;
+    rule.newest = open;
+    rule.openCount++;
   }
 
   function end(rule: CompiledSpan, e: ProbeEvent, out: SpanData[]): void {
-    const key = keyOf(rule, e);
-    const open = popOpen(rule, key);
+    keyOf(rule, e);
+    const open = rule.open.get(k1, k2);
     if (open) {
+      if (open.below) rule.open.set(k1, k2, open.below);
+      else rule.open.delete(k1, k2);
+      open.below = undefined;
+      unlinkOrder(rule, open);
       out.push(endOpen(rule, open, e));
       return;
     }
-    waitFor(rule, rule.pendingEnds, { key, event: e, deadlineNs: e.arrivalNs + reorderNs });
+    waitFor(rule, rule.pendingEnds, { k1, k2, event: e, deadlineNs: e.arrivalNs + reorderNs });
   }
 
   function error(rule: CompiledSpan, e: ProbeEvent, errorIndex: number): void {
-    const key = keyOf(rule, e);
-    const stack = rule.open.get(key);
-    const open = stack?.[stack.length - 1];
+    keyOf(rule, e);
+    const open = rule.open.get(k1, k2);
     if (!open) {
       // its start may still be on its way (per-CPU reordering): wait like an end
-      waitFor(rule, rule.pendingErrors, { key, event: e, deadlineNs: e.arrivalNs + reorderNs, errorIndex });
+      waitFor(rule, rule.pendingErrors, { k1, k2, event: e, deadlineNs: e.arrivalNs + reorderNs, errorIndex });
       return;
     }
     markError(rule, open, e, errorIndex);
@@ -355,11 +437,13 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
 
   function markError(rule: CompiledSpan, open: OpenSpan, e: ProbeEvent, errorIndex: number): void {
     const er = rule.spec.errors[errorIndex];
-    const get = lookup([e]);
-    open.errorMessage = er.message ? er.message.render(get as (f: string) => TemplateValue) : e.spec.name;
+    cur0 = e;
+    cur1 = undefined;
+    open.errorMessage = er.message ? er.message.render(getTemplate) : e.spec.name;
+    cur0 = undefined;
     (open.events ??= []).push({
       name: "exception",
-      timeNs: timeOf(er.time, e),
+      timeNs: timeOf(rule.errorTimes[errorIndex], e),
       attributes: {
         "exception.message": open.errorMessage,
         "spanprobe.event": e.spec.name,
@@ -367,28 +451,39 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
     });
   }
 
-  function waitFor(rule: CompiledSpan, table: Map<string, PendingEnd[]>, p: PendingEnd): void {
-    let list = table.get(p.key);
-    if (!list) table.set(p.key, list = []);
-    list.push(p);
+  function waitFor(rule: CompiledSpan, table: KeyTable<PendingEnd[]>, p: PendingEnd): void {
+    const list = table.get(p.k1, p.k2);
+    if (list) list.push(p);
+    else table.set(p.k1, p.k2, [p]);
     rule.pendingOrder.add(p);
   }
 
   function unwait(rule: CompiledSpan, p: PendingEnd): void {
     const table = p.errorIndex === undefined ? rule.pendingEnds : rule.pendingErrors;
-    const list = table.get(p.key)!;
+    const list = table.get(p.k1, p.k2)!;
     list.splice(list.indexOf(p), 1);
-    if (list.length === 0) table.delete(p.key);
+    if (list.length === 0) table.delete(p.k1, p.k2);
     rule.pendingOrder.delete(p);
+  }
+
+  function clearRule(rule: CompiledSpan): void {
+    rule.open.clear();
+    rule.oldest = rule.newest = undefined;
+    rule.openCount = 0;
+    rule.pendingEnds.clear();
+    rule.pendingErrors.clear();
+    rule.pendingOrder.clear();
   }
 
   return {
     add(events) {
       const out: SpanData[] = [];
-      for (const e of events) {
+      for (let i = 0; i < events.length; i++) {
+        const e = events[i];
         const targets = byEvent.get(e.spec.name);
         if (!targets) continue;
-        for (const t of targets) {
+        for (let j = 0; j < targets.length; j++) {
+          const t = targets[j];
           switch (t.role) {
             case "complete":
               out.push(complete(t.rule, e));
@@ -400,7 +495,7 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
               end(t.rule, e, out);
               break;
             case "error":
-              error(t.rule, e, t.errorIndex!);
+              error(t.rule, e, t.errorIndex);
               break;
           }
         }
@@ -411,13 +506,7 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
       const out: SpanData[] = [];
       const t = now();
       for (const rule of rules) {
-        for (
-          let o = oldestOpen(rule);
-          o && o.deadlineNs <= t;
-          o = oldestOpen(rule)
-        ) {
-          evict(rule, o, "ttl", out);
-        }
+        while (rule.oldest && rule.oldest.deadlineNs <= t) evict(rule, rule.oldest, "ttl", out);
         for (const p of rule.pendingOrder) {
           if (p.deadlineNs > t) break;
           unwait(rule, p);
@@ -429,57 +518,32 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
     drain() {
       const out: SpanData[] = [];
       for (const rule of rules) {
-        for (let o = oldestOpen(rule); o; o = oldestOpen(rule)) {
-          evict(rule, o, "shutdown", out);
-        }
+        while (rule.oldest) evict(rule, rule.oldest, "shutdown", out);
         for (const p of rule.pendingOrder) options.onOrphan?.(p.event.spec.name);
-        rule.pendingEnds.clear();
-        rule.pendingErrors.clear();
-        rule.pendingOrder.clear();
+        clearRule(rule);
       }
       return out;
     },
     discard() {
       let n = 0;
       for (const rule of rules) {
-        n += rule.order.size;
-        rule.open.clear();
-        rule.order.clear();
-        rule.pendingEnds.clear();
-        rule.pendingErrors.clear();
-        rule.pendingOrder.clear();
+        n += rule.openCount;
+        clearRule(rule);
       }
       return n;
     },
     openCount() {
       let n = 0;
-      for (const r of rules) n += r.order.size;
+      for (const r of rules) n += r.openCount;
       return n;
     },
   };
 }
 
-function keyPart(v: FieldValue | undefined): string {
-  if (v instanceof Uint8Array) {
-    return Array.from(v, (b) => b.toString(16).padStart(2, "0")).join("") +
-      "\u0000b";
-  }
-  return String(v);
-}
+const UNSET_STATUS: SpanStatus = Object.freeze({ code: StatusCode.UNSET });
 
 function displayValue(v: FieldValue): string {
   return v instanceof Uint8Array ? `${v.length} bytes` : String(v);
-}
-
-function attributeValue(
-  source: AttributeSource,
-  get: (name: string) => FieldValue | undefined,
-): FieldValue | number | undefined {
-  if ("field" in source) return get(source.field);
-  if ("template" in source) {
-    return source.template.render(get as (f: string) => TemplateValue);
-  }
-  return source.constant;
 }
 
 /** A duration field (`duration_ns` is bigint; an `int` field may be a number). */
