@@ -3,7 +3,13 @@
  * every record shape of bpftrace 0.17 and ≥ 0.24, and malformed lines.
  */
 import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
-import { type BpftraceRecord, bpftraceRecordParser, parseBpftraceLine } from "../lib/streams/bpftrace_records.ts";
+import {
+  type BpftraceRecord,
+  bpftraceRecordParser,
+  parseBpftraceLine,
+  parseBpftraceLineAt,
+} from "../lib/streams/bpftrace_records.ts";
+import { lineBatchOf } from "../lib/streams/lines.ts";
 import { scanFlatTuple } from "../lib/streams/exact_json.ts";
 
 /** The same tuple data spelled three ways: as bpftrace 0.17 prints it, compact, and spaced out. */
@@ -190,6 +196,9 @@ const recordCases: { name: string; line: string; want: BpftraceRecord }[] = [
 for (const c of recordCases) {
   Deno.test(`parseBpftraceLine: ${c.name}`, () => {
     deepStrictEqual(parseBpftraceLine(c.line), c.want);
+    // the same line inside a batch (scanned as bytes when it is ASCII), between two others
+    const batch = lineBatchOf(['{"type": "value", "data": [1]}', c.line, "]"]);
+    deepStrictEqual(parseBpftraceLineAt(batch, 1), c.want, "in a batch");
   });
 }
 
@@ -215,11 +224,12 @@ const malformed: [string, string][] = [
 for (const [name, line] of malformed) {
   Deno.test(`parseBpftraceLine: malformed: ${name} throws SyntaxError`, () => {
     throws(() => parseBpftraceLine(line), SyntaxError);
+    throws(() => parseBpftraceLineAt(lineBatchOf(["[1]", line, '"]}']), 1), SyntaxError, "in a batch");
   });
 }
 
 Deno.test("bpftraceRecordParser: malformed lines reported, valid lines between them come out in order", async () => {
-  const batches: string[][] = [
+  const batches = [
     [
       '{"type": "attached_probes", "data": {"probes": 2}}',
       malformed[0][1],
@@ -236,7 +246,7 @@ Deno.test("bpftraceRecordParser: malformed lines reported, valid lines between t
   const bad: [string, Error][] = [];
   const parser = bpftraceRecordParser({ onMalformed: (line, e) => bad.push([line, e]) });
   const out: BpftraceRecord[][] = [];
-  for await (const b of ReadableStream.from(batches).pipeThrough(parser)) out.push(b);
+  for await (const b of ReadableStream.from(batches.map(lineBatchOf)).pipeThrough(parser)) out.push(b);
   deepStrictEqual(out, [
     [{ type: "attached_probes", probes: 2 }, { type: "tuple", values: ["a", 1] }],
     [{ type: "tuple", values: ["b", [2]] }, { type: "lost_events", count: 7n }],
@@ -253,7 +263,7 @@ Deno.test("bpftraceRecordParser: malformed lines reported, valid lines between t
 
 Deno.test("bpftraceRecordParser: without hooks, malformed lines are skipped silently", async () => {
   const out: BpftraceRecord[][] = [];
-  const input = ReadableStream.from([["nope", '{"type": "value", "data": ["x"]}']]);
+  const input = ReadableStream.from([lineBatchOf(["nope", '{"type": "value", "data": ["x"]}'])]);
   for await (const b of input.pipeThrough(bpftraceRecordParser())) out.push(b);
   deepStrictEqual(out, [[{ type: "tuple", values: ["x"] }]]);
 });

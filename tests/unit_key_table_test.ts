@@ -38,6 +38,20 @@ Deno.test("key table: two-part keys are told apart by both parts", () => {
   strictEqual(t.get(1, "b"), "1b");
 });
 
+Deno.test("key table: swap returns the replaced value, take the removed one", () => {
+  for (const parts of [1, 2]) {
+    const t = createKeyTable<string>(parts);
+    strictEqual(t.swap(1, "x", "first"), undefined);
+    strictEqual(t.swap(1, "x", "second"), "first");
+    strictEqual(t.size, 1);
+    strictEqual(t.take(1, "x"), "second");
+    strictEqual(t.take(1, "x"), undefined);
+    strictEqual(t.size, 0);
+    strictEqual(t.swap(1, "x", "again"), undefined, "after take the key is free");
+    strictEqual(t.size, 1);
+  }
+});
+
 Deno.test("key table: heavy churn (tombstones, rebuilds, pruned inner tables) keeps exactly the live keys", () => {
   for (const parts of [1, 2]) {
     const t = createKeyTable<number>(parts);
@@ -48,9 +62,16 @@ Deno.test("key table: heavy churn (tombstones, rebuilds, pruned inner tables) ke
       const a = rand(300); // first parts come and go: inner tables empty and get pruned
       const b = `r${rand(50)}`;
       const id = parts === 1 ? `${a}` : `${a}/${b}`;
-      if (rand(3) === 0) {
+      const op = rand(4);
+      if (op === 0) {
         t.delete(a, b);
         live.delete(id);
+      } else if (op === 1) {
+        strictEqual(t.take(a, b), live.get(id));
+        live.delete(id);
+      } else if (op === 2) {
+        strictEqual(t.swap(a, b, i), live.get(id));
+        live.set(id, i);
       } else {
         t.set(a, b, i);
         live.set(id, i);

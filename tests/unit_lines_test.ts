@@ -1,8 +1,8 @@
 /**
  * lineSplitter: framing of bpftrace's stdout bytes into lines.
  */
-import { deepStrictEqual } from "node:assert/strict";
-import { lineSplitter, type LineSplitterOptions } from "../lib/streams/lines.ts";
+import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
+import { type LineBatch, lineBatchOf, linesOf, lineSplitter, type LineSplitterOptions } from "../lib/streams/lines.ts";
 
 const enc = new TextEncoder();
 
@@ -10,7 +10,7 @@ const enc = new TextEncoder();
 async function split(
   chunks: (string | Uint8Array)[],
   options: LineSplitterOptions = {},
-): Promise<{ batches: string[][]; overlong: number[] }> {
+): Promise<{ batches: string[][]; overlong: number[]; raw: LineBatch[] }> {
   const overlong: number[] = [];
   const splitter = lineSplitter({
     ...options,
@@ -20,8 +20,24 @@ async function split(
     chunks.map((c) => typeof c === "string" ? enc.encode(c) : c),
   );
   const batches: string[][] = [];
-  for await (const b of input.pipeThrough(splitter)) batches.push(b);
-  return { batches, overlong };
+  const raw: LineBatch[] = [];
+  for await (const b of input.pipeThrough(splitter)) {
+    checkBytes(b);
+    raw.push(b);
+    batches.push(linesOf(b));
+  }
+  return { batches, overlong, raw };
+}
+
+/** A batch's bytes, when present, are its text one byte per character. */
+function checkBytes(b: LineBatch): void {
+  if (!b.bytes) return;
+  strictEqual(b.bytes.length, b.text.length, "one byte per character");
+  for (let i = 0; i < b.starts.length; i++) {
+    const line = b.text.slice(b.starts[i], b.ends[i]);
+    const lineBytes: Uint8Array = b.bytes.subarray(b.starts[i], b.ends[i]);
+    deepStrictEqual(Array.from(lineBytes), Array.from(line, (c) => c.charCodeAt(0)), `line ${i}`);
+  }
 }
 
 /** Splits the UTF-8 bytes of `text` at the given byte offsets. */
@@ -164,4 +180,32 @@ Deno.test("lineSplitter: default limit keeps a 100 kB line", async () => {
   const { batches, overlong } = await split([long.slice(0, 40_000), long.slice(40_000) + "\n"]);
   deepStrictEqual(batches.flat(), [long]);
   deepStrictEqual(overlong, []);
+});
+
+Deno.test("lineSplitter: ASCII batches carry their bytes (lines split across chunks too)", async () => {
+  const { raw } = await split(['{"a": 1}\n{"b"', ": 2}\nc\n"]);
+  deepStrictEqual(raw.map((b) => b.bytes !== undefined), [true, true]);
+});
+
+Deno.test("lineSplitter: no bytes where characters are not one byte each; ASCII chunks after them get bytes again", async () => {
+  const { raw, batches } = await split(["a\n", "é\nb", "c\n", "d\n"]);
+  deepStrictEqual(batches, [["a"], ["é"], ["bc"], ["d"]]);
+  deepStrictEqual(raw.map((b) => b.bytes !== undefined), [true, false, true, true]);
+});
+
+Deno.test("lineSplitter: a 4-byte character split over tiny chunks never yields misaligned bytes", async () => {
+  // the decoder holds F0 9D over two chunks; the chunk that completes it has as many characters as bytes
+  const bytes = enc.encode("𝄞A\nok\n");
+  const chunks = [bytes.slice(0, 1), bytes.slice(1, 2), bytes.slice(2)];
+  const { batches, raw } = await split(chunks);
+  deepStrictEqual(batches.flat(), ["𝄞A", "ok"]);
+  ok(raw.every((b) => !b.bytes || b.bytes.length === b.text.length));
+  strictEqual(raw[0].bytes, undefined);
+});
+
+Deno.test("lineBatchOf: lines as one batch, bytes only when ASCII", () => {
+  const b = lineBatchOf(["x", "yz"]);
+  deepStrictEqual(linesOf(b), ["x", "yz"]);
+  ok(b.bytes);
+  strictEqual(lineBatchOf(["é"]).bytes, undefined);
 });

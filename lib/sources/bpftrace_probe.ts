@@ -21,7 +21,7 @@ import { spanBuilderStream } from "../spans/span_builder_stream.ts";
 import type { ResourceCache } from "../spans/resources.ts";
 import type { SpanData } from "../spans/span_data.ts";
 import { type BpftraceRecord, bpftraceRecordParser } from "../streams/bpftrace_records.ts";
-import { lineSplitter } from "../streams/lines.ts";
+import { type LineBatch, lineCount, lineSplitter } from "../streams/lines.ts";
 import { type FieldValue, type ProbeEvent, probeEventMapper } from "../streams/probe_events.ts";
 import type { Counters } from "../telemetry/counters.ts";
 import type { Logger } from "../telemetry/log.ts";
@@ -97,7 +97,7 @@ export function bpftraceSpanPipeline(
  * declared fields) or `events_in`.
  */
 export function linesSpanPipeline(
-  lines: ReadableStream<string[]>,
+  lines: ReadableStream<LineBatch>,
   o: PipelineOptions,
 ): ReadableStream<SpanData[]> {
   const { spec, logger, counters } = o;
@@ -168,9 +168,9 @@ export function linesSpanPipeline(
     },
     openCount: () => builder.openCount(),
   };
-  const countLines = new TransformStream<string[], string[]>({
+  const countLines = new TransformStream<LineBatch, LineBatch>({
     transform(batch, c) {
-      counters.inc("lines_in", batch.length);
+      counters.inc("lines_in", lineCount(batch));
       c.enqueue(batch);
     },
   });
@@ -284,7 +284,7 @@ export async function openBpftraceProbe(o: BpftraceProbeOptions): Promise<ProbeR
   const onOverlong = overlongCounter(pipeOptions);
 
   // every process's lines go into one pipeline (one span builder)
-  const lines = new TransformStream<string[], string[]>();
+  const lines = new TransformStream<LineBatch, LineBatch>();
   const writer = lines.writable.getWriter();
   const spans = linesSpanPipeline(lines.readable, pipeOptions);
   let writerBroken = false;

@@ -24,6 +24,10 @@ export interface KeyTable<V> {
   get(a: KeyPart, b: KeyPart): V | undefined;
   /** Store `value` under the key (replacing any). */
   set(a: KeyPart, b: KeyPart, value: V): void;
+  /** Store `value` under the key; returns what it replaced. */
+  swap(a: KeyPart, b: KeyPart, value: V): V | undefined;
+  /** Remove the key; returns what it held. */
+  take(a: KeyPart, b: KeyPart): V | undefined;
   /** Remove the key. */
   delete(a: KeyPart, b: KeyPart): void;
   /** Remove every key. */
@@ -45,24 +49,24 @@ class TombstoneMap<V> {
     return v === TOMBSTONE ? undefined : v;
   }
 
-  /** Returns 1 when the key is new. */
-  set(k: KeyPart, value: V): number {
+  /** Stores `value`; returns what it replaced. */
+  swap(k: KeyPart, value: V): V | undefined {
     const prev = this.map.get(k);
     this.map.set(k, value);
-    if (prev !== undefined && prev !== TOMBSTONE) return 0;
+    if (prev !== undefined && prev !== TOMBSTONE) return prev;
     if (prev === TOMBSTONE) this.dead--;
     this.live++;
-    return 1;
+    return undefined;
   }
 
-  /** Returns 1 when the key was there. */
-  delete(k: KeyPart): number {
+  /** Removes the key; returns what it held. */
+  take(k: KeyPart): V | undefined {
     const prev = this.map.get(k);
-    if (prev === undefined || prev === TOMBSTONE) return 0;
+    if (prev === undefined || prev === TOMBSTONE) return undefined;
     this.map.set(k, TOMBSTONE);
     this.live--;
     if (++this.dead > 64 && this.dead > this.live) this.rebuild();
-    return 1;
+    return prev;
   }
 
   rebuild(): void {
@@ -87,8 +91,10 @@ export function createKeyTable<V>(parts: number): KeyTable<V> {
     const table = new TombstoneMap<V>();
     return {
       get: (a) => table.get(a),
-      set: (a, _b, value) => void table.set(a, value),
-      delete: (a) => void table.delete(a),
+      set: (a, _b, value) => void table.swap(a, value),
+      swap: (a, _b, value) => table.swap(a, value),
+      take: (a) => table.take(a),
+      delete: (a) => void table.take(a),
       clear: () => table.clear(),
       get size() {
         return table.live;
@@ -106,21 +112,35 @@ export function createKeyTable<V>(parts: number): KeyTable<V> {
     outer = next;
     empty = 0;
   }
+  function swap(a: KeyPart, b: KeyPart, value: V): V | undefined {
+    let inner = outer.get(a);
+    if (!inner) outer.set(a, inner = new TombstoneMap());
+    else if (inner.live === 0) empty--;
+    const live = inner.live;
+    const prev = inner.swap(b, value);
+    size += inner.live - live;
+    return prev;
+  }
+  function take(a: KeyPart, b: KeyPart): V | undefined {
+    const inner = outer.get(a);
+    if (!inner) return undefined;
+    const prev = inner.take(b);
+    if (prev === undefined) return undefined;
+    size--;
+    if (inner.live === 0 && ++empty > 64 && empty > outer.size - empty) prune();
+    return prev;
+  }
   return {
     get(a, b) {
       return outer.get(a)?.get(b);
     },
     set(a, b, value) {
-      let inner = outer.get(a);
-      if (!inner) outer.set(a, inner = new TombstoneMap());
-      else if (inner.live === 0) empty--;
-      size += inner.set(b, value);
+      swap(a, b, value);
     },
+    swap,
+    take,
     delete(a, b) {
-      const inner = outer.get(a);
-      if (!inner || !inner.delete(b)) return;
-      size--;
-      if (inner.live === 0 && ++empty > 64 && empty > outer.size - empty) prune();
+      take(a, b);
     },
     clear() {
       outer = new Map();

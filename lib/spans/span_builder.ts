@@ -186,10 +186,11 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
     return rule;
   });
   // event name → rules that react to it, with the role
-  const byEvent = new Map<string, { rule: CompiledSpan; role: Role; errorIndex: number }[]>();
+  const byEvent = new Map<string, { rule: CompiledSpan; role: Role; errorIndex: number; keyIndexes: number[] }[]>();
   const on = (event: string, rule: CompiledSpan, role: Role, errorIndex = -1) => {
     if (!byEvent.has(event)) byEvent.set(event, []);
-    byEvent.get(event)!.push({ rule, role, errorIndex });
+    const keyIndexes = rule.keyIndexes.get(eventSpec(event)) ?? [];
+    byEvent.get(event)!.push({ rule, role, errorIndex, keyIndexes });
   };
   for (const r of rules) {
     if (r.spec.complete) on(r.spec.complete.event, r, "complete");
@@ -201,8 +202,7 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
   // The key of the event being handled (set by keyOf; no allocation per event).
   let k1: KeyPart = "";
   let k2: KeyPart = "";
-  function keyOf(rule: CompiledSpan, e: ProbeEvent): void {
-    const idx = rule.keyIndexes.get(e.spec)!;
+  function keyOf(idx: number[], e: ProbeEvent): void {
     const v = e.values;
     k1 = keyPartOf(v[idx[0]]);
     if (idx.length === 1) k2 = "";
@@ -367,8 +367,8 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
     out.push(span);
   }
 
-  function start(rule: CompiledSpan, e: ProbeEvent, out: SpanData[]): void {
-    keyOf(rule, e);
+  function start(rule: CompiledSpan, keyIndexes: number[], e: ProbeEvent, out: SpanData[]): void {
+    keyOf(keyIndexes, e);
     const a = k1;
     const b = k2;
     options.onSpanStarted?.();
@@ -401,8 +401,7 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
       }
     }
     if (rule.openCount >= rule.spec.maxOpen && rule.oldest) evict(rule, rule.oldest, "overflow", out);
-    open.below = rule.open.get(a, b);
-    rule.open.set(a, b, open);
+    open.below = rule.open.swap(a, b, open);
     open.older = rule.newest;
     if (rule.newest) rule.newest.newer = open;
     else rule.oldest = open;
@@ -410,12 +409,11 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
     rule.openCount++;
   }
 
-  function end(rule: CompiledSpan, e: ProbeEvent, out: SpanData[]): void {
-    keyOf(rule, e);
-    const open = rule.open.get(k1, k2);
+  function end(rule: CompiledSpan, keyIndexes: number[], e: ProbeEvent, out: SpanData[]): void {
+    keyOf(keyIndexes, e);
+    const open = rule.open.take(k1, k2);
     if (open) {
       if (open.below) rule.open.set(k1, k2, open.below);
-      else rule.open.delete(k1, k2);
       open.below = undefined;
       unlinkOrder(rule, open);
       out.push(endOpen(rule, open, e));
@@ -424,8 +422,8 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
     waitFor(rule, rule.pendingEnds, { k1, k2, event: e, deadlineNs: e.arrivalNs + reorderNs });
   }
 
-  function error(rule: CompiledSpan, e: ProbeEvent, errorIndex: number): void {
-    keyOf(rule, e);
+  function error(rule: CompiledSpan, keyIndexes: number[], e: ProbeEvent, errorIndex: number): void {
+    keyOf(keyIndexes, e);
     const open = rule.open.get(k1, k2);
     if (!open) {
       // its start may still be on its way (per-CPU reordering): wait like an end
@@ -489,13 +487,13 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
               out.push(complete(t.rule, e));
               break;
             case "start":
-              start(t.rule, e, out);
+              start(t.rule, t.keyIndexes, e, out);
               break;
             case "end":
-              end(t.rule, e, out);
+              end(t.rule, t.keyIndexes, e, out);
               break;
             case "error":
-              error(t.rule, e, t.errorIndex);
+              error(t.rule, t.keyIndexes, e, t.errorIndex);
               break;
           }
         }

@@ -5,7 +5,8 @@
  * through `onMalformed`, and skipped.
  * @module
  */
-import { type ExactValue, parseExact, scanFlatTuple } from "./exact_json.ts";
+import { type ExactValue, parseExact, scanFlatTuple, scanTupleBytes } from "./exact_json.ts";
+import { type LineBatch, lineOf } from "./lines.ts";
 
 /** One parsed bpftrace output record. */
 export type BpftraceRecord =
@@ -49,6 +50,19 @@ function messageText(data: ExactValue | undefined): string {
 export function parseBpftraceLine(line: string): BpftraceRecord {
   const flat = scanFlatTuple(line);
   if (flat) return { type: "tuple", values: flat };
+  return parseRecord(line);
+}
+
+/** Parses line `i` of a batch, scanning its bytes when the batch has them. Throws like {@linkcode parseBpftraceLine}. */
+export function parseBpftraceLineAt(batch: LineBatch, i: number): BpftraceRecord {
+  if (!batch.bytes) return parseBpftraceLine(lineOf(batch, i));
+  const flat = scanTupleBytes(batch.bytes, batch.starts[i], batch.ends[i], batch.text);
+  if (flat) return { type: "tuple", values: flat };
+  return parseRecord(lineOf(batch, i));
+}
+
+/** Any record but a flat tuple. */
+function parseRecord(line: string): BpftraceRecord {
   const parsed = parseExact(line);
   if (
     !parsed || typeof parsed !== "object" || Array.isArray(parsed) ||
@@ -98,15 +112,16 @@ export interface RecordParserHooks {
 /** lines → records, one output batch per input batch. */
 export function bpftraceRecordParser(
   hooks: RecordParserHooks = {},
-): TransformStream<string[], BpftraceRecord[]> {
-  return new TransformStream<string[], BpftraceRecord[]>({
-    transform(lines, controller) {
+): TransformStream<LineBatch, BpftraceRecord[]> {
+  return new TransformStream<LineBatch, BpftraceRecord[]>({
+    transform(batch, controller) {
       const out: BpftraceRecord[] = [];
-      for (const line of lines) {
+      const n = batch.starts.length;
+      for (let i = 0; i < n; i++) {
         try {
-          out.push(parseBpftraceLine(line));
+          out.push(parseBpftraceLineAt(batch, i));
         } catch (e) {
-          hooks.onMalformed?.(line, e as Error);
+          hooks.onMalformed?.(lineOf(batch, i), e as Error);
         }
       }
       if (out.length) controller.enqueue(out);

@@ -109,8 +109,21 @@ export function parseExact(text: string): ExactValue {
 
 const TUPLE_PREFIX = '{"type": "value", "data": [';
 
-function isWs(c: number): boolean {
+const encoder = new TextEncoder();
+const lossyUtf8 = new TextDecoder();
+const PREFIX_BYTES = encoder.encode(TUPLE_PREFIX);
+const TRUE_BYTES = encoder.encode("true");
+const FALSE_BYTES = encoder.encode("false");
+const NULL_BYTES = encoder.encode("null");
+
+function isWsByte(c: number): boolean {
   return c === 32 || c === 9 || c === 10 || c === 13;
+}
+
+function bytesAt(b: Uint8Array, i: number, end: number, word: Uint8Array): boolean {
+  if (i + word.length > end) return false;
+  for (let k = 0; k < word.length; k++) if (b[i + k] !== word[k]) return false;
+  return true;
 }
 
 /**
@@ -121,21 +134,42 @@ function isWs(c: number): boolean {
  */
 export function scanFlatTuple(line: string): ExactValue[] | undefined {
   if (!line.startsWith(TUPLE_PREFIX)) return undefined;
+  const bytes = encoder.encode(line);
+  return scanTupleBytes(bytes, 0, bytes.length, bytes.length === line.length ? line : undefined);
+}
+
+/**
+ * {@linkcode scanFlatTuple} over the UTF-8 bytes `b[start, end)` of a line.
+ * `text`, when given, holds the same characters at the same offsets (one
+ * byte per character): strings are sliced from it. Without it, strings are
+ * decoded from the bytes.
+ */
+export function scanTupleBytes(
+  b: Uint8Array,
+  start: number,
+  end: number,
+  text: string | undefined,
+): ExactValue[] | undefined {
+  const P = PREFIX_BYTES;
+  if (end - start < P.length) return undefined;
+  for (let k = 0; k < P.length; k++) if (b[start + k] !== P[k]) return undefined;
+  const str = (s: number, e: number): string =>
+    text !== undefined ? text.slice(s, e) : lossyUtf8.decode(b.subarray(s, e));
   const out: ExactValue[] = [];
-  const n = line.length;
-  let i = TUPLE_PREFIX.length;
-  while (i < n && isWs(line.charCodeAt(i))) i++;
-  if (line.charCodeAt(i) === 93 /* ] */) {
+  const n = end;
+  let i = start + P.length;
+  while (i < n && isWsByte(b[i])) i++;
+  if (i < n && b[i] === 93 /* ] */) {
     i++;
   } else {
     for (;;) {
-      while (i < n && isWs(line.charCodeAt(i))) i++;
-      const c = line.charCodeAt(i);
+      while (i < n && isWsByte(b[i])) i++;
+      const c = i < n ? b[i] : -1;
       if (c === 34 /* " */) {
-        const start = ++i;
+        const s = ++i;
         let escaped = false;
         for (; i < n; i++) {
-          const d = line.charCodeAt(i);
+          const d = b[i];
           if (d === 92 /* \ */) {
             escaped = true;
             i++;
@@ -143,67 +177,68 @@ export function scanFlatTuple(line: string): ExactValue[] | undefined {
           else if (d < 32) throw new SyntaxError("control character in string");
         }
         if (i >= n) throw new SyntaxError("unterminated string");
-        const raw = line.slice(start, i++);
+        const raw = str(s, i++);
         out.push(escaped ? decodeJsonString(raw) : raw);
       } else if (c === 45 /* - */ || (c >= 48 && c <= 57)) {
         // Integers are accumulated while scanning (no slice, no regex: the hot
         // path); fractions, exponents and > 15 digits take the exact text path.
-        const start = i;
+        const s = i;
         if (c === 45) i++;
         const digitsStart = i;
         let v = 0;
         for (; i < n; i++) {
-          const d = line.charCodeAt(i);
+          const d = b[i];
           if (d < 48 || d > 57) break;
           v = v * 10 + (d - 48);
         }
         const digits = i - digitsStart;
-        const next = line.charCodeAt(i);
+        const next = i < n ? b[i] : 0;
         if (digits > 15 && next !== 46 && next !== 101 && next !== 69 && next !== 43 && next !== 45) {
           // a long integer (wall-clock ns): exact, straight to bigint
-          if (line.charCodeAt(digitsStart) === 48) throw new SyntaxError(`bad number at ${start}`);
+          if (b[digitsStart] === 48) throw new SyntaxError(`bad number at ${s - start}`);
           // v was accumulated exactly while it stayed below 2^53
-          out.push(Number.isSafeInteger(v) ? (c === 45 ? -v : v) : BigInt(line.slice(start, i)));
+          out.push(Number.isSafeInteger(v) ? (c === 45 ? -v : v) : BigInt(str(s, i)));
         } else if (digits > 15 || next === 46 || next === 101 || next === 69) {
           for (; i < n; i++) {
-            const d = line.charCodeAt(i);
+            const d = b[i];
             if (!((d >= 48 && d <= 57) || d === 46 || d === 101 || d === 69 || d === 43 || d === 45)) break;
           }
-          const text = line.slice(start, i);
-          if (!JSON_NUMBER.test(text)) throw new SyntaxError(`bad number ${text}`);
-          out.push(exactNumber(text));
+          const t = str(s, i);
+          if (!JSON_NUMBER.test(t)) throw new SyntaxError(`bad number ${t}`);
+          out.push(exactNumber(t));
         } else {
-          if (digits === 0 || (digits > 1 && line.charCodeAt(digitsStart) === 48) || next === 43 || next === 45) {
-            throw new SyntaxError(`bad number at ${start}`);
+          if (digits === 0 || (digits > 1 && b[digitsStart] === 48) || next === 43 || next === 45) {
+            throw new SyntaxError(`bad number at ${s - start}`);
           }
           out.push(c === 45 ? -v : v);
         }
-      } else if (line.startsWith("true", i)) {
+      } else if (bytesAt(b, i, n, TRUE_BYTES)) {
         out.push(true);
         i += 4;
-      } else if (line.startsWith("false", i)) {
+      } else if (bytesAt(b, i, n, FALSE_BYTES)) {
         out.push(false);
         i += 5;
-      } else if (line.startsWith("null", i)) {
+      } else if (bytesAt(b, i, n, NULL_BYTES)) {
         out.push(null);
         i += 4;
       } else if (c === 91 || c === 123) {
         return undefined; // nested value: general path
       } else {
-        throw new SyntaxError(`unexpected character at ${i}`);
+        throw new SyntaxError(`unexpected character at ${i - start}`);
       }
-      while (i < n && isWs(line.charCodeAt(i))) i++;
-      const sep = line.charCodeAt(i++);
+      while (i < n && isWsByte(b[i])) i++;
+      const sep = i < n ? b[i] : -1;
+      i++;
       if (sep === 93 /* ] */) break;
       if (sep !== 44 /* , */) {
-        throw new SyntaxError(`expected , or ] at ${i - 1}`);
+        throw new SyntaxError(`expected , or ] at ${i - 1 - start}`);
       }
     }
   }
-  while (i < n && isWs(line.charCodeAt(i))) i++;
-  if (line.charCodeAt(i) !== 125 /* } */) throw new SyntaxError("expected }");
+  while (i < n && isWsByte(b[i])) i++;
+  if (i >= n || b[i] !== 125 /* } */) throw new SyntaxError("expected }");
   i++;
-  while (i < n && isWs(line.charCodeAt(i))) i++;
+  while (i < n && isWsByte(b[i])) i++;
   if (i !== n) throw new SyntaxError("trailing characters");
   return out;
 }
