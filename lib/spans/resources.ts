@@ -4,6 +4,7 @@
  * One object per distinct resource, as exporters group by identity.
  * @module
  */
+import { ownString } from "./own_string.ts";
 import type { Attributes, Resource } from "./span_data.ts";
 
 /** Options of {@linkcode createResourceCache}. */
@@ -91,9 +92,12 @@ export function createResourceCache(
       let r = byPid.get(pid);
       if (r) return r;
       const fromProc = hints?.executableName && hints.executablePath ? {} : info(pid);
+      // cached for long: own copies, not views into a batch of probe output
+      const name = hints?.executableName ?? fromProc.executableName;
+      const path = hints?.executablePath ?? fromProc.executablePath;
       const p = {
-        executableName: hints?.executableName ?? fromProc.executableName,
-        executablePath: hints?.executablePath ?? fromProc.executablePath,
+        executableName: name === undefined ? undefined : ownString(name),
+        executablePath: path === undefined ? undefined : ownString(path),
       };
       const attributes = base();
       attributes["service.name"] = options.serviceName ??

@@ -22,6 +22,7 @@ import { fieldClock } from "../config/probe_spec.ts";
 import type { TemplateValue } from "../config/template.ts";
 import type { FieldValue, ProbeEvent } from "../streams/probe_events.ts";
 import type { ClockName, ClockOffsets } from "./clock.ts";
+import { ownString, ownStrings } from "./own_string.ts";
 import { createKeyTable, foldKeyParts, type KeyPart, keyPartOf, type KeyTable } from "./key_table.ts";
 import { newSpanId, newTraceId } from "./ids.ts";
 import {
@@ -368,6 +369,7 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
   }
 
   function start(rule: CompiledSpan, keyIndexes: number[], e: ProbeEvent, out: SpanData[]): void {
+    ownStrings(e.values); // an open span may live long: it must not keep its batch's text alive
     keyOf(keyIndexes, e);
     const a = k1;
     const b = k2;
@@ -437,7 +439,7 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
     const er = rule.spec.errors[errorIndex];
     cur0 = e;
     cur1 = undefined;
-    open.errorMessage = er.message ? er.message.render(getTemplate) : e.spec.name;
+    open.errorMessage = ownString(er.message ? er.message.render(getTemplate) : e.spec.name);
     cur0 = undefined;
     (open.events ??= []).push({
       name: "exception",
@@ -450,6 +452,9 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
   }
 
   function waitFor(rule: CompiledSpan, table: KeyTable<PendingEnd[]>, p: PendingEnd): void {
+    ownStrings(p.event.values); // it may wait up to the reorder window
+    if (typeof p.k1 === "string") p.k1 = ownString(p.k1);
+    if (typeof p.k2 === "string") p.k2 = ownString(p.k2);
     const list = table.get(p.k1, p.k2);
     if (list) list.push(p);
     else table.set(p.k1, p.k2, [p]);
