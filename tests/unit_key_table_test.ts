@@ -52,6 +52,22 @@ Deno.test("key table: swap returns the replaced value, take the removed one", ()
   }
 });
 
+Deno.test("key table: rekey moves a value to an equal key object", () => {
+  for (const parts of [1, 2]) {
+    const t = createKeyTable<string>(parts);
+    const big = "y".repeat(1000) + "first-part-0123456789" + "second-part-0123456789";
+    const a = big.slice(1000, 1021);
+    const b = big.slice(1021);
+    t.set(a, b, "v");
+    if (parts === 2) t.set(a, "neighbour", "n");
+    t.rekey(a, b, "first-part-0123456789", "second-part-0123456789");
+    strictEqual(t.get(a, b), "v");
+    if (parts === 2) strictEqual(t.get(a, "neighbour"), "n", "the other keys of the first part stay");
+    strictEqual(t.size, parts);
+    strictEqual(t.take("first-part-0123456789", "second-part-0123456789"), "v");
+  }
+});
+
 Deno.test("key table: heavy churn (tombstones, rebuilds, pruned inner tables) keeps exactly the live keys", () => {
   for (const parts of [1, 2]) {
     const t = createKeyTable<number>(parts);

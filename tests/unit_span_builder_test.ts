@@ -174,6 +174,23 @@ Deno.test("span builder: start and end by key make one span with their times, at
   deepStrictEqual(h.orphans, []);
 });
 
+Deno.test("span builder: a span open past a sweep keeps working after its strings are made its own", () => {
+  const h = harness(PAIRED);
+  const r = reqEvents(h);
+  // key and field strings sliced from a big text, as the tuple scanner makes them
+  const big = "x".repeat(70_000) + "request-id-0123456789/long/path/segment";
+  const id = big.slice(70_000, 70_021);
+  const path = big.slice(70_021);
+  h.builder.add([r.start(id, BASE + 100n, path), r.start("other", BASE + 100n)]);
+  h.setNow(BASE + 1_500_000_000n); // > 1 s open; well within the TTL
+  deepStrictEqual(h.builder.sweep(), []);
+  h.setNow(BASE + 2_000_000_000n);
+  const spans = h.builder.add([r.end("request-id-0123456789", BASE + 200n), r.end("other", BASE + 300n)]);
+  deepStrictEqual(spans.map((s) => s.attributes["http.path"]), ["/long/path/segment", "/other"]);
+  strictEqual(h.builder.openCount(), 0);
+  deepStrictEqual(h.orphans, []);
+});
+
 Deno.test("span builder: spans of the same pid share one resource object", () => {
   const h = harness(PAIRED);
   const r = reqEvents(h);

@@ -30,6 +30,12 @@ export interface KeyTable<V> {
   take(a: KeyPart, b: KeyPart): V | undefined;
   /** Remove the key. */
   delete(a: KeyPart, b: KeyPart): void;
+  /**
+   * Move the value of key (a, b) to the equal key (a2, b2) — the map keeps
+   * the key object it was first given, so this is how a key is replaced by
+   * another object of the same value (see own_string.ts).
+   */
+  rekey(a: KeyPart, b: KeyPart, a2: KeyPart, b2: KeyPart): void;
   /** Remove every key. */
   clear(): void;
   /** How many keys are stored. */
@@ -69,6 +75,14 @@ class TombstoneMap<V> {
     return prev;
   }
 
+  /** Moves a live value to the key object `k2` (equal to `k`). */
+  rekey(k: KeyPart, k2: KeyPart): void {
+    const v = this.map.get(k);
+    if (v === undefined || v === TOMBSTONE) return;
+    this.map.delete(k);
+    this.map.set(k2, v);
+  }
+
   rebuild(): void {
     const next = new Map<KeyPart, V | typeof TOMBSTONE>();
     for (const [k, v] of this.map) if (v !== TOMBSTONE) next.set(k, v);
@@ -95,6 +109,7 @@ export function createKeyTable<V>(parts: number): KeyTable<V> {
       swap: (a, _b, value) => table.swap(a, value),
       take: (a) => table.take(a),
       delete: (a) => void table.take(a),
+      rekey: (a, _b, a2) => table.rekey(a, a2),
       clear: () => table.clear(),
       get size() {
         return table.live;
@@ -141,6 +156,15 @@ export function createKeyTable<V>(parts: number): KeyTable<V> {
     take,
     delete(a, b) {
       take(a, b);
+    },
+    rekey(a, b, a2, b2) {
+      const inner = outer.get(a);
+      if (!inner) return;
+      if (a2 !== a || typeof a === "string") {
+        outer.delete(a);
+        outer.set(a2, inner);
+      }
+      inner.rekey(b, b2);
     },
     clear() {
       outer = new Map();

@@ -85,6 +85,8 @@ interface OpenSpan {
   /** Neighbours in start order (the rule's open list, oldest first). */
   older: OpenSpan | undefined;
   newer: OpenSpan | undefined;
+  /** Its strings are its own (see {@linkcode detach}). */
+  detached: boolean;
 }
 
 interface PendingEnd {
@@ -336,6 +338,31 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
     return finish(rule, e, open.startEvent, startNs, endNs, open);
   }
 
+  /**
+   * Gives a long-open span its own copies of the strings it holds: strings
+   * from probe output are views into their whole batch of output (see
+   * own_string.ts), and a span open for long would keep that batch alive.
+   * Done by the sweep for spans open longer than {@linkcode DETACH_AFTER_NS},
+   * not at start: most spans end within microseconds.
+   */
+  function detach(rule: CompiledSpan, open: OpenSpan): void {
+    open.detached = true;
+    ownStrings(open.startEvent.values);
+    if (open.errorMessage !== undefined) open.errorMessage = ownString(open.errorMessage);
+    for (const ev of open.events ?? []) {
+      if (ev.attributes) ownAttributes(ev.attributes);
+    }
+    const k1 = typeof open.k1 === "string" ? ownString(open.k1) : open.k1;
+    const k2 = typeof open.k2 === "string" ? ownString(open.k2) : open.k2;
+    if (k1 === open.k1 && k2 === open.k2) return;
+    const top = rule.open.get(open.k1, open.k2)!;
+    rule.open.rekey(open.k1, open.k2, k1, k2);
+    for (let s: OpenSpan | undefined = top; s; s = s.below) {
+      s.k1 = k1;
+      s.k2 = k2;
+    }
+  }
+
   /** Unlinks `open` from the start-order list. */
   function unlinkOrder(rule: CompiledSpan, open: OpenSpan): void {
     if (open.older) open.older.newer = open.newer;
@@ -369,7 +396,6 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
   }
 
   function start(rule: CompiledSpan, keyIndexes: number[], e: ProbeEvent, out: SpanData[]): void {
-    ownStrings(e.values); // an open span may live long: it must not keep its batch's text alive
     keyOf(keyIndexes, e);
     const a = k1;
     const b = k2;
@@ -385,22 +411,21 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
       below: undefined,
       older: undefined,
       newer: undefined,
+      detached: false,
     };
-    if (rule.pendingOrder.size !== 0) {
-      const errors = rule.pendingErrors.get(a, b);
-      if (errors) {
-        for (const p of [...errors]) {
-          unwait(rule, p);
-          markError(rule, open, p.event, p.errorIndex!);
-        }
-      }
-      const pending = rule.pendingEnds.get(a, b);
-      if (pending) {
-        const p = pending[0];
+    const errors = rule.pendingErrors.size !== 0 ? rule.pendingErrors.get(a, b) : undefined;
+    if (errors) {
+      for (const p of [...errors]) {
         unwait(rule, p);
-        out.push(endOpen(rule, open, p.event));
-        return;
+        markError(rule, open, p.event, p.errorIndex!);
       }
+    }
+    const pending = rule.pendingEnds.size !== 0 ? rule.pendingEnds.get(a, b) : undefined;
+    if (pending) {
+      const p = pending[0];
+      unwait(rule, p);
+      out.push(endOpen(rule, open, p.event));
+      return;
     }
     if (rule.openCount >= rule.spec.maxOpen && rule.oldest) evict(rule, rule.oldest, "overflow", out);
     open.below = rule.open.swap(a, b, open);
@@ -439,7 +464,8 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
     const er = rule.spec.errors[errorIndex];
     cur0 = e;
     cur1 = undefined;
-    open.errorMessage = ownString(er.message ? er.message.render(getTemplate) : e.spec.name);
+    open.errorMessage = er.message ? er.message.render(getTemplate) : e.spec.name;
+    if (open.detached) open.errorMessage = ownString(open.errorMessage);
     cur0 = undefined;
     (open.events ??= []).push({
       name: "exception",
@@ -510,6 +536,9 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
       const t = now();
       for (const rule of rules) {
         while (rule.oldest && rule.oldest.deadlineNs <= t) evict(rule, rule.oldest, "ttl", out);
+        for (let o = rule.oldest; o && o.startEvent.arrivalNs <= t - DETACH_AFTER_NS; o = o.newer) {
+          if (!o.detached) detach(rule, o);
+        }
         for (const p of rule.pendingOrder) {
           if (p.deadlineNs > t) break;
           unwait(rule, p);
@@ -541,6 +570,16 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
       return n;
     },
   };
+}
+
+/** Spans open longer than this get their own copies of their strings (1 s). */
+const DETACH_AFTER_NS = 1_000_000_000n;
+
+function ownAttributes(attributes: Attributes): void {
+  for (const k in attributes) {
+    const v = attributes[k];
+    if (typeof v === "string") attributes[k] = ownString(v);
+  }
 }
 
 const UNSET_STATUS: SpanStatus = Object.freeze({ code: StatusCode.UNSET });
