@@ -98,7 +98,8 @@ export function clocksNeeded(events: Iterable<EventSpec>): Set<ClockName> {
 }
 
 /**
- * records → events. Events that need a kernel clock are held back (up to
+ * records → events. A tuple's value array becomes its event's (the mapper
+ * owns the records it is given). Events that need a kernel clock are held back (up to
  * `maxBacklog`) until the first calibration record arrives; bpftrace reads
  * per-CPU buffers, so that record may come after the first events.
  */
@@ -161,10 +162,21 @@ export function probeEventMapper(
           continue;
         }
         try {
-          const values = new Array<FieldValue>(spec.fields.length);
-          for (let i = 0; i < values.length; i++) {
-            values[i] = toFieldValue(r.values[i + 1], spec.fields[i].type);
+          // the tuple's array becomes the event's (shifted by its name): no copy
+          const values = r.values as FieldValue[];
+          const fields = spec.fields;
+          const n = fields.length;
+          for (let i = 0; i < n; i++) {
+            const v = values[i + 1];
+            const type = fields[i].type;
+            // the common cases need no conversion
+            values[i] = (type === "string" && typeof v === "string") ||
+                (type === "int" && typeof v === "number" && Number.isSafeInteger(v)) ||
+                (typeof v === "bigint" && type !== "string" && type !== "bool")
+              ? v
+              : toFieldValue(v, type);
           }
+          values.length = n;
           out.push({ spec, values, arrivalNs });
         } catch (e) {
           hooks.onBadEvent?.(spec.name, (e as Error).message);
