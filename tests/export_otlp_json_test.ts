@@ -3,6 +3,7 @@ import { JsonTraceSerializer } from "@opentelemetry/otlp-transformer";
 import { encodeOtlpTraceJson, encodeOtlpTraceJsonBytes } from "../lib/export/otlp_json.ts";
 import { encodeOtlpTraceProto } from "../lib/export/otlp_proto.ts";
 import type { AttributeValue, SpanData } from "../lib/spans/span_data.ts";
+import { span } from "./support/spans.ts";
 import {
   decodeTraceRequestJson,
   decodeTraceRequestProto,
@@ -13,21 +14,6 @@ import {
 } from "./support/otlp_receiver.ts";
 
 const VERSION = "0.1.0";
-
-function span(over: Partial<SpanData> = {}): SpanData {
-  return {
-    traceId: "0af7651916cd43dd8448eb211c80319c",
-    spanId: "b7ad6b7169203331",
-    name: "s",
-    kind: 1,
-    startNs: 1795313354907507123n,
-    endNs: 1795313354907507999n,
-    attributes: {},
-    status: { code: 0 },
-    resource: { attributes: { "service.name": "t" } },
-    ...over,
-  };
-}
 
 // deno-lint-ignore no-explicit-any
 function parse(spans: SpanData[]): any {

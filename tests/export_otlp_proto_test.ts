@@ -2,6 +2,7 @@ import { deepStrictEqual, strictEqual } from "node:assert";
 import { ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
 import { encodeOtlpTraceProto } from "../lib/export/otlp_proto.ts";
 import type { SpanData } from "../lib/spans/span_data.ts";
+import { span } from "./support/spans.ts";
 import {
   decodeTraceRequestProto,
   decodeWire,
@@ -24,21 +25,6 @@ function decodeReference(spans: SpanData[], version = VERSION) {
   );
   if (!bytes) throw new Error("reference serializer returned nothing");
   return decodeTraceRequestProto(bytes);
-}
-
-function span(over: Partial<SpanData> = {}): SpanData {
-  return {
-    traceId: "0af7651916cd43dd8448eb211c80319c",
-    spanId: "b7ad6b7169203331",
-    name: "s",
-    kind: 1,
-    startNs: 1795313354907507123n,
-    endNs: 1795313354907507999n,
-    attributes: {},
-    status: { code: 0 },
-    resource: { attributes: { "service.name": "t" } },
-    ...over,
-  };
 }
 
 Deno.test("proto: every field decodes to the documented mapping", () => {

@@ -7,6 +7,7 @@
  * ```
  * @module
  */
+import { hexOf } from "../decoders/bytes.ts";
 import type { AttributeValue, SpanData } from "../spans/span_data.ts";
 import type { Counters } from "../telemetry/counters.ts";
 import type { SpanSink } from "./sink.ts";
@@ -51,7 +52,7 @@ function quoteIfNeeded(s: string): string {
 function valueText(v: AttributeValue, max: number): string {
   let text: string;
   if (typeof v === "string") text = v;
-  else if (v instanceof Uint8Array) text = "0x" + Array.from(v, (b) => b.toString(16).padStart(2, "0")).join("");
+  else if (v instanceof Uint8Array) text = "0x" + hexOf(v, 0, v.length);
   else if (Array.isArray(v)) text = "[" + v.map((x) => valueText(x, max)).join(",") + "]";
   else text = String(v);
   if (text.length > max) text = text.slice(0, max) + "…";

@@ -6,10 +6,6 @@
  * @module
  */
 
-const HEX: string[] = Array.from(
-  { length: 256 },
-  (_, i) => i.toString(16).padStart(2, "0"),
-);
 const POOL_BYTES = 32 * 1024;
 const HEX_DIGITS = new TextEncoder().encode("0123456789abcdef");
 // hex digits are ASCII: decoding them as Latin-1 makes a flat one-byte string
@@ -53,13 +49,6 @@ export function newTraceId(): string {
 /** A random, non-zero 8-byte span id as 16 hex characters. */
 export function newSpanId(): string {
   return hexFromPool(8);
-}
-
-/** Lowercase hex of `bytes` (any length). */
-export function toHex(bytes: Uint8Array): string {
-  let out = "";
-  for (let i = 0; i < bytes.length; i++) out += HEX[bytes[i]];
-  return out;
 }
 
 /** Whether a hex id is all zeros (OTLP: invalid / absent). */

@@ -14,6 +14,7 @@
  * operation at 10,000 live keys instead of 0.3 µs.
  * @module
  */
+import { hexOf } from "../decoders/bytes.ts";
 
 /** One part of a key: compared by value (`SameValueZero`). */
 export type KeyPart = string | number | bigint | boolean;
@@ -194,9 +195,7 @@ export function keyPartOf(v: string | number | bigint | boolean | Uint8Array | u
     case "undefined":
       return "\u0000undefined";
   }
-  let hex = "";
-  for (let i = 0; i < v.length; i++) hex += (v[i] < 16 ? "0" : "") + v[i].toString(16);
-  return hex + "\u0000b";
+  return hexOf(v, 0, v.length) + "\u0000b";
 }
 
 /** Several key parts folded into one string part (for keys of three or more fields). */

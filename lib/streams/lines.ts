@@ -50,8 +50,7 @@ export function lineBatchOf(lines: readonly string[]): LineBatch {
     ends.push(text.length);
     text += "\n";
   }
-  const bytes = encoder.encode(text);
-  return { text, starts, ends, bytes: bytes.length === text.length ? bytes : undefined };
+  return { text, starts, ends, bytes: asciiBytes(text) };
 }
 
 /** Options of {@linkcode lineSplitter}. */

@@ -6,6 +6,7 @@
  * atomically so concurrent builds are safe.
  * @module
  */
+import { hexOf } from "../../decoders/bytes.ts";
 import { readSysText, sysPathExists } from "../../ffi/sysfs.ts";
 import { UserError } from "../probe_run.ts";
 
@@ -102,7 +103,7 @@ async function sha256Hex(parts: (string | Uint8Array)[]): Promise<string> {
     o += c.length + 1;
   }
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
-  return Array.from(digest.subarray(0, 8), (b) => b.toString(16).padStart(2, "0")).join("");
+  return hexOf(digest, 0, 8);
 }
 
 /** The distribution's multiarch include dir (for `asm/*.h` pulled in by libbpf's usdt.bpf.h). */
