@@ -33,10 +33,10 @@
  * flight and spools (or drops as `export_shutdown`) what is left.
  * @module
  */
-import type { SpanData } from "../spans/span_data.ts";
+import type { SpanData } from "../core/span_data.ts";
 import type { Counters } from "../telemetry/counters.ts";
 import type { Logger } from "../telemetry/log.ts";
-import { backoffDelayMs } from "./backoff.ts";
+import { backoffDelayMs } from "../core/backoff.ts";
 import type { OtlpSendResult } from "./otlp_send.ts";
 import type { SpanSink } from "./sink.ts";
 import type { EncodedBatch, Spool, SpoolRef } from "./spool.ts";
