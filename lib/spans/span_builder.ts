@@ -10,6 +10,7 @@
  * span is evicted on overflow).
  * @module
  */
+import { ATTR_EXCEPTION_MESSAGE, EVENT_EXCEPTION } from "@opentelemetry/semantic-conventions";
 import type {
   AttributeSource,
   EventSpec,
@@ -468,10 +469,10 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
     if (open.detached) open.errorMessage = ownString(open.errorMessage);
     cur0 = undefined;
     (open.events ??= []).push({
-      name: "exception",
+      name: EVENT_EXCEPTION,
       timeNs: timeOf(rule.errorTimes[errorIndex], e),
       attributes: {
-        "exception.message": open.errorMessage,
+        [ATTR_EXCEPTION_MESSAGE]: open.errorMessage,
         "spanprobe.event": e.spec.name,
       },
     });
