@@ -4,6 +4,7 @@
  * agent's clock-calibration probes.
  * @module
  */
+import { resolve } from "node:path";
 import type { ParamSpec, ProbeSpec } from "../config/probe_spec.ts";
 import { CLOCK_EVENT, clocksNeeded } from "../streams/probe_events.ts";
 import { UserError } from "./probe_run.ts";
@@ -60,9 +61,7 @@ export function resolveParams(
       }
       continue;
     }
-    if (p.type === "path" && !value.startsWith("/")) {
-      value = `${Deno.cwd()}/${value}`;
-    }
+    if (p.type === "path" && !value.startsWith("/")) value = resolve(Deno.cwd(), value);
     const [re, what] = PATTERNS[p.type];
     if (!re.test(value)) {
       throw new UserError(
@@ -71,11 +70,20 @@ export function resolveParams(
       );
     }
     if (p.type === "path") {
+      let real: string;
       try {
         Deno.statSync(value);
+        real = Deno.realPathSync(value);
       } catch (e) {
         throw new UserError(
           `probe ${spec.name}: parameter ${p.name}: ${value}: ${(e as Error).message}`,
+          2,
+        );
+      }
+      // the sandbox checks paths as written: a link would reach where it points
+      if (real !== value) {
+        throw new UserError(
+          `probe ${spec.name}: parameter ${p.name}=${value} goes through a symbolic link or "..": pass its real path ${real}`,
           2,
         );
       }
