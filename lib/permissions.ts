@@ -20,6 +20,8 @@ export const ENV_VARS: readonly string[] = [
   "OTEL_EXPORTER_OTLP_TIMEOUT",
   "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
   "SPANPROBE_LIBBPF",
+  // set by scripts/launch.ts: stdin is its pipe, end-of-file means it died (lib/agent/parent_watch.ts)
+  "SPANPROBE_WATCH_STDIN",
   "BPFTRACE_PERF_RB_PAGES",
   // read by the `yaml` package's parser (its debug switches)
   "LOG_TOKENS",

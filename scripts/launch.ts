@@ -3,7 +3,9 @@
  * command line needs (see lib/permissions.ts): bpftrace only, the probes and
  * config it names, network only to the configured collector (none for
  * console output), write only to file outputs, FFI only for ring-buffer
- * probes. Signals are forwarded; the agent's exit code is returned.
+ * probes. Signals are forwarded; the agent ends when the launcher dies
+ * (its stdin is a pipe from here: lib/agent/parent_watch.ts); the agent's exit
+ * code is returned.
  * @module
  */
 import { dirname } from "node:path";
@@ -14,6 +16,7 @@ import { findProbe } from "../lib/config/probe_catalog.ts";
 import { RUN_OPTIONS } from "../lib/cli/options.ts";
 import { type GrantPath, permissionFlags, type PermissionOptions } from "../lib/permissions.ts";
 import { parseProbeSpec } from "../lib/config/probe_spec.ts";
+import { WATCH_STDIN_ENV } from "../lib/agent/parent_watch.ts";
 import { UserError } from "../lib/sources/probe_run.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
@@ -87,8 +90,11 @@ if (import.meta.main) {
     console.error(`spanprobe: ${e instanceof UserError ? e.message : (e as Error).message}`);
     Deno.exit(2);
   }
+  // stdin: a pipe never written to; the agent ends when it closes, i.e. when this launcher dies (even by SIGKILL)
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...flags, `${root}main.ts`, ...Deno.args],
+    stdin: "piped",
+    env: { [WATCH_STDIN_ENV]: "1" },
   }).spawn();
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(sig, () => {
