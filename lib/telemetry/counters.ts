@@ -26,7 +26,8 @@ export type CounterName =
   | "spool_batches_written"
   | "spool_batches_recovered"
   | "spool_spans_recovered"
-  | "spool_corrupt_files";
+  | "spool_corrupt_files"
+  | "spool_foreign_files";
 
 /** Why spans or events were dropped. */
 export type DropReason = string;

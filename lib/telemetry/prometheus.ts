@@ -35,6 +35,7 @@ const HELP: Record<string, string> = {
   spool_batches_recovered: "Batches found in the spool at start",
   spool_spans_recovered: "Spans found in the spool at start",
   spool_corrupt_files: "Damaged spool files skipped",
+  spool_foreign_files: "Files in the spool folder the agent did not write, moved to quarantine/",
 };
 
 function metricName(name: string): string {
