@@ -17,7 +17,7 @@ import { RUN_OPTIONS } from "../lib/cli/options.ts";
 import { type GrantPath, permissionFlags, type PermissionOptions } from "../lib/permissions.ts";
 import { parseProbeSpec } from "../lib/config/probe_spec.ts";
 import { WATCH_STDIN_ENV } from "../lib/agent/parent_watch.ts";
-import { UserError } from "../lib/sources/probe_run.ts";
+import { UserError } from "../lib/core/errors.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 

@@ -9,8 +9,8 @@
  */
 import assert, { strictEqual } from "node:assert/strict";
 import { parseProbeSpec, type ProbeSpec } from "../lib/config/probe_spec.ts";
-import { findPlaceholders, prepareScript, resolveParams } from "../lib/sources/bpftrace_script.ts";
-import { UserError } from "../lib/sources/probe_run.ts";
+import { findPlaceholders, prepareScript, resolveParams } from "../lib/sources/bpftrace/script.ts";
+import { UserError } from "../lib/core/errors.ts";
 import { announceSkip, ebpfSkipReason, ROOT } from "./support/ebpf.ts";
 
 const SH = Deno.realPathSync("/bin/sh");

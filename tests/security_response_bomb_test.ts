@@ -10,7 +10,7 @@ import zlib from "node:zlib";
 import { createOtlpHttpSink } from "../lib/export/otlp_http.ts";
 import { MAX_RESPONSE_BYTES, sendOtlpRequest } from "../lib/export/otlp_send.ts";
 import { encodeOtlpTraceProto } from "../lib/export/otlp_proto.ts";
-import type { SpanData } from "../lib/spans/span_data.ts";
+import type { SpanData } from "../lib/core/span_data.ts";
 import { createCounters, spanAccount } from "../lib/telemetry/counters.ts";
 import { createLogger } from "../lib/telemetry/log.ts";
 

@@ -9,7 +9,7 @@ import assert, { deepStrictEqual, rejects, strictEqual } from "node:assert/stric
 import { createOtlpHttpSink } from "../lib/export/otlp_http.ts";
 import { encodeOtlpTraceProto } from "../lib/export/otlp_proto.ts";
 import { encodeSpoolFile, MAX_SPOOL_SEQ, openSpool, parseSpoolHeader, QUARANTINE_DIR } from "../lib/export/spool.ts";
-import type { SpanData } from "../lib/spans/span_data.ts";
+import type { SpanData } from "../lib/core/span_data.ts";
 import { createCounters, spanAccount } from "../lib/telemetry/counters.ts";
 import { createLogger } from "../lib/telemetry/log.ts";
 import { startOtlpReceiver } from "./support/otlp_receiver.ts";

@@ -4,7 +4,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { UserError } from "../sources/probe_run.ts";
+import { UserError } from "../core/errors.ts";
 import { fileInSpecFolder } from "./spec_files.ts";
 
 /** The folder of bundled probes (inside the compiled binary too). */

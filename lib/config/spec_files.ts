@@ -8,7 +8,7 @@
  * @module
  */
 import { dirname, resolve } from "node:path";
-import { UserError } from "../sources/probe_run.ts";
+import { UserError } from "../core/errors.ts";
 import { BUNDLED_PROBES_DIR } from "./probe_catalog.ts";
 
 /** Why `name` (as written in a spec) cannot name a file beside it, or undefined when it can. */
