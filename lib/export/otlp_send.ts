@@ -53,6 +53,11 @@ export interface OtlpSendResult {
   errorMessage?: string;
   /** What went wrong, for logs; a short category first: "timeout", "network", "http 503", "aborted". */
   error?: string;
+  /**
+   * No answer within the timeout. The server may still have received and
+   * processed the request, so a retry may deliver it twice (at-least-once).
+   */
+  timedOut?: boolean;
 }
 
 /**
@@ -157,7 +162,13 @@ export async function sendOtlpRequest(req: OtlpRequest): Promise<OtlpSendResult>
   } catch (e) {
     const detail = e instanceof Error ? e.message : String(e);
     if (timedOut) {
-      return { ok: false, status: 0, retryable: true, error: `timeout after ${req.timeoutMs ?? 10_000} ms` };
+      return {
+        ok: false,
+        status: 0,
+        retryable: true,
+        timedOut: true,
+        error: `timeout after ${req.timeoutMs ?? 10_000} ms`,
+      };
     }
     if (req.signal?.aborted) return { ok: false, status: 0, retryable: false, error: "aborted" };
     return { ok: false, status: 0, retryable: true, error: `network: ${detail}` };

@@ -22,6 +22,7 @@ export type CounterName =
   | "export_batches_ok"
   | "export_batches_retried"
   | "export_batches_failed"
+  | "export_timeouts"
   | "source_restarts"
   | "spool_batches_written"
   | "spool_batches_recovered"

@@ -30,6 +30,7 @@ const HELP: Record<string, string> = {
   export_batches_ok: "Export requests accepted",
   export_batches_retried: "Export requests retried",
   export_batches_failed: "Export batches given up",
+  export_timeouts: "Export requests without an answer in time (retried: the batch may arrive twice)",
   source_restarts: "Sources (bpftrace) restarted after dying",
   spool_batches_written: "Batches written to the disk spool",
   spool_batches_recovered: "Batches found in the spool at start",
