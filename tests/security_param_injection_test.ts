@@ -108,6 +108,7 @@ Deno.test("placeholders are classified by slot: literal, attach, code, comment",
     '  print(("v", "x{{l1}}y \\" {{l2}}"));  /* {{c2}} */',
     "  @m[{{k1}}] = 1;",
     "}",
+    "tracepoint:a:{{a3}} /pid / 2 == {{p2}}/ { exit(); }",
   ].join("\n");
   const slots = findPlaceholders(script).map((p) => `${p.name}:${p.slot}:${p.line}`);
   assert.deepStrictEqual(slots, [
@@ -119,6 +120,8 @@ Deno.test("placeholders are classified by slot: literal, attach, code, comment",
     "l2:literal:3",
     "c2:comment:3",
     "k1:code:4",
+    "a3:attach:6",
+    "p2:code:6",
   ]);
 });
 

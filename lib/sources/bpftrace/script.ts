@@ -116,7 +116,8 @@ const PLACEHOLDER = /\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/y;
 /**
  * Every placeholder of `script` with its syntactic slot, by a small lexer of
  * bpftrace's structure: comments, string literals (with `\` escapes), brace
- * depth, and predicates (`/.../` at depth 0 opened after whitespace).
+ * depth, and predicates (at depth 0, a `/` after whitespace opens one; all up
+ * to the action block's `{` is then code).
  */
 export function findPlaceholders(script: string): Placeholder[] {
   const out: Placeholder[] = [];
@@ -161,11 +162,13 @@ export function findPlaceholders(script: string): Placeholder[] {
       i = j + 1;
       continue;
     }
-    if (c === "{") depth++;
-    else if (c === "}") depth = Math.max(0, depth - 1);
-    else if (c === "/" && depth === 0) {
-      if (predicate) predicate = false;
-      else if (i === 0 || /\s/.test(script[i - 1])) predicate = true;
+    if (c === "{") {
+      depth++;
+      predicate = false; // the action block starts: the next probe's attach point comes after it
+    } else if (c === "}") depth = Math.max(0, depth - 1);
+    else if (c === "/" && depth === 0 && (i === 0 || /\s/.test(script[i - 1]))) {
+      // a predicate: everything up to the action block is code (a division inside it included)
+      predicate = true;
     }
     i++;
   }
