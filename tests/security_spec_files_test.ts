@@ -104,6 +104,20 @@ Deno.test("a ring-buffer probe's header linked or named out of its folder is ref
 
 const skip = announceSkip("security_spec_files_test.ts", ebpfSkipReason());
 
+Deno.test("a prebuilt BPF object linked out of the spec's folder is refused", async () => {
+  const { work } = await setup();
+  try {
+    await Deno.copyFile(`${ROOT}probes/exec-trace.yaml`, `${work}/d/rb.yaml`);
+    await Deno.symlink(`${work}/outside/secret`, `${work}/d/rb.bpf.o`);
+    const r = await launch(["--probe", "d/rb.yaml", "--duration", "1"], work);
+    strictEqual(r.code, 2, r.out);
+    assert(/BPF object .*rb\.bpf\.o resolves to .*outside\/secret, outside/.test(r.out), r.out);
+    assert(!r.out.includes(CANARY), r.out);
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+});
+
 Deno.test({
   name: "a bpftrace compile error is logged with its line/column message, not the script line",
   ignore: skip,
