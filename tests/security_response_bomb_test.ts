@@ -13,6 +13,7 @@ import { encodeOtlpTraceProto } from "../lib/export/otlp_proto.ts";
 import type { SpanData } from "../lib/core/span_data.ts";
 import { createCounters, spanAccount } from "../lib/telemetry/counters.ts";
 import { createLogger } from "../lib/telemetry/log.ts";
+import { announceSkip, buildTarget, ebpfSkipReason, ROOT, sandboxFlags } from "./support/ebpf.ts";
 
 const GIB = 1 << 30;
 
@@ -156,3 +157,104 @@ Deno.test("exporting to a bomb-answering collector: spans counted exported, shut
     await server.close();
   }
 });
+
+const skip = announceSkip("security_response_bomb_test.ts", ebpfSkipReason());
+
+Deno.test({
+  name: "the real agent against a bomb-answering collector: every span exported, exit within the flush deadline",
+  ignore: skip,
+  async fn() {
+    const FLUSH_MS = 3000;
+    let stoppingAt = Infinity;
+    const target = await buildTarget("usdt_requests");
+    const dir = await Deno.makeTempDir({ prefix: "spanprobe-bomb-" });
+    const bomb = gzipBomb();
+    const server = serve(() =>
+      new Response(bomb as Uint8Array<ArrayBuffer>, {
+        headers: { "content-encoding": "gzip", "content-type": "application/x-protobuf" },
+      })
+    );
+    const app = new Deno.Command(target, {
+      args: [
+        "--requests",
+        "300",
+        "--threads",
+        "2",
+        "--rate",
+        "2000",
+        "--truth",
+        `${dir}/truth.txt`,
+        "--wait-file",
+        `${dir}/go`,
+      ],
+    }).spawn();
+    try {
+      const args = [
+        "run",
+        "--probe",
+        "usdt-requests",
+        "--binary",
+        target,
+        "--pid",
+        String(app.pid),
+        "--endpoint",
+        server.url.replace(/\/v1\/traces$/, ""),
+        "--log-format",
+        "json",
+        "--flush-timeout",
+        String(FLUSH_MS),
+      ];
+      const agent = new Deno.Command(Deno.execPath(), {
+        args: ["run", ...sandboxFlags(args), `${ROOT}main.ts`, ...args],
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      const logs: Record<string, unknown>[] = [];
+      const lines = agent.stderr.pipeThrough(new TextDecoderStream()).pipeThrough(new TextLineStream());
+      const reading = (async () => {
+        for await (const line of lines) {
+          logs.push(JSON.parse(line));
+          if (logs.at(-1)!.msg === "stopping") stoppingAt = performance.now();
+          if (logs.at(-1)!.msg === "running") await Deno.writeTextFile(`${dir}/go`, "");
+        }
+      })();
+      const timer = setTimeout(() => agent.kill("SIGKILL"), 90_000);
+      const status = await agent.status;
+      const exitedAt = performance.now();
+      clearTimeout(timer);
+      await reading;
+      strictEqual(status.code, 0, JSON.stringify(logs.slice(-5)));
+      // the flush deadline holds (monotonic clock; the slack covers process exit on a busy machine)
+      const afterStop = exitedAt - stoppingAt;
+      assert(afterStop < FLUSH_MS + 3000, `exited ${afterStop.toFixed(0)} ms after stopping, deadline ${FLUSH_MS} ms`);
+      const summary = logs.find((l) => l.msg === "summary")!;
+      strictEqual(summary.spans_exported, 300, JSON.stringify(summary));
+      strictEqual(summary.export_timeouts ?? 0, 0, "no answer took longer than the timeout");
+      strictEqual(summary.spans_unaccounted, 0);
+      assert(server.requests >= 1);
+    } finally {
+      try {
+        app.kill("SIGKILL");
+      } catch { /* exited */ }
+      await server.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+/** Text chunks → lines. */
+class TextLineStream extends TransformStream<string, string> {
+  constructor() {
+    let carry = "";
+    super({
+      transform(chunk, c) {
+        const parts = (carry + chunk).split("\n");
+        carry = parts.pop()!;
+        for (const p of parts) if (p) c.enqueue(p);
+      },
+      flush(c) {
+        if (carry) c.enqueue(carry);
+      },
+    });
+  }
+}
