@@ -10,6 +10,7 @@
  * (`spanprobe_stats`) are reported as dropped events.
  * @module
  */
+import { checkBpfIncludes, fileInSpecFolder } from "../../config/spec_files.ts";
 import { loadTracingConfig, type TracingConfig } from "../../config/tracing_config.ts";
 import { type ClockOffsets, createClockOffsets } from "../../core/clock.ts";
 import { UserError } from "../../core/errors.ts";
@@ -114,9 +115,13 @@ async function locateObject(options: RingbufProbeOptions): Promise<{ objectPath:
   if (!objectPath && !sourcePath) {
     // Next to the config: NAME.bpf.o when prebuilt, else NAME.bpf.c to build.
     const base = options.configPath.replace(/\.ya?ml$/, "");
-    if (sysPathExists(`${base}.bpf.o`)) objectPath = `${base}.bpf.o`;
-    else if (sysPathExists(`${base}.bpf.c`)) sourcePath = `${base}.bpf.c`;
-    else {
+    // beside the config means inside its folder by real path, headers too (no link out of it)
+    if (sysPathExists(`${base}.bpf.o`)) {
+      objectPath = fileInSpecFolder(options.configPath, `${base}.bpf.o`, "BPF object");
+    } else if (sysPathExists(`${base}.bpf.c`)) {
+      sourcePath = fileInSpecFolder(options.configPath, `${base}.bpf.c`, "BPF source");
+      checkBpfIncludes(options.configPath, sourcePath);
+    } else {
       throw new UserError(
         `no BPF program for ${options.configPath}: expected ${base}.bpf.c (or a prebuilt ${base}.bpf.o) next to it`,
         2,
