@@ -1,6 +1,6 @@
 /**
- * The one exporter core: every sink that sends encoded batches somewhere (the
- * OTLP/HTTP sink, the file sink) runs on it. It puts together batching
+ * The one exporter core: every sink runs on it (OTLP/HTTP, the OTLP/JSON
+ * file, the console); a sink only encodes a batch and delivers it once. It puts together batching
  * (batcher.ts), holding batches in memory or the spool (batch_store.ts) and
  * sending with retry and health (sender.ts), and owns the bounds, the
  * backpressure, flush and shutdown (see docs/reliability.md):
@@ -32,8 +32,8 @@
  *   source does not drop spans against a slow but working collector. During
  *   an outage pushes never wait.
  *
- * Gauges: `export_queue_spans` / `export_queue_bytes` (held in memory),
- * `spool_*`. Shutdown exports until its deadline, then cancels what is in
+ * Gauges: `export_queue_spans` / `export_queue_bytes` (held in memory; the
+ * prefix is an option), `spool_*`. Shutdown exports until its deadline, then cancels what is in
  * flight and spools (or drops as `export_shutdown`) what is left.
  * @module
  */
