@@ -69,7 +69,7 @@ export function buildSink(
   const sinks = plan.outputs.map((out): SpanSink => {
     switch (out.kind) {
       case "console":
-        return createConsoleSink({ counters: o.counters });
+        return createConsoleSink({ counters: o.counters, logger: o.logger });
       case "file":
         return createFileSink({ path: out.path, scopeVersion: VERSION, counters: o.counters, logger: o.logger });
       case "otlp":

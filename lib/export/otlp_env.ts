@@ -11,6 +11,7 @@
  * higher level replaces the same key, case-insensitively, from a lower one).
  * @module
  */
+import { ATTR_SERVICE_NAME } from "@opentelemetry/semantic-conventions";
 import { UserError } from "../core/errors.ts";
 import type { OtlpProtocol } from "./otlp_send.ts";
 
@@ -125,7 +126,7 @@ export function resourceAttributesFromEnv(env: EnvGetter): EnvResourceAttributes
     }
   }
   const serviceName = env("OTEL_SERVICE_NAME")?.trim();
-  if (serviceName) attributes["service.name"] = serviceName;
+  if (serviceName) attributes[ATTR_SERVICE_NAME] = serviceName;
   return { attributes, warnings };
 }
 
