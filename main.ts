@@ -5,7 +5,7 @@
 import { parseArgs } from "node:util";
 import { runAgent } from "./lib/agent/run_agent.ts";
 import { CHECK_HELP, MAIN_HELP, PROBES_HELP, RUN_HELP } from "./lib/cli/help.ts";
-import { buildSink, resolveExport } from "./lib/cli/outputs.ts";
+import { buildSink, checkFileOutputs, resolveExport } from "./lib/cli/outputs.ts";
 import { type PlannedProbe, planProbes, startProbes } from "./lib/cli/probes.ts";
 import {
   loadAgentConfig,
@@ -74,6 +74,7 @@ async function runCommand(args: string[]): Promise<number> {
     headers: { ...file.headers, ...parsePairs(values.header ?? [], "--header") },
     env,
   });
+  await checkFileOutputs(exportConfig.outputs);
   const probes: PlannedProbe[] = await planProbes({
     cliProbes: values.probe ?? [],
     cliParams: parsePairs(values.param ?? [], "--param"),

@@ -13,7 +13,9 @@ Usage:
   spanprobe --version
 
 Run 'spanprobe <command> --help' for a command's options.
-Exit codes: 0 success, 1 runtime failure, 2 usage or config error.
+Exit codes: 0 success, 1 runtime failure, 2 usage or config error,
+  3 spans were lost because an output failed and was still failing at exit
+    (collector unreachable or refusing, e.g. 401; file not writable).
 `;
 
 /** `spanprobe run --help`. */
@@ -53,6 +55,9 @@ Lifecycle and logs:
       --log-format F        human (default) | json
       --log-level L         debug | info (default) | warn | error
   -h, --help
+
+Exit codes: 0 success, 1 runtime failure, 2 usage or config error (before
+anything is attached), 3 spans lost to an output still failing at exit.
 `;
 
 /** `spanprobe check --help`. */

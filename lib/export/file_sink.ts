@@ -10,6 +10,7 @@ import type { SpanData } from "../spans/span_data.ts";
 import { type Counters, createCounters } from "../telemetry/counters.ts";
 import { type Logger, silentLogger } from "../telemetry/log.ts";
 import { createBatchWorker } from "./batch_worker.ts";
+import { createExportHealth } from "./export_health.ts";
 import { encodeOtlpTraceJsonBytes } from "./otlp_json.ts";
 import type { SpanSink } from "./sink.ts";
 
@@ -40,6 +41,7 @@ export function createFileSink(options: FileSinkOptions): SpanSink {
   const logger = options.logger ?? silentLogger;
   const scopeVersion = options.scopeVersion ?? "";
   let file: Deno.FsFile | undefined;
+  const health = createExportHealth();
 
   async function exportBatch(batch: SpanData[]): Promise<void> {
     try {
@@ -49,7 +51,9 @@ export function createFileSink(options: FileSinkOptions): SpanSink {
       await writeAll(file, line);
       counters.inc("export_batches_ok");
       counters.inc("spans_exported", batch.length);
+      health.ok();
     } catch (e) {
+      health.failed(`cannot write ${options.path}: ${(e as Error).message}`);
       counters.inc("export_batches_failed");
       counters.drop("export_file_error", batch.length);
       logger.warnLimited("file_sink_failed", "writing spans to file failed; spans dropped", {
@@ -81,5 +85,6 @@ export function createFileSink(options: FileSinkOptions): SpanSink {
       })();
       return shutdownPromise;
     },
+    failure: () => health.failure,
   };
 }

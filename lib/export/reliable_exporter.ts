@@ -37,6 +37,7 @@ import type { SpanData } from "../spans/span_data.ts";
 import type { Counters } from "../telemetry/counters.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { backoffDelayMs } from "./backoff.ts";
+import { createExportHealth, createRefusalLog } from "./export_health.ts";
 import type { OtlpSendResult } from "./otlp_send.ts";
 import type { SpanSink } from "./sink.ts";
 import type { EncodedBatch, Spool, SpoolRef } from "./spool.ts";
@@ -109,6 +110,8 @@ export interface ReliableExporter extends SpanSink {
   readonly heldBytes: number;
   /** Whether the last answer was a success (or a non-retryable refusal). */
   readonly healthy: boolean;
+  /** Why the endpoint is failing now (not answering, or refusing batches); `undefined` after a success. */
+  failure(): string | undefined;
 }
 
 /** Starts the exporter (idle until spans arrive, or until the spool has something). */
@@ -135,6 +138,8 @@ export function createReliableExporter(o: ReliableExporterOptions): ReliableExpo
   const progress = createWakeup();
   const idle = createWakeup();
   const deadlines: (number | undefined)[] = [];
+  const health = createExportHealth();
+  const logRefusal = createRefusalLog(logger);
 
   let nextSeq = spool?.nextSeq ?? 0;
   let encodingSpans = 0; // taken from `pending`, not yet an entry
@@ -365,6 +370,7 @@ export function createReliableExporter(o: ReliableExporterOptions): ReliableExpo
         });
       }
       healthy = true;
+      health.ok();
       failures = 0;
       const rejected = Math.min(entry.spans, result.rejectedSpans ?? 0);
       counters.inc("export_batches_ok");
@@ -390,22 +396,26 @@ export function createReliableExporter(o: ReliableExporterOptions): ReliableExpo
         healthy = true; // the endpoint answers; it refused this batch
         failures = 0;
       }
+      health.failed(result.status ? `refused: http ${result.status}` : `not answering: ${result.error}`);
       counters.inc("export_batches_failed");
       counters.drop(o.dropReason(result), entry.spans);
-      logger.warnLimited("otlp_failed", "OTLP export failed; spans dropped", {
+      const fields = {
         endpoint: o.endpoint,
-        status: result.status || undefined,
+        status: result.status,
         error: result.error,
         message: result.errorMessage,
         spans: entry.spans,
         attempts: entry.attempts,
-      });
+      };
+      if (!result.retryable && result.status) logRefusal(fields);
+      else logger.warnLimited("otlp_failed", "OTLP export failed; spans dropped", fields);
       await finish(entry);
       return;
     }
     // retryable: wait, then try again, this batch first
     const wasHealthy = healthy;
     if (wasHealthy) unhealthySince = Date.now();
+    health.failed(result.status ? `not answering: http ${result.status}` : `not answering: ${result.error}`);
     healthy = false;
     failures++;
     const wait = result.retryAfterMs !== undefined
@@ -545,5 +555,6 @@ export function createReliableExporter(o: ReliableExporterOptions): ReliableExpo
     get healthy() {
       return healthy;
     },
+    failure: () => health.failure,
   };
 }
