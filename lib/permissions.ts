@@ -4,6 +4,7 @@
  * the Dockerfile. See docs/permissions.md.
  * @module
  */
+import { BPFTRACE_ENV_VARS } from "./sources/bpftrace_process.ts";
 
 /** Environment variables the agent reads (and nothing else). */
 export const ENV_VARS: readonly string[] = [
@@ -20,7 +21,11 @@ export const ENV_VARS: readonly string[] = [
   "OTEL_EXPORTER_OTLP_TIMEOUT",
   "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
   "SPANPROBE_LIBBPF",
-  "BPFTRACE_PERF_RB_PAGES",
+  // what scripts/launch.ts hands the agent in place of --header / --endpoint (secrets stay off argv)
+  "SPANPROBE_HEADERS",
+  "SPANPROBE_ENDPOINT",
+  // passed on to bpftrace, which gets nothing else of the agent's environment
+  ...BPFTRACE_ENV_VARS,
   // read by the `yaml` package's parser (its debug switches)
   "LOG_TOKENS",
   "LOG_STREAM",

@@ -60,6 +60,49 @@ export function permissionsForRun(args: string[], env: (k: string) => string | u
   };
 }
 
+/**
+ * The agent's command line without the values that may hold secrets
+ * (`--header`, `--endpoint`), and the environment that carries them instead
+ * (`SPANPROBE_HEADERS`, a percent-encoded `k=v` list, and
+ * `SPANPROBE_ENDPOINT`): another user can read a process's command line, not
+ * its environment.
+ */
+export function moveSecretsToEnv(args: string[]): { args: string[]; env: Record<string, string> } {
+  const out: string[] = [];
+  const headers: string[] = [];
+  let endpoint: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "--") {
+      out.push(...args.slice(i));
+      break;
+    }
+    const m = /^--(header|endpoint)(?:=(.*))?$/s.exec(a);
+    if (!m) {
+      out.push(a);
+      continue;
+    }
+    const value = m[2] ?? args[++i];
+    if (value === undefined) {
+      out.push(a); // the agent reports the missing value
+      break;
+    }
+    if (m[1] === "endpoint") endpoint = value;
+    else {
+      const eq = value.indexOf("=");
+      if (eq < 0) {
+        out.push("--header", value); // malformed: no secret to hide, the agent says what is wrong
+        continue;
+      }
+      headers.push(`${encodeURIComponent(value.slice(0, eq))}=${encodeURIComponent(value.slice(eq + 1))}`);
+    }
+  }
+  const env: Record<string, string> = {};
+  if (headers.length) env.SPANPROBE_HEADERS = headers.join(",");
+  if (endpoint !== undefined) env.SPANPROBE_ENDPOINT = endpoint;
+  return { args: out, env };
+}
+
 if (import.meta.main) {
   let flags: string[];
   const [command, ...rest] = Deno.args;
@@ -71,8 +114,16 @@ if (import.meta.main) {
     console.error(`spanprobe: ${e instanceof UserError ? e.message : (e as Error).message}`);
     Deno.exit(2);
   }
+  const moved = command === "run" ? moveSecretsToEnv(rest) : { args: rest, env: {} };
+  if (moved.env.SPANPROBE_HEADERS) {
+    console.error(
+      "spanprobe: warning: --header values on the command line are visible in the process list and in " +
+        "`deno task`'s echo; put secrets in OTEL_EXPORTER_OTLP_HEADERS or the config file's headers: (see README)",
+    );
+  }
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...flags, `${root}main.ts`, ...Deno.args],
+    args: ["run", ...flags, `${root}main.ts`, ...(command === undefined ? [] : [command]), ...moved.args],
+    env: moved.env,
   }).spawn();
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(sig, () => {

@@ -13,6 +13,7 @@ import type { Spool } from "../export/spool.ts";
 import type { Counters } from "../telemetry/counters.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { UserError } from "../sources/probe_run.ts";
+import { redactUrl } from "../telemetry/redact.ts";
 import { VERSION } from "../version.ts";
 
 /** Inputs of {@linkcode resolveExport}. */
@@ -74,7 +75,10 @@ export function buildSink(
       case "file":
         return createFileSink({ path: out.path, scopeVersion: VERSION, counters: o.counters, logger: o.logger });
       case "otlp":
-        o.logger.info("exporting over OTLP", { endpoint: plan.otlp!.endpoint, protocol: plan.otlp!.protocol });
+        o.logger.info("exporting over OTLP", {
+          endpoint: redactUrl(plan.otlp!.endpoint),
+          protocol: plan.otlp!.protocol,
+        });
         return createOtlpHttpSink({
           ...plan.otlp!,
           ...o.reliability,

@@ -12,6 +12,7 @@
  * @module
  */
 import { UserError } from "../sources/probe_run.ts";
+import { redactUrl } from "../telemetry/redact.ts";
 import type { OtlpProtocol } from "./otlp_send.ts";
 
 /** Reads one environment variable. */
@@ -59,10 +60,13 @@ function checkUrl(url: string, source: string): string {
   try {
     parsed = new URL(url);
   } catch {
-    throw new UserError(`${source}: not a URL: ${JSON.stringify(url)}`, 2);
+    throw new UserError(`${source}: not a URL: ${JSON.stringify(redactUrl(url))}`, 2);
   }
   if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
-    throw new UserError(`${source}: only http and https endpoints are supported, got ${JSON.stringify(url)}`, 2);
+    throw new UserError(
+      `${source}: only http and https endpoints are supported, got ${JSON.stringify(redactUrl(url))}`,
+      2,
+    );
   }
   return url;
 }
@@ -75,19 +79,22 @@ function checkUrl(url: string, source: string): string {
  */
 export function parseKeyValueList(str: string): Record<string, string> {
   const out: Record<string, string> = {};
+  // errors name the entry by position only: values may be secrets (headers)
+  let n = 0;
   for (const entry of str.split(",")) {
+    n++;
     if (!entry.trim()) continue;
     const eq = entry.indexOf("=");
-    if (eq < 0) throw new Error(`missing '=' in ${JSON.stringify(entry.trim())}`);
+    if (eq < 0) throw new Error(`entry ${n}: missing '=' (expected key=value,key2=value2)`);
     let key: string;
     let value: string;
     try {
       key = decodeURIComponent(entry.slice(0, eq).trim());
       value = decodeURIComponent(entry.slice(eq + 1).trim());
     } catch {
-      throw new Error(`bad percent-encoding in ${JSON.stringify(entry.trim())}`);
+      throw new Error(`entry ${n}: bad percent-encoding`);
     }
-    if (!key) throw new Error(`empty key in ${JSON.stringify(entry.trim())}`);
+    if (!key) throw new Error(`entry ${n}: empty key`);
     out[key] = value;
   }
   return out;

@@ -43,6 +43,30 @@ export interface BpftraceProcess {
   stop(graceMs?: number): Promise<void>;
 }
 
+/**
+ * The environment bpftrace is given (when set): its own tuning variables and
+ * what a process needs to run a `--command`; nothing else of the agent's
+ * environment (no `OTEL_EXPORTER_OTLP_HEADERS`) reaches it.
+ */
+export const BPFTRACE_ENV_VARS: readonly string[] = [
+  "PATH",
+  "LANG",
+  "LC_ALL",
+  "TZ",
+  "BPFTRACE_PERF_RB_PAGES",
+  "BPFTRACE_STRLEN",
+  "BPFTRACE_MAP_KEYS_MAX",
+  "BPFTRACE_CAT_BYTES_MAX",
+  "BPFTRACE_MAX_PROBES",
+  "BPFTRACE_MAX_BPF_PROGS",
+  "BPFTRACE_LOG_SIZE",
+  "BPFTRACE_NO_USER_SYMBOLS",
+  "BPFTRACE_CACHE_USER_SYMBOLS",
+  "BPFTRACE_NO_CPP_DEMANGLE",
+  "BPFTRACE_VMLINUX",
+  "BPFTRACE_BTF",
+];
+
 const NOTIFY = "__BPFTRACE_NOTIFY_PROBES_ATTACHED";
 
 /**
@@ -60,6 +84,22 @@ function perfPages(): string {
   }
 }
 const HARMLESS = /couldn't set RLIMIT_MEMLOCK/;
+
+/**
+ * bpftrace's whole environment: the {@linkcode BPFTRACE_ENV_VARS} that are
+ * set, nothing else of the agent's (secrets such as
+ * `OTEL_EXPORTER_OTLP_HEADERS` never reach it).
+ */
+export function bpftraceEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of BPFTRACE_ENV_VARS) {
+    try {
+      const v = Deno.env.get(name);
+      if (v !== undefined) env[name] = v;
+    } catch { /* not permitted: not passed */ }
+  }
+  return { ...env, BPFTRACE_PERF_RB_PAGES: perfPages(), ...extra, [NOTIFY]: "1" };
+}
 
 /** The arguments bpftrace is started with. */
 export function bpftraceArgs(
@@ -82,7 +122,8 @@ export function spawnBpftrace(o: BpftraceOptions): BpftraceProcess {
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
-      env: { BPFTRACE_PERF_RB_PAGES: perfPages(), ...o.env, [NOTIFY]: "1" },
+      clearEnv: true,
+      env: bpftraceEnv(o.env),
     }).spawn();
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {

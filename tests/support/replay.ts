@@ -1,6 +1,6 @@
 /**
  * Recorded-style bpftrace output for the usdt-requests probe, replayed
- * through the real agent by tests/targets/fake_bpftrace.sh.
+ * through the real agent by the stand-in bpftrace of {@linkcode writeFakeBpftrace}.
  * @module
  */
 
@@ -16,4 +16,20 @@ export async function writeReplay(path: string, pairs: number): Promise<void> {
     lines.push(`{"type": "value", "data": ["request_end", 4242, 4243, "r-${i}", ${start}, 500, 200]}`);
   }
   await Deno.writeTextFile(path, lines.join("\n") + "\n");
+}
+
+/**
+ * Writes DIR/bpftrace: a stand-in for bpftrace (`spanprobe run --bpftrace
+ * DIR/bpftrace`) that says "probes attached" the way bpftrace does when
+ * `__BPFTRACE_NOTIFY_PROBES_ATTACHED` is set, then prints `outputPath` (a
+ * file, or a FIFO the test writes later) as its output and exits 0. Its
+ * arguments (the program) are ignored. The path is baked in: bpftrace gets
+ * no environment from the agent beyond its own variables.
+ */
+export async function writeFakeBpftrace(dir: string, outputPath: string): Promise<string> {
+  const path = `${dir}/bpftrace`;
+  const quoted = `'${outputPath.replaceAll("'", `'\\''`)}'`;
+  await Deno.writeTextFile(path, `#!/bin/sh\necho "__BPFTRACE_NOTIFY_PROBES_ATTACHED" >&2\nexec cat ${quoted}\n`);
+  await Deno.chmod(path, 0o755);
+  return path;
 }
