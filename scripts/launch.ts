@@ -12,6 +12,7 @@ import { parseArgs } from "node:util";
 import { loadAgentConfig, parseOutput, parsePort } from "../lib/config/agent_config.ts";
 import { findProbe } from "../lib/config/probe_catalog.ts";
 import { RUN_OPTIONS } from "../lib/cli/options.ts";
+import { resolveOtlpConfig } from "../lib/export/otlp_env.ts";
 import { permissionFlags, type PermissionOptions } from "../lib/permissions.ts";
 import { UserError } from "../lib/sources/probe_run.ts";
 
@@ -38,12 +39,14 @@ export function permissionsForRun(args: string[], env: (k: string) => string | u
   for (const v of paramValues) if (v?.startsWith("/")) read.push(v);
   const outputs = values.output?.map(parseOutput) ?? file.outputs ?? [];
   const write = outputs.flatMap((o) => (o.kind === "file" ? [o.path] : []));
-  const endpoint = values.endpoint ?? file.endpoint ?? env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") ??
-    env("OTEL_EXPORTER_OTLP_ENDPOINT");
-  const wantsOtlp = outputs.some((o) => o.kind === "otlp") || (outputs.length === 0 && endpoint !== undefined);
+  const endpointFlag = values.endpoint ?? file.endpoint;
+  const endpointKnown = endpointFlag !== undefined || env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") !== undefined ||
+    env("OTEL_EXPORTER_OTLP_ENDPOINT") !== undefined;
+  const wantsOtlp = outputs.some((o) => o.kind === "otlp") || (outputs.length === 0 && endpointKnown);
   let net: PermissionOptions["net"];
   if (wantsOtlp) {
-    const url = new URL(endpoint ?? "http://localhost:4318");
+    // the agent's own rule: a malformed variable is ignored (the next source or the default applies)
+    const url = new URL(resolveOtlpConfig(env, { endpoint: endpointFlag }).config.endpoint);
     // url.hostname keeps an IPv6 address in brackets, the form --allow-net needs
     net = [`${url.hostname}:${url.port || (url.protocol === "https:" ? 443 : 80)}`];
   }

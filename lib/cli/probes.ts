@@ -124,15 +124,27 @@ function retargetAttach(p: PlannedProbe): AttachTarget[] | undefined {
 }
 
 /**
+ * `OTEL_RESOURCE_ATTRIBUTES` as attributes; a malformed value is ignored as a
+ * whole with a warning naming the variable (the OpenTelemetry SDK
+ * environment spec), never an error.
+ */
+function envResourceAttributes(text: string | undefined, logger: Logger): Record<string, string> {
+  try {
+    return parseResourceAttributes(text ?? "");
+  } catch (e) {
+    logger.warn(`OTEL_RESOURCE_ATTRIBUTES ignored: ${(e as Error).message}`);
+    return {};
+  }
+}
+
+/**
  * Starts every planned probe. A probe that cannot attach is logged as an
  * error (which probe, why) and the others run without it; when none can
  * run, this throws (the CLI exits non-zero) with every probe's reason.
  */
 export async function startProbes(planned: PlannedProbe[], o: StartOptions): Promise<ProbeRun[]> {
-  const resources = createResourceCache({
-    serviceName: o.serviceName,
-    extra: parseResourceAttributes(o.resourceAttributes ?? ""),
-  });
+  const resourceAttributes = envResourceAttributes(o.resourceAttributes, o.logger);
+  const resources = createResourceCache({ serviceName: o.serviceName, extra: resourceAttributes });
   const runs: ProbeRun[] = [];
   const failures: { name: string; error: Error }[] = [];
   try {
@@ -149,7 +161,7 @@ export async function startProbes(planned: PlannedProbe[], o: StartOptions): Pro
               counters: o.counters,
               libbpfPath: o.libbpf,
               serviceName: o.serviceName,
-              resourceAttributes: parseResourceAttributes(o.resourceAttributes ?? ""),
+              resourceAttributes,
               attach: retargetAttach(p),
             }),
           );
