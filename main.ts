@@ -52,6 +52,7 @@ function launcherHeaders(env: (name: string) => string | undefined): Record<stri
   }
 }
 import { CHECK_OPTIONS, RUN_OPTIONS } from "./lib/cli/options.ts";
+import { checkProbe } from "./lib/cli/check.ts";
 
 function out(text: string): void {
   Deno.stdout.writeSync(new TextEncoder().encode(text.endsWith("\n") ? text : text + "\n"));
@@ -180,9 +181,9 @@ async function checkCommand(args: string[]): Promise<number> {
     cliParams: parsePairs(values.param ?? [], "--param"),
     binary: values.binary,
     fileProbes: file.probes,
-    validateParams: !all,
+    checkOnly: true,
   });
-  for (const p of probes) out(`ok  ${p.ref.name} (${p.ref.kind}) ${p.ref.specPath}`);
+  for (const p of probes) for (const line of await checkProbe(p)) out(line);
   if (values.config) out(`ok  config ${values.config}`);
   return 0;
 }

@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { loadAgentConfig, parseOutput, parsePort } from "../lib/config/agent_config.ts";
 import { findProbe } from "../lib/config/probe_catalog.ts";
-import { RUN_OPTIONS } from "../lib/cli/options.ts";
+import { CHECK_OPTIONS, RUN_OPTIONS } from "../lib/cli/options.ts";
 import { resolveOtlpConfig } from "../lib/export/otlp_env.ts";
 import { permissionFlags, type PermissionOptions } from "../lib/permissions.ts";
 import { UserError } from "../lib/sources/probe_run.ts";
@@ -106,13 +106,50 @@ export function moveSecretsToEnv(args: string[]): { args: string[]; env: Record<
   return { args: out, env };
 }
 
+/**
+ * The agent's command line for the launcher's arguments: `run` is the
+ * default command, so `deno task start --probe X` and `deno task start run
+ * --probe X` are the same; `deno task start probes`, `check`, `--help` and
+ * `--version` pass through.
+ */
+export function withCommand(args: string[]): string[] {
+  return args.length > 0 && args[0].startsWith("-") && !["--help", "-h", "--version", "-V"].includes(args[0])
+    ? ["run", ...args]
+    : args;
+}
+
+/**
+ * The permission options of `spanprobe COMMAND ARGS`: {@linkcode permissionsForRun}
+ * for `run`; for `check`, read access to the probes and config it names (each
+ * spec's folder: its script sits beside it) and bpftrace (for its parse);
+ * for anything else, the bundled probes only.
+ */
+export function permissionsForCommand(
+  command: string | undefined,
+  args: string[],
+  env: (k: string) => string | undefined,
+): PermissionOptions {
+  if (args.includes("--help") || args.includes("-h")) return { read: [`${root}probes`] };
+  if (command === "run") return permissionsForRun(args, env);
+  if (command !== "check") return { read: [`${root}probes`] };
+  const { values } = parseArgs({ args, options: CHECK_OPTIONS, strict: true, allowPositionals: false });
+  const read = [`${root}probes`];
+  if (values.config) read.push(values.config);
+  const file = values.config ? loadAgentConfig(values.config) : {};
+  for (const p of values.probe ?? file.probes?.map((x) => x.probe) ?? []) {
+    const ref = findProbe(p);
+    if (!ref.specPath.startsWith(`${root}probes/`)) read.push(dirname(ref.specPath));
+  }
+  const paramValues = [values.binary, ...(values.param ?? []).map((p) => p.slice(p.indexOf("=") + 1))];
+  for (const v of paramValues) if (v?.startsWith("/")) read.push(v);
+  return { read };
+}
+
 if (import.meta.main) {
   let flags: string[];
-  const [command, ...rest] = Deno.args;
+  const [command, ...rest] = withCommand(Deno.args);
   try {
-    flags = command === "run" && !rest.includes("--help") && !rest.includes("-h")
-      ? permissionFlags(permissionsForRun(rest, (k) => Deno.env.get(k)))
-      : permissionFlags({ read: [`${root}probes`, ...rest.filter((a) => a.endsWith(".yaml"))] });
+    flags = permissionFlags(permissionsForCommand(command, rest, (k) => Deno.env.get(k)));
   } catch (e) {
     console.error(`spanprobe: ${e instanceof UserError ? e.message : (e as Error).message}`);
     Deno.exit(2);

@@ -26,6 +26,8 @@ export interface PlannedProbe {
   tracing?: TracingConfig;
   params: Record<string, string>;
   pid?: number;
+  /** Required parameters not given (`check` only: they are checked at run time). */
+  unchecked?: string[];
 }
 
 /** Inputs of {@linkcode planProbes}. */
@@ -35,8 +37,11 @@ export interface PlanInput {
   binary?: string;
   pid?: string;
   fileProbes?: ProbeChoice[];
-  /** Check parameter values too (default true). */
-  validateParams?: boolean;
+  /**
+   * For `check`: a required parameter that is not given is reported in
+   * `unchecked` instead of being an error (given values are validated fully).
+   */
+  checkOnly?: boolean;
 }
 
 function parsePid(text: string): number {
@@ -81,8 +86,13 @@ export async function planProbes(input: PlanInput): Promise<PlannedProbe[]> {
       const { loadTracingConfig } = await import("../config/tracing_config.ts");
       tracing = loadTracingConfig(ref.specPath);
     }
-    if (spec && input.validateParams !== false) resolveParams(spec, params);
-    planned.push({ ref, spec, tracing, params, pid: choice.pid ?? pid });
+    let unchecked: string[] | undefined;
+    if (spec && input.checkOnly) {
+      unchecked = spec.params.filter((p) => p.required && params[p.name] === undefined).map((p) => p.name);
+      const relaxed = spec.params.map((p) => unchecked!.includes(p.name) ? { ...p, required: false } : p);
+      resolveParams({ ...spec, params: relaxed }, params);
+    } else if (spec) resolveParams(spec, params);
+    planned.push({ ref, spec, tracing, params, pid: choice.pid ?? pid, unchecked });
   }
   for (const k of Object.keys(input.cliParams)) {
     const dot = k.indexOf(".");

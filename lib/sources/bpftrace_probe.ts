@@ -290,7 +290,15 @@ export async function openBpftraceProbe(o: BpftraceProbeOptions): Promise<ProbeR
   let writerBroken = false;
 
   const spawn = () =>
-    spawnBpftrace({ bpftrace: o.bpftrace, program, name: spec.name, pid, command: o.command, logger });
+    spawnBpftrace({
+      bpftrace: o.bpftrace,
+      program,
+      name: spec.name,
+      pid,
+      command: o.command,
+      logger,
+      scriptPath: spec.scriptPath,
+    });
   /** Feeds one process's stdout into the pipeline, framed on its own. */
   async function pump(p: BpftraceProcess): Promise<void> {
     try {

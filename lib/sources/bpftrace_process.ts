@@ -25,6 +25,8 @@ export interface BpftraceOptions {
   command?: string;
   /** Extra environment (e.g. BPFTRACE_STRLEN). */
   env?: Record<string, string>;
+  /** The script's file, shown in place of `stdin` in bpftrace's error positions. */
+  scriptPath?: string;
   logger: Logger;
 }
 
@@ -172,6 +174,8 @@ export function spawnBpftrace(o: BpftraceOptions): BpftraceProcess {
       line = line.replace(NOTIFY, "");
       if (!isAttached) {
         isAttached = true;
+        // it attached after all: what it said on the way was a warning, logged now
+        for (const said of tail) o.logger.warn("bpftrace: " + said, { probe: o.name });
         o.logger.info("probes attached", {
           probe: o.name,
           bpftrace_pid: child.pid,
@@ -185,9 +189,12 @@ export function spawnBpftrace(o: BpftraceOptions): BpftraceProcess {
       o.logger.debug("bpftrace: " + line, { probe: o.name });
       return;
     }
+    if (o.scriptPath) line = line.replace(/^stdin:/, `${o.scriptPath}:`);
     tail.push(line);
     if (tail.length > 20) tail.shift();
-    o.logger.warn("bpftrace: " + line, { probe: o.name });
+    // before attaching, what bpftrace says ends up in the error (printed once, there)
+    if (isAttached) o.logger.warn("bpftrace: " + line, { probe: o.name });
+    else o.logger.debug("bpftrace: " + line, { probe: o.name });
   }
 
   const exited = child.status.then(async (status) => {
