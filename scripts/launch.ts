@@ -6,7 +6,7 @@
  * probes. Signals are forwarded; the agent's exit code is returned.
  * @module
  */
-import { dirname } from "node:path";
+import { dirname, isAbsolute, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { loadAgentConfig, parseOutput, parsePort } from "../lib/config/agent_config.ts";
@@ -18,8 +18,32 @@ import { UserError } from "../lib/sources/probe_run.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 
+/**
+ * Parameter values that name files (the agent checks each against its
+ * declared type): absolute ones as given, relative ones that exist in `cwd`
+ * (where the agent runs and resolves them) made absolute.
+ */
+function paramPaths(values: (string | undefined)[], cwd: string): string[] {
+  const out: string[] = [];
+  for (const v of values) {
+    if (!v) continue;
+    if (v.startsWith("/")) out.push(v);
+    else if (/^[A-Za-z0-9._+@-][A-Za-z0-9._\/+@-]*$/.test(v)) {
+      try {
+        Deno.statSync(resolve(cwd, v));
+        out.push(resolve(cwd, v));
+      } catch { /* not a file: not a path */ }
+    }
+  }
+  return out;
+}
+
 /** The permission options a `spanprobe run ARGS` invocation needs. */
-export function permissionsForRun(args: string[], env: (k: string) => string | undefined): PermissionOptions {
+export function permissionsForRun(
+  args: string[],
+  env: (k: string) => string | undefined,
+  cwd: string = Deno.cwd(),
+): PermissionOptions {
   const { values } = parseArgs({ args, options: RUN_OPTIONS, strict: true, allowPositionals: false });
   const file = values.config ? loadAgentConfig(values.config) : {};
   const read = [`${root}probes`];
@@ -36,7 +60,7 @@ export function permissionsForRun(args: string[], env: (k: string) => string | u
     ...(values.param ?? []).map((p) => p.slice(p.indexOf("=") + 1)),
     ...(file.probes ?? []).flatMap((p) => Object.values(p.params)),
   ];
-  for (const v of paramValues) if (v?.startsWith("/")) read.push(v);
+  read.push(...paramPaths(paramValues, cwd));
   const outputs = values.output?.map(parseOutput) ?? file.outputs ?? [];
   const write = outputs.flatMap((o) => (o.kind === "file" ? [o.path] : []));
   const endpointFlag = values.endpoint ?? file.endpoint;
@@ -107,6 +131,59 @@ export function moveSecretsToEnv(args: string[]): { args: string[]; env: Record<
 }
 
 /**
+ * The directory the user ran the command in: `deno task` runs its tasks in
+ * the repository and says where the user was in `INIT_CWD`.
+ */
+export function userCwd(env: (k: string) => string | undefined): string {
+  return env("INIT_CWD") || Deno.cwd();
+}
+
+/** Options whose value is a path (`--probe` only when it is one: a bundled probe is a name). */
+const PATH_OPTIONS: Record<string, (v: string) => boolean> = {
+  "--config": () => true,
+  "-c": () => true,
+  "--binary": () => true,
+  "--spool-dir": () => true,
+  "--probe": (v) => v.includes("/") || /\.(ya?ml|bt)$/.test(v),
+  "-p": (v) => v.includes("/") || /\.(ya?ml|bt)$/.test(v),
+  "--bpftrace": (v) => v.includes("/"),
+  "--output": (v) => v.startsWith("file:"),
+  "-o": (v) => v.startsWith("file:"),
+};
+
+/**
+ * `args` with every relative path (`--config`, `--binary`, `--probe PATH`,
+ * `--output file:PATH`, `--spool-dir`, `--bpftrace ./x`) made absolute
+ * against `cwd`, the user's directory, before any permission is derived
+ * from them. Relative `--param` values are resolved by the agent, which
+ * runs in `cwd`.
+ */
+export function absolutePaths(args: string[], cwd: string): string[] {
+  const out: string[] = [];
+  const abs = (opt: string, v: string) => {
+    if (!PATH_OPTIONS[opt](v)) return v;
+    const file = v.startsWith("file:");
+    const path = file ? v.slice(5) : v;
+    if (path === "" || isAbsolute(path)) return v;
+    return `${file ? "file:" : ""}${resolve(cwd, path)}`;
+  };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "--") {
+      out.push(...args.slice(i));
+      break;
+    }
+    const eq = a.indexOf("=");
+    const opt = a.startsWith("--") && eq > 0 ? a.slice(0, eq) : a;
+    if (!(opt in PATH_OPTIONS)) out.push(a);
+    else if (opt !== a) out.push(`${opt}=${abs(opt, a.slice(eq + 1))}`);
+    else if (i + 1 < args.length) out.push(a, abs(opt, args[++i]));
+    else out.push(a);
+  }
+  return out;
+}
+
+/**
  * The agent's command line for the launcher's arguments: `run` is the
  * default command, so `deno task start --probe X` and `deno task start run
  * --probe X` are the same; `deno task start probes`, `check`, `--help` and
@@ -128,9 +205,10 @@ export function permissionsForCommand(
   command: string | undefined,
   args: string[],
   env: (k: string) => string | undefined,
+  cwd: string = Deno.cwd(),
 ): PermissionOptions {
   if (args.includes("--help") || args.includes("-h")) return { read: [`${root}probes`] };
-  if (command === "run") return permissionsForRun(args, env);
+  if (command === "run") return permissionsForRun(args, env, cwd);
   if (command !== "check") return { read: [`${root}probes`] };
   const { values } = parseArgs({ args, options: CHECK_OPTIONS, strict: true, allowPositionals: false });
   const read = [`${root}probes`];
@@ -141,15 +219,17 @@ export function permissionsForCommand(
     if (!ref.specPath.startsWith(`${root}probes/`)) read.push(dirname(ref.specPath));
   }
   const paramValues = [values.binary, ...(values.param ?? []).map((p) => p.slice(p.indexOf("=") + 1))];
-  for (const v of paramValues) if (v?.startsWith("/")) read.push(v);
+  read.push(...paramPaths(paramValues, cwd));
   return { read };
 }
 
 if (import.meta.main) {
   let flags: string[];
-  const [command, ...rest] = withCommand(Deno.args);
+  const env = (k: string) => Deno.env.get(k);
+  const cwd = userCwd(env);
+  const [command, ...rest] = absolutePaths(withCommand(Deno.args), cwd);
   try {
-    flags = permissionFlags(permissionsForCommand(command, rest, (k) => Deno.env.get(k)));
+    flags = permissionFlags(permissionsForCommand(command, rest, env, cwd));
   } catch (e) {
     console.error(`spanprobe: ${e instanceof UserError ? e.message : (e as Error).message}`);
     Deno.exit(2);
@@ -164,6 +244,7 @@ if (import.meta.main) {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...flags, `${root}main.ts`, ...(command === undefined ? [] : [command]), ...moved.args],
     env: moved.env,
+    cwd, // relative --param paths resolve where the user is
   }).spawn();
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(sig, () => {

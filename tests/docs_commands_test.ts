@@ -87,7 +87,7 @@ Deno.test("every safe command shown in README.md and docs/ runs verbatim and exi
       ok(r.stdout.length > 0, `${c.file}: \`${c.line}\` printed something`);
       ran++;
     }
-    console.log(`${ran} documented commands ran (of ${commands.length} shown)`);
+    console.log(`${ran} documented commands ran (of ${commands.length} shown):\n  ${[...seen].join("\n  ")}`);
     assert(ran >= 3, `README's probes, check and help commands at least (${ran})`);
   } finally {
     await Deno.remove(bin, { recursive: true });
