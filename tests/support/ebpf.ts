@@ -21,8 +21,16 @@ function which(cmd: string): boolean {
   }
 }
 
+/**
+ * Set to a reason, makes every eBPF skip helper report that reason (to test
+ * that a skip in CI fails the run, on a machine that could run them).
+ */
+export const FORCE_SKIP_ENV = "SPANPROBE_TEST_FORCE_EBPF_SKIP";
+
 /** Why eBPF tests cannot run here, or `undefined` when they can. CI (root, bpftrace) must run them. */
 export function ebpfSkipReason(): string | undefined {
+  const forced = Deno.env.get(FORCE_SKIP_ENV);
+  if (forced) return forced;
   if (Deno.uid() !== 0) return "not root: eBPF tests need root (CI runs as root)";
   if (!which("bpftrace")) return "bpftrace is not installed (apt-get install bpftrace)";
   try {
@@ -33,10 +41,20 @@ export function ebpfSkipReason(): string | undefined {
   return undefined;
 }
 
-/** Skip message printed once per file. */
+/**
+ * Skip message printed once per file; returns whether to skip. In CI (`CI`
+ * set) a skip is a failure: a test that says why is registered and fails,
+ * so a run where eBPF tests could not run never passes.
+ */
 export function announceSkip(file: string, reason: string | undefined): boolean {
-  if (reason) console.warn(`SKIP ${file}: ${reason}`);
-  return reason !== undefined;
+  if (!reason) return false;
+  console.warn(`SKIP ${file}: ${reason}`);
+  if (Deno.env.get("CI")) {
+    Deno.test(`${file}: eBPF tests must run in CI`, () => {
+      throw new Error(`${file}: eBPF tests were skipped in CI (${reason}); CI must run them as root with bpftrace`);
+    });
+  }
+  return true;
 }
 
 /** Compiles tests/targets/NAME.c to .cache/NAME (when the source is newer); returns the binary path. */
