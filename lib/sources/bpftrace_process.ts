@@ -9,6 +9,7 @@
  * @module
  */
 import type { Logger } from "../telemetry/log.ts";
+import { explainAttachFailure } from "./bpftrace_failure.ts";
 import { UserError } from "./probe_run.ts";
 
 /** Options of {@linkcode spawnBpftrace}. */
@@ -200,6 +201,13 @@ export function spawnBpftrace(o: BpftraceOptions): BpftraceProcess {
   const exited = child.status.then(async (status) => {
     await stderrDone.catch(() => {});
     if (!isAttached) {
+      const explained = status.signal
+        ? undefined
+        : await explainAttachFailure({ program: o.program, pid: o.pid, stderr: tail });
+      if (explained) {
+        attachedReject(new UserError(`probe ${o.name}: ${explained}`, 1));
+        return status;
+      }
       const why = status.signal
         ? `bpftrace was killed (${status.signal}) before its probes were attached`
         : status.code === 1
