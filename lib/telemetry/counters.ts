@@ -23,6 +23,7 @@ export type CounterName =
   | "export_batches_retried"
   | "export_batches_failed"
   | "source_restarts"
+  | "clock_steps"
   | "spool_batches_written"
   | "spool_batches_recovered"
   | "spool_spans_recovered"

@@ -31,6 +31,7 @@ const HELP: Record<string, string> = {
   export_batches_retried: "Export requests retried",
   export_batches_failed: "Export batches given up",
   source_restarts: "Sources (bpftrace) restarted after dying",
+  clock_steps: "Wall-clock steps seen after a calibration (boot-clock times re-anchored)",
   spool_batches_written: "Batches written to the disk spool",
   spool_batches_recovered: "Batches found in the spool at start",
   spool_spans_recovered: "Spans found in the spool at start",

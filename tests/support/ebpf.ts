@@ -79,14 +79,22 @@ export interface TruthRecord {
   startNs: bigint;
   durationNs: bigint;
   status: number;
+  /** The program's own wall-clock time of its request_error probe (0n: none). */
+  errorNs: bigint;
 }
 
 /** Reads the ground truth a usdt_requests run wrote. */
 export async function readTruth(path: string): Promise<TruthRecord[]> {
   const text = await Deno.readTextFile(path);
   return text.trim().split("\n").filter(Boolean).map((line) => {
-    const [idHex, start, dur, status] = line.split(" ");
-    return { idHex, startNs: BigInt(start), durationNs: BigInt(dur), status: Number(status) };
+    const [idHex, start, dur, status, errorAt] = line.split(" ");
+    return {
+      idHex,
+      startNs: BigInt(start),
+      durationNs: BigInt(dur),
+      status: Number(status),
+      errorNs: BigInt(errorAt ?? "0"),
+    };
   });
 }
 
