@@ -14,7 +14,7 @@ import { findProbe } from "../lib/config/probe_catalog.ts";
 import { CHECK_OPTIONS, RUN_OPTIONS } from "../lib/cli/options.ts";
 import { resolveOtlpConfig } from "../lib/export/otlp_env.ts";
 import { permissionFlags, type PermissionOptions } from "../lib/permissions.ts";
-import { UserError } from "../lib/sources/probe_run.ts";
+import { UserError } from "../lib/core/errors.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 

@@ -7,6 +7,8 @@
  * command line, and bpftrace inherits none of the OTLP variables.
  */
 import assert, { deepStrictEqual, match, ok, strictEqual } from "node:assert/strict";
+import { ENV_VARS } from "../lib/permissions.ts";
+import { BPFTRACE_ENV_VARS } from "../lib/sources/bpftrace/process.ts";
 import { ROOT, runSpanprobe } from "./support/ebpf.ts";
 import { startOtlpReceiver } from "./support/otlp_receiver.ts";
 import { writeFakeBpftrace, writeReplay } from "./support/replay.ts";
@@ -166,4 +168,8 @@ Deno.test("deno task start: --header and --endpoint reach the agent by environme
     await receiver.close();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("the agent may read every variable it passes on to bpftrace", () => {
+  for (const name of BPFTRACE_ENV_VARS) ok(ENV_VARS.includes(name), `${name} in ENV_VARS (lib/permissions.ts)`);
 });

@@ -8,8 +8,8 @@
  */
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
 import { parseProbeSpec } from "../lib/config/probe_spec.ts";
-import { createClockOffsets } from "../lib/spans/clock.ts";
-import { createWallStepDetector } from "../lib/spans/clock_step.ts";
+import { createClockOffsets } from "../lib/core/clock.ts";
+import { createWallStepDetector } from "../lib/core/clock_step.ts";
 import type { BpftraceRecord } from "../lib/streams/bpftrace_records.ts";
 import { CLOCK_EVENT, probeEventMapper } from "../lib/streams/probe_events.ts";
 

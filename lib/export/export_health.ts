@@ -51,17 +51,24 @@ export function exportDrops(s: CountersSnapshot): number {
   return n;
 }
 
-/** Logs a collector's refusal of a batch: an error once per status, with its message; debug after that. */
-export function createRefusalLog(logger: Logger): (fields: { status: number; message?: string } & LogFields) => void {
+/**
+ * Logs a destination's refusal of a batch (`name`: "OTLP"): an error once
+ * per status, with the status and the destination's message; debug after that.
+ */
+export function createRefusalLog(
+  logger: Logger,
+  name = "OTLP",
+): (fields: { status: number; message?: string } & LogFields) => void {
   const seen = new Set<number>();
   return (fields) => {
     if (seen.has(fields.status)) {
-      logger.debug("OTLP export failed: the endpoint refused a batch; spans dropped", fields);
+      logger.debug(`${name} export failed: the endpoint refused a batch; spans dropped`, fields);
       return;
     }
     seen.add(fields.status);
     logger.error(
-      "OTLP export failed: the endpoint refused a batch (not retryable); spans dropped; check the endpoint, headers and credentials",
+      `${name} export failed: the endpoint refused a batch (not retryable); spans dropped; ` +
+        "check the endpoint, headers and credentials",
       fields,
     );
   };

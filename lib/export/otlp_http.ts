@@ -115,6 +115,6 @@ export function createOtlpHttpSink(options: OtlpHttpSinkOptions): ReliableExport
     spool: options.spool,
     counters,
     logger,
-    endpoint: redactUrl(options.endpoint), // for logs only
+    target: { endpoint: redactUrl(options.endpoint) }, // for logs only
   });
 }

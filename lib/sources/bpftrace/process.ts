@@ -8,9 +8,9 @@
  * stderr when `__BPFTRACE_NOTIFY_PROBES_ATTACHED` is set.
  * @module
  */
-import type { Logger } from "../telemetry/log.ts";
-import { explainAttachFailure } from "./bpftrace_failure.ts";
-import { UserError } from "./probe_run.ts";
+import type { Logger } from "../../telemetry/log.ts";
+import { UserError } from "../../core/errors.ts";
+import { explainAttachFailure } from "./failure.ts";
 
 /** Options of {@linkcode spawnBpftrace}. */
 export interface BpftraceOptions {

@@ -5,7 +5,7 @@
  * place of bpftrace's `stdin`.
  * @module
  */
-import { bpftraceEnv } from "./bpftrace_process.ts";
+import { bpftraceEnv } from "./process.ts";
 
 /** What a dry run found. */
 export type DryRunResult =

@@ -33,7 +33,7 @@ export async function explainAttachFailure(f: AttachFailure): Promise<string | u
   for (const [binary, probes] of wanted) {
     let has: string[];
     try {
-      has = (await readUsdtProbes(binary)).map((p) => `${p.provider}:${p.name}`);
+      has = (await readUsdtProbes(binary)).map((p) => `${p.provider}:${p.name}`).sort();
     } catch {
       continue; // unreadable or not ELF: bpftrace's message stands
     }

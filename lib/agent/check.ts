@@ -9,9 +9,9 @@
  * @module
  */
 import type { ParamSpec } from "../config/probe_spec.ts";
-import { bpftraceDryRun } from "../sources/bpftrace_dry_run.ts";
-import { prepareScript } from "../sources/bpftrace_script.ts";
-import { UserError } from "../sources/probe_run.ts";
+import { bpftraceDryRun } from "../sources/bpftrace/dry_run.ts";
+import { prepareScript } from "../sources/bpftrace/script.ts";
+import { UserError } from "../core/errors.ts";
 import type { PlannedProbe } from "./probes.ts";
 
 /** Stand-in values for required parameters that were not given, used only for bpftrace's parse. */

@@ -12,9 +12,9 @@ import { fanoutSink, type SpanSink } from "../export/sink.ts";
 import type { Spool } from "../export/spool.ts";
 import type { Counters } from "../telemetry/counters.ts";
 import type { Logger } from "../telemetry/log.ts";
-import { UserError } from "../sources/probe_run.ts";
+import { UserError } from "../core/errors.ts";
 import { redactUrl } from "../telemetry/redact.ts";
-import { VERSION } from "../version.ts";
+import { VERSION } from "../core/version.ts";
 
 /** Inputs of {@linkcode resolveExport}. */
 export interface ExportInput {
