@@ -53,6 +53,7 @@ export interface BpftraceProcess {
  */
 export const BPFTRACE_ENV_VARS: readonly string[] = [
   "PATH",
+  "HOME",
   "LANG",
   "LC_ALL",
   "TZ",
