@@ -26,7 +26,6 @@ export const ENV_VARS: readonly string[] = [
   // passed on to bpftrace, which gets nothing else of the agent's environment (BPFTRACE_ENV_VARS
   // in lib/sources/bpftrace/process.ts; tests/cli_secrets_test.ts checks the two lists agree)
   "PATH",
-  "HOME",
   "LANG",
   "LC_ALL",
   "TZ",

@@ -24,7 +24,7 @@ const calib = (bootNs: number, epoch: string): BpftraceRecord => ({
 });
 
 Deno.test("detector: reports a step once it passes the threshold, each new one once", () => {
-  let reading = 5_000_000_000n;
+  let reading: bigint | undefined = 5_000_000_000n;
   const d = createWallStepDetector({ wallMinusMonotonicNs: () => reading });
   strictEqual(d.poll(), undefined, "unanchored");
   d.anchor();
@@ -35,6 +35,11 @@ Deno.test("detector: reports a step once it passes the threshold, each new one o
   strictEqual(d.poll(), undefined, "reported once");
   reading -= 10_000_000_000n;
   strictEqual(d.poll(), -6_999_000_000n);
+  const last = reading;
+  reading = undefined; // a read interrupted (preempted): no step, no anchor lost
+  strictEqual(d.poll(), undefined);
+  reading = last;
+  strictEqual(d.poll(), undefined);
 });
 
 Deno.test("probeEventMapper: a wall-clock step after calibration re-anchors boot-clock times and is counted", async () => {

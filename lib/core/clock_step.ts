@@ -15,9 +15,19 @@
 /** Default smallest step reported (ns). */
 export const CLOCK_STEP_THRESHOLD_NS = 2_000_000n;
 
-/** `wall − monotonic` now, in ns, from `Date.now()` and `performance.now()`. */
-export function wallMinusMonotonicNs(): bigint {
-  return BigInt(Date.now()) * 1_000_000n - BigInt(Math.round(performance.now() * 1e6));
+/**
+ * `wall − monotonic` now, in ns, from `Date.now()` bracketed by two
+ * `performance.now()` reads; `undefined` when every try was interrupted
+ * for more than 0.2 ms (a preempted read would look like a step).
+ */
+export function wallMinusMonotonicNs(): bigint | undefined {
+  for (let i = 0; i < 5; i++) {
+    const before = performance.now();
+    const wall = Date.now();
+    const after = performance.now();
+    if (after - before <= 0.2) return BigInt(wall) * 1_000_000n - BigInt(Math.round(((before + after) / 2) * 1e6));
+  }
+  return undefined;
 }
 
 /** Watches the wall clock for steps since an anchor. */
@@ -35,24 +45,29 @@ export interface WallStepDetector {
 /** Options of {@linkcode createWallStepDetector}. */
 export interface WallStepOptions {
   thresholdNs?: bigint;
-  /** `wall − monotonic` now (tests inject). */
-  wallMinusMonotonicNs?: () => bigint;
+  /** `wall − monotonic` now; `undefined` when it could not be read cleanly (tests inject). */
+  wallMinusMonotonicNs?: () => bigint | undefined;
 }
 
 /** A detector; unanchored until {@linkcode WallStepDetector.anchor}. */
 export function createWallStepDetector(o: WallStepOptions = {}): WallStepDetector {
   const threshold = o.thresholdNs ?? CLOCK_STEP_THRESHOLD_NS;
   const read = o.wallMinusMonotonicNs ?? wallMinusMonotonicNs;
+  let anchored = false;
   let base: bigint | undefined;
   let reported = 0n;
   return {
     anchor() {
+      anchored = true;
       base = read();
       reported = 0n;
     },
     poll() {
-      if (base === undefined) return undefined;
-      const step = read() - base;
+      if (!anchored) return undefined;
+      base ??= read(); // the anchor's read was interrupted: anchor now
+      const now = base === undefined ? undefined : read();
+      if (base === undefined || now === undefined) return undefined;
+      const step = now - base;
       const moved = step - reported;
       if (moved < threshold && moved > -threshold) return undefined;
       reported = step;

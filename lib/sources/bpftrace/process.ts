@@ -53,7 +53,6 @@ export interface BpftraceProcess {
  */
 export const BPFTRACE_ENV_VARS: readonly string[] = [
   "PATH",
-  "HOME",
   "LANG",
   "LC_ALL",
   "TZ",
