@@ -15,7 +15,7 @@ interface ShownCommand {
   line: string;
 }
 
-const PREFIX = /^(deno task start\b|spanprobe\b|deno run -A main\.ts\b)/;
+const PREFIX = /^(deno task start\b|spanprobe(?=\s|$)|deno run -A main\.ts\b)/;
 
 /** Commands in fenced shell blocks (continuations joined, comments cut) and inline code spans. */
 export function shownCommands(file: string, text: string): ShownCommand[] {
