@@ -63,8 +63,13 @@ anything is attached), 3 spans lost to an output still failing at exit.
 /** `spanprobe check --help`. */
 export const CHECK_HELP = `Usage: spanprobe check [options]
 
-Validates the config file and probe specs (YAML, events, spans, parameters,
-scripts present) without attaching anything. Errors name file and line.
+Validates, without attaching anything and without the target, what 'run'
+would reject: the config file, probe specs (YAML, events, spans, templates,
+clocks), ring-buffer configs, scripts present, every {{param}} a script uses
+declared, and the parameter values given. With bpftrace installed, also
+bpftrace's own parse of each script (bpftrace -d). Required parameters not
+given (e.g. --binary) are reported as not checked here. Errors name file and
+line; exit 2 on the first one.
 
   -p, --probe NAME|PATH     probe to check (repeatable; default: all bundled)
       --param NAME=VALUE    parameters to validate too (repeatable)
