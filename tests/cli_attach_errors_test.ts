@@ -54,7 +54,12 @@ Deno.test({
     const target = await buildTarget("usdt_requests");
     const r = await runSpanprobe(["run", "--probe", "usdt-requests", "--binary", target, "--param", "provider=nosuch"]);
     strictEqual(r.code, 1, r.stderr);
-    match(r.stderr, new RegExp(`the binary ${target} has no USDT probes nosuch:request_start, nosuch:request_end, nosuch:request_error;`));
+    match(
+      r.stderr,
+      new RegExp(
+        `the binary ${target} has no USDT probes nosuch:request_start, nosuch:request_end, nosuch:request_error;`,
+      ),
+    );
     match(r.stderr, /it has: spanprobe_demo:request_end, spanprobe_demo:request_error, spanprobe_demo:request_start/);
     ok(!/couldn't get argument/.test(r.stderr), r.stderr);
   },
