@@ -3,7 +3,9 @@
  * command line needs (see lib/permissions.ts): bpftrace only, the probes and
  * config it names, network only to the configured collector (none for
  * console output), write only to file outputs, FFI only for ring-buffer
- * probes. Signals are forwarded; the agent's exit code is returned.
+ * probes. Signals are forwarded; the agent ends when the launcher dies
+ * (its stdin is a pipe from here: lib/agent/parent_watch.ts); the agent's exit
+ * code is returned.
  * @module
  */
 import { dirname, isAbsolute, resolve } from "node:path";
@@ -13,32 +15,25 @@ import { loadAgentConfig, parseOutput, parsePort } from "../lib/config/agent_con
 import { findProbe } from "../lib/config/probe_catalog.ts";
 import { CHECK_OPTIONS, RUN_OPTIONS } from "../lib/cli/options.ts";
 import { resolveOtlpConfig } from "../lib/export/otlp_env.ts";
-import { permissionFlags, type PermissionOptions } from "../lib/permissions.ts";
+import { type GrantPath, permissionFlags, type PermissionOptions } from "../lib/permissions.ts";
+import { parseProbeSpec } from "../lib/config/probe_spec.ts";
+import { WATCH_STDIN_ENV } from "../lib/agent/parent_watch.ts";
 import { UserError } from "../lib/core/errors.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 
-/**
- * Parameter values that name files (the agent checks each against its
- * declared type): absolute ones as given, relative ones that exist in `cwd`
- * (where the agent runs and resolves them) made absolute.
- */
-function paramPaths(values: (string | undefined)[], cwd: string): string[] {
-  const out: string[] = [];
-  for (const v of values) {
-    if (!v) continue;
-    if (v.startsWith("/")) out.push(v);
-    else if (/^[A-Za-z0-9._+@-][A-Za-z0-9._\/+@-]*$/.test(v)) {
-      try {
-        Deno.statSync(resolve(cwd, v));
-        out.push(resolve(cwd, v));
-      } catch { /* not a file: not a path */ }
-    }
-  }
-  return out;
+/** The `path`-typed parameter names of a bpftrace probe spec (their values become read grants). */
+function pathParams(specPath: string): Set<string> {
+  const spec = parseProbeSpec(specPath, Deno.readTextFileSync(specPath));
+  return new Set(spec.params.filter((p) => p.type === "path").map((p) => p.name));
 }
 
-/** The permission options a `spanprobe run ARGS` invocation needs. */
+/**
+ * The permission options a `spanprobe run ARGS` invocation needs. Every path
+ * is handed over with the option it came from; lib/permissions.ts validates
+ * each before it becomes part of a flag. Relative parameter paths are
+ * resolved against `cwd`, where the agent runs (the user's folder).
+ */
 export function permissionsForRun(
   args: string[],
   env: (k: string) => string | undefined,
@@ -46,23 +41,28 @@ export function permissionsForRun(
 ): PermissionOptions {
   const { values } = parseArgs({ args, options: RUN_OPTIONS, strict: true, allowPositionals: false });
   const file = values.config ? loadAgentConfig(values.config) : {};
-  const read = [`${root}probes`];
-  if (values.config) read.push(values.config);
+  const read: GrantPath[] = [{ path: `${root}probes`, what: "the bundled probes folder" }];
+  if (values.config) read.push({ path: values.config, what: "--config" });
   let ffi = false;
-  for (const p of values.probe ?? file.probes?.map((x) => x.probe) ?? []) {
-    const ref = findProbe(p);
-    if (!ref.specPath.startsWith(`${root}probes/`)) read.push(dirname(ref.specPath));
+  const cliParams = (values.param ?? []).map((p) => [p.slice(0, p.indexOf("=")), p.slice(p.indexOf("=") + 1)]);
+  const choices = values.probe?.map((probe) => ({ probe, params: {} as Record<string, string> })) ?? file.probes ??
+    [];
+  for (const choice of choices) {
+    const ref = findProbe(choice.probe);
+    if (!ref.specPath.startsWith(`${root}probes/`)) {
+      read.push({ path: dirname(ref.specPath), what: `the folder of probe ${choice.probe}` });
+    }
     if (ref.kind === "ringbuf") ffi = true;
+    // values of path parameters the user named (the agent checks that they exist)
+    const paths = ref.kind === "ringbuf" ? new Set(["binary"]) : pathParams(ref.specPath);
+    for (const [k, v] of [...cliParams, ...Object.entries(choice.params)]) {
+      const name = k.startsWith(`${ref.name}.`) ? k.slice(ref.name.length + 1) : k;
+      if (paths.has(name)) read.push({ path: resolve(cwd, v), what: `--param ${k}` });
+    }
   }
-  // path parameters the user named (the agent checks that they exist)
-  const paramValues = [
-    values.binary,
-    ...(values.param ?? []).map((p) => p.slice(p.indexOf("=") + 1)),
-    ...(file.probes ?? []).flatMap((p) => Object.values(p.params)),
-  ];
-  read.push(...paramPaths(paramValues, cwd));
+  if (values.binary !== undefined) read.push({ path: values.binary, what: "--binary" });
   const outputs = values.output?.map(parseOutput) ?? file.outputs ?? [];
-  const write = outputs.flatMap((o) => (o.kind === "file" ? [o.path] : []));
+  const write = outputs.flatMap((o) => (o.kind === "file" ? [{ path: o.path, what: "--output file:" }] : []));
   const endpointFlag = values.endpoint ?? file.endpoint;
   const endpointKnown = endpointFlag !== undefined || env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") !== undefined ||
     env("OTEL_EXPORTER_OTLP_ENDPOINT") !== undefined;
@@ -211,15 +211,25 @@ export function permissionsForCommand(
   if (command === "run") return permissionsForRun(args, env, cwd);
   if (command !== "check") return { read: [`${root}probes`] };
   const { values } = parseArgs({ args, options: CHECK_OPTIONS, strict: true, allowPositionals: false });
-  const read = [`${root}probes`];
-  if (values.config) read.push(values.config);
+  const read: GrantPath[] = [{ path: `${root}probes`, what: "the bundled probes folder" }];
+  if (values.config) read.push({ path: values.config, what: "--config" });
   const file = values.config ? loadAgentConfig(values.config) : {};
-  for (const p of values.probe ?? file.probes?.map((x) => x.probe) ?? []) {
-    const ref = findProbe(p);
-    if (!ref.specPath.startsWith(`${root}probes/`)) read.push(dirname(ref.specPath));
+  const cliParams = (values.param ?? []).map((p) => [p.slice(0, p.indexOf("=")), p.slice(p.indexOf("=") + 1)]);
+  const choices = values.probe?.map((probe) => ({ probe, params: {} as Record<string, string> })) ?? file.probes ??
+    [];
+  for (const choice of choices) {
+    const ref = findProbe(choice.probe);
+    if (!ref.specPath.startsWith(`${root}probes/`)) {
+      read.push({ path: dirname(ref.specPath), what: `the folder of probe ${choice.probe}` });
+    }
+    if (ref.kind !== "bpftrace") continue;
+    const paths = pathParams(ref.specPath);
+    for (const [k, v] of [...cliParams, ...Object.entries(choice.params)]) {
+      const name = k.startsWith(`${ref.name}.`) ? k.slice(ref.name.length + 1) : k;
+      if (paths.has(name)) read.push({ path: resolve(cwd, v), what: `--param ${k}` });
+    }
   }
-  const paramValues = [values.binary, ...(values.param ?? []).map((p) => p.slice(p.indexOf("=") + 1))];
-  read.push(...paramPaths(paramValues, cwd));
+  if (values.binary !== undefined) read.push({ path: values.binary, what: "--binary" });
   return { read };
 }
 
@@ -229,7 +239,7 @@ if (import.meta.main) {
   const cwd = userCwd(env);
   const [command, ...rest] = absolutePaths(withCommand(Deno.args), cwd);
   try {
-    flags = permissionFlags(permissionsForCommand(command, rest, env, cwd));
+    flags = permissionFlags(permissionsForCommand(command, rest, env, cwd), { cwd });
   } catch (e) {
     console.error(`spanprobe: ${e instanceof UserError ? e.message : (e as Error).message}`);
     Deno.exit(2);
@@ -241,9 +251,11 @@ if (import.meta.main) {
         "`deno task`'s echo; put secrets in OTEL_EXPORTER_OTLP_HEADERS or the config file's headers: (see README)",
     );
   }
+  // stdin: a pipe never written to; the agent ends when it closes, i.e. when this launcher dies (even by SIGKILL)
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...flags, `${root}main.ts`, ...(command === undefined ? [] : [command]), ...moved.args],
-    env: moved.env,
+    stdin: "piped",
+    env: { ...moved.env, [WATCH_STDIN_ENV]: "1" },
     cwd, // relative --param paths resolve where the user is
   }).spawn();
   for (const sig of ["SIGINT", "SIGTERM"] as const) {

@@ -49,7 +49,7 @@ Deno.test("check: a {{placeholder}} the spec does not declare fails (exit 2) nam
     async (spec, bt) => {
       const r = await runSpanprobe(["check", "--probe", spec]);
       strictEqual(r.code, 2, r.stdout + r.stderr);
-      match(r.stderr, new RegExp(`${bt}: \\{\\{vendor\\}\\} is not a parameter`));
+      match(r.stderr, new RegExp(`${bt}:\\d+: \\{\\{vendor\\}\\} is not a parameter`));
     },
   );
 });

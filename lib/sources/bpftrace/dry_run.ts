@@ -11,7 +11,7 @@ import { bpftraceEnv } from "./process.ts";
 export type DryRunResult =
   /** bpftrace accepted the script (`partial`: it stopped at a stand-in value after parsing and analysis). */
   | { kind: "ok"; partial?: boolean }
-  /** bpftrace rejected it: each error as `PATH:LINE:COL: ERROR: …` with the source line under it. */
+  /** bpftrace rejected it: each error as `PATH:LINE:COL: message`. */
   | { kind: "errors"; errors: string[] }
   /** The check could not run (no bpftrace, not permitted, another failure); why. */
   | { kind: "unavailable"; why: string };
@@ -56,11 +56,8 @@ export async function bpftraceDryRun(o: DryRunOptions): Promise<DryRunResult> {
     positioned = true;
     const [, line, col, message] = m;
     if (standIn(message)) continue;
-    const source = lines[i + 1] ?? "";
-    const marker = lines[i + 2]?.trim().startsWith("~") ? lines[i + 2] : "";
-    errors.push(
-      `${o.scriptPath}:${line}:${col}: ${message}${source ? `\n  ${source}` : ""}${marker ? `\n  ${marker}` : ""}`,
-    );
+    // the script line bpftrace quotes under it is not repeated: no script text is echoed (see process.ts)
+    errors.push(`${o.scriptPath}:${line}:${col}: ${message}`);
   }
   if (errors.length) return { kind: "errors", errors };
   const other = lines.map((l) => l.trim()).filter((l) => l && !/RLIMIT_MEMLOCK|available_filter_functions/.test(l));

@@ -10,6 +10,7 @@
  * (`spanprobe_stats`) are reported as dropped events.
  * @module
  */
+import { checkBpfIncludes, fileInSpecFolder } from "../../config/spec_files.ts";
 import { loadTracingConfig, type SpanConfig, type TracingConfig } from "../../config/tracing_config.ts";
 import { type DecoderEnv } from "../../decoders/mod.ts";
 import { missingMapError } from "../../ffi/bpf_errors.ts";
@@ -135,9 +136,13 @@ export async function openRingbufProbe(options: RingbufProbeOptions): Promise<Ri
   if (!objectPath && !sourcePath) {
     // Next to the config: NAME.bpf.o when prebuilt, else NAME.bpf.c to build.
     const base = options.configPath.replace(/\.ya?ml$/, "");
-    if (sysPathExists(`${base}.bpf.o`)) objectPath = `${base}.bpf.o`;
-    else if (sysPathExists(`${base}.bpf.c`)) sourcePath = `${base}.bpf.c`;
-    else {
+    // beside the config means inside its folder by real path, headers too (no link out of it)
+    if (sysPathExists(`${base}.bpf.o`)) {
+      objectPath = fileInSpecFolder(options.configPath, `${base}.bpf.o`, "BPF object");
+    } else if (sysPathExists(`${base}.bpf.c`)) {
+      sourcePath = fileInSpecFolder(options.configPath, `${base}.bpf.c`, "BPF source");
+      checkBpfIncludes(options.configPath, sourcePath);
+    } else {
       throw new UserError(
         `no BPF program for ${options.configPath}: expected ${base}.bpf.c (or a prebuilt ${base}.bpf.o) next to it`,
         2,
