@@ -57,7 +57,9 @@ export function permissionsForRun(
     const paths = ref.kind === "ringbuf" ? new Set(["binary"]) : pathParams(ref.specPath);
     for (const [k, v] of [...cliParams, ...Object.entries(choice.params)]) {
       const name = k.startsWith(`${ref.name}.`) ? k.slice(ref.name.length + 1) : k;
-      if (paths.has(name)) read.push({ path: resolve(cwd, v), what: `--param ${k}` });
+      if (paths.has(name)) {
+        read.push({ path: isAbsolute(v) || v.includes(",") ? v : resolve(cwd, v), what: `--param ${k}` });
+      }
     }
   }
   if (values.binary !== undefined) read.push({ path: values.binary, what: "--binary" });
@@ -146,7 +148,7 @@ const PATH_OPTIONS: Record<string, (v: string) => boolean> = {
   "--spool-dir": () => true,
   "--probe": (v) => v.includes("/") || /\.(ya?ml|bt)$/.test(v),
   "-p": (v) => v.includes("/") || /\.(ya?ml|bt)$/.test(v),
-  "--bpftrace": (v) => v.includes("/"),
+  "--bpftrace": (v) => v.startsWith("./") || v.startsWith("../"),
   "--output": (v) => v.startsWith("file:"),
   "-o": (v) => v.startsWith("file:"),
 };
@@ -164,7 +166,8 @@ export function absolutePaths(args: string[], cwd: string): string[] {
     if (!PATH_OPTIONS[opt](v)) return v;
     const file = v.startsWith("file:");
     const path = file ? v.slice(5) : v;
-    if (path === "" || isAbsolute(path)) return v;
+    // a "," is refused by lib/permissions.ts, which names the value as the user wrote it
+    if (path === "" || isAbsolute(path) || path.includes(",")) return v;
     return `${file ? "file:" : ""}${resolve(cwd, path)}`;
   };
   for (let i = 0; i < args.length; i++) {
@@ -226,7 +229,9 @@ export function permissionsForCommand(
     const paths = pathParams(ref.specPath);
     for (const [k, v] of [...cliParams, ...Object.entries(choice.params)]) {
       const name = k.startsWith(`${ref.name}.`) ? k.slice(ref.name.length + 1) : k;
-      if (paths.has(name)) read.push({ path: resolve(cwd, v), what: `--param ${k}` });
+      if (paths.has(name)) {
+        read.push({ path: isAbsolute(v) || v.includes(",") ? v : resolve(cwd, v), what: `--param ${k}` });
+      }
     }
   }
   if (values.binary !== undefined) read.push({ path: values.binary, what: "--binary" });
