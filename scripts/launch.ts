@@ -242,6 +242,8 @@ if (import.meta.main) {
   let flags: string[];
   const env = (k: string) => Deno.env.get(k);
   const cwd = userCwd(env);
+  // relative paths anywhere (flags, the config file's probes, outputs and spool) are the user's
+  Deno.chdir(cwd);
   const [command, ...rest] = absolutePaths(withCommand(Deno.args), cwd);
   try {
     flags = permissionFlags(permissionsForCommand(command, rest, env, cwd), { cwd });

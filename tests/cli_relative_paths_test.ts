@@ -32,6 +32,11 @@ Deno.test("deno task start from another folder: relative paths resolve there", a
     await Deno.writeTextFile(`${dir}/probe.yaml`, spec);
     await Deno.copyFile(`${ROOT}probes/usdt-requests.bt`, `${dir}/probe.bt`);
     await Deno.writeTextFile(`${dir}/agent.yaml`, "log:\n  level: info\n");
+    // the config file's own relative paths are the user's too
+    await Deno.writeTextFile(
+      `${dir}/probes.yaml`,
+      "probes:\n  - probe: probe.yaml\n    params:\n      binary: bpftrace\noutputs: [file:from-config.json]\nbpftrace: ./bpftrace\n",
+    );
 
     const run = await task(dir, [
       "--config",
@@ -56,6 +61,13 @@ Deno.test("deno task start from another folder: relative paths resolve there", a
       inRepo = false;
     }
     ok(!inRepo, "nothing written to the repository");
+
+    const viaConfig = await task(dir, ["--config", "probes.yaml"]);
+    strictEqual(viaConfig.code, 0, viaConfig.stderr);
+    ok(
+      (await Deno.readTextFile(`${dir}/from-config.json`)).includes("r-2"),
+      "the config's output is in the user's folder",
+    );
 
     const viaParam = await task(dir, ["check", "--probe", "probe.yaml", "--param", "binary=bpftrace"]);
     strictEqual(viaParam.code, 0, viaParam.stderr);
