@@ -64,6 +64,11 @@ export interface PermissionOptions {
    * none at all when omitted or empty (console and file output need no network).
    */
   net?: string[] | "any";
+  /**
+   * Other programs the agent starts itself: `--command`'s program for
+   * ring-buffer probes (bpftrace starts it for bpftrace probes).
+   */
+  run?: string[];
   /** The ring-buffer source is used: allow FFI (see docs/permissions.md for why unscoped). */
   ffi?: boolean;
   /** Where ring-buffer probe objects are built/cached (read+write). */
@@ -102,6 +107,12 @@ export function permissionFlags(o: PermissionOptions): string[] {
     // clang and bpftool build probe objects from source at start-up
     flags[1] = `--allow-run=${o.bpftrace ?? "bpftrace"},clang,bpftool`;
     flags.push("--allow-ffi");
+  }
+  for (const program of o.run ?? []) {
+    if (!program || /[,\s]/.test(program)) {
+      throw new Error(`program to run ${JSON.stringify(program)}: expected a name or path without commas or spaces`);
+    }
+    flags[1] += `,${program}`;
   }
   return flags;
 }

@@ -6,7 +6,7 @@
  * probes. Signals are forwarded; the agent's exit code is returned.
  * @module
  */
-import { dirname } from "node:path";
+import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { loadAgentConfig, parseOutput, parsePort } from "../lib/config/agent_config.ts";
@@ -24,10 +24,18 @@ export function permissionsForRun(args: string[], env: (k: string) => string | u
   const read = [`${root}probes`];
   if (values.config) read.push(values.config);
   let ffi = false;
+  let bpftraceProbes = false;
   for (const p of values.probe ?? file.probes?.map((x) => x.probe) ?? []) {
     const ref = findProbe(p);
     if (!ref.specPath.startsWith(`${root}probes/`)) read.push(dirname(ref.specPath));
     if (ref.kind === "ringbuf") ffi = true;
+    else bpftraceProbes = true;
+  }
+  // --command with ring-buffer probes only: the agent starts it (bpftrace does otherwise)
+  const run: string[] = [];
+  if (values.command !== undefined && ffi && !bpftraceProbes) {
+    const program = values.command.trim().split(/\s+/)[0];
+    if (program) run.push(program.includes("/") ? resolve(program) : program);
   }
   // path parameters the user named (the agent checks that they exist)
   const paramValues = [
@@ -54,6 +62,7 @@ export function permissionsForRun(args: string[], env: (k: string) => string | u
     net,
     bpftrace: values.bpftrace ?? file.bpftrace,
     ffi,
+    run,
     cacheDir: ffi ? `${root}.cache` : undefined,
     spoolDir: values["spool-dir"] ?? file.spoolDir,
     metricsPort: metricsPortText !== undefined ? parsePort(metricsPortText, "--metrics-port") : file.metricsPort,

@@ -16,6 +16,7 @@ import { createResourceCache } from "../spans/resources.ts";
 import { parseResourceAttributes } from "../export/otlp_env.ts";
 import type { Counters } from "../telemetry/counters.ts";
 import type { Logger } from "../telemetry/log.ts";
+import { startTracedCommand } from "./traced_command.ts";
 
 /** A probe ready to start. */
 export interface PlannedProbe {
@@ -134,6 +135,7 @@ export async function startProbes(planned: PlannedProbe[], o: StartOptions): Pro
     extra: parseResourceAttributes(o.resourceAttributes ?? ""),
   });
   const runs: ProbeRun[] = [];
+  const ringRuns = new Set<ProbeRun>();
   const failures: { name: string; error: Error }[] = [];
   try {
     for (const p of planned) {
@@ -141,18 +143,18 @@ export async function startProbes(planned: PlannedProbe[], o: StartOptions): Pro
         if (p.ref.kind === "ringbuf") {
           // loaded on demand: a bpftrace-only run needs no FFI permission at all
           const { openRingbufProbe } = await import("../sources/ringbuf/mod.ts");
-          runs.push(
-            await openRingbufProbe({
-              configPath: p.ref.specPath,
-              config: p.tracing,
-              logger: o.logger,
-              counters: o.counters,
-              libbpfPath: o.libbpf,
-              serviceName: o.serviceName,
-              resourceAttributes: parseResourceAttributes(o.resourceAttributes ?? ""),
-              attach: retargetAttach(p),
-            }),
-          );
+          const run = await openRingbufProbe({
+            configPath: p.ref.specPath,
+            config: p.tracing,
+            logger: o.logger,
+            counters: o.counters,
+            libbpfPath: o.libbpf,
+            serviceName: o.serviceName,
+            resourceAttributes: parseResourceAttributes(o.resourceAttributes ?? ""),
+            attach: retargetAttach(p),
+          });
+          runs.push(run);
+          ringRuns.add(run);
           continue;
         }
         runs.push(
@@ -187,5 +189,45 @@ export async function startProbes(planned: PlannedProbe[], o: StartOptions): Pro
       1,
     );
   }
-  return runs;
+  if (o.command === undefined || ringRuns.size === 0) return runs;
+  return await tieToCommand(runs, ringRuns, o.command, o.logger);
+}
+
+/**
+ * `--command` with ring-buffer probes: they end when the command does.
+ * bpftrace probes start it themselves (`-c`), so with any of them the
+ * ring-buffer probes stop once every bpftrace probe has ended; otherwise the
+ * command is started here, now that everything is attached, and is sent
+ * SIGTERM when the agent stops first.
+ */
+async function tieToCommand(
+  runs: ProbeRun[],
+  ringRuns: Set<ProbeRun>,
+  command: string,
+  logger: Logger,
+): Promise<ProbeRun[]> {
+  const others = runs.filter((r) => !ringRuns.has(r));
+  const stopRings = () => Promise.all([...ringRuns].map((r) => r.stop()));
+  if (others.length) {
+    void Promise.allSettled(others.map((r) => r.done)).then(stopRings);
+    return runs;
+  }
+  let traced;
+  try {
+    traced = startTracedCommand(command, logger);
+  } catch (e) {
+    await Promise.all(runs.map((r) => r.stop()));
+    throw e;
+  }
+  const cmd = traced;
+  void cmd.status.then(stopRings);
+  return runs.map((r): ProbeRun => ({
+    name: r.name,
+    spans: r.spans,
+    done: r.done,
+    stop: () => {
+      cmd.kill();
+      return r.stop();
+    },
+  }));
 }
