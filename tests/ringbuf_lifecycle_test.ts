@@ -110,19 +110,49 @@ Deno.test({ name: "ringbuf: a missing ring buffer names it, and nothing leaks", 
   await assertNothingLeft(EXEC_PROGS);
 });
 
-Deno.test({ name: "ringbuf: label sizes that do not match the record are a clear error", ignore: skip }, async () => {
-  const yaml = Deno.readTextFileSync(EXEC_YAML).replace(/size: 128/, "size: 120");
+Deno.test({ name: "ringbuf: labels longer than the record are a clear error", ignore: skip }, async () => {
+  const yaml = Deno.readTextFileSync(EXEC_YAML).replace(/size: 128/, "size: 136");
   const config = tempFile(yaml);
   await rejectsUser(
     openRingbufProbe(options({ objectPath: await buildProbe("exec-trace"), configPath: config })),
     2,
     new RegExp(`config ${config}`),
-    /add up to 200 bytes/,
+    /add up to 216 bytes/,
     /ring buffer "exec_spans"/,
     /208-byte records/,
   );
   await assertNothingLeft(EXEC_PROGS);
 });
+
+Deno.test(
+  { name: "ringbuf: labels shorter than the record decode the prefix, warned once", ignore: skip },
+  async () => {
+    // drop the last label (process.executable.path, 128 bytes): the labels cover the first 80 bytes of 208
+    const yaml = Deno.readTextFileSync(EXEC_YAML).replace(/\n {8}- name: process\.executable\.path[\s\S]*$/, "\n");
+    const logger = captureLogger();
+    const run = await openRingbufProbe(
+      options({ objectPath: await buildProbe("exec-trace"), configPath: tempFile(yaml), logger }),
+    );
+    try {
+      const reader = run.spans.getReader();
+      await new Deno.Command("/bin/true").output();
+      let mine;
+      while (!mine) {
+        const { value } = await reader.read();
+        mine = value?.find((s) => s.name === "true");
+      }
+      assertEquals(mine.attributes["process.executable.path"], undefined, "not labelled, not decoded");
+      assert(Number(mine.attributes["process.pid"]) > 0);
+      assertEquals(run.stats().decodeErrors.exec, 0);
+      reader.releaseLock();
+    } finally {
+      await run.stop();
+    }
+    const warnings = logger.lines.filter((l) => l.includes("the labelled prefix is decoded"));
+    assertEquals(warnings.length, 1, logger.lines.join("\n"));
+    assert(/are 208 bytes, its labels cover 80: .* last 128 bytes/.test(warnings[0]), warnings[0]);
+  },
+);
 
 Deno.test(
   { name: "ringbuf: a program without an attach target names it; partial attach is undone", ignore: skip },
@@ -332,7 +362,7 @@ Deno.test({ name: "ringbuf: cancelling the span stream detaches everything", ign
 });
 
 Deno.test(
-  { name: "ringbuf: records of the wrong size are counted as decode errors per span config", ignore: skip },
+  { name: "ringbuf: records shorter than their labels are counted as decode errors per span config", ignore: skip },
   async () => {
     // No SPANPROBE_RINGBUF declaration: the size can only be checked per record.
     const src = tempFile(
@@ -355,7 +385,7 @@ char LICENSE[] SEC("license") = "GPL";
       ".bpf.c",
     );
     const config = tempFile(
-      "tracing:\n  spans:\n    - name: odd\n      ringbuf: rb_odd\n      labels: [{ name: a, size: 8, decoders: [{ name: uint }] }]\n",
+      "tracing:\n  spans:\n    - name: odd\n      ringbuf: rb_odd\n      labels: [{ name: a, size: 24, decoders: [{ name: hex }] }]\n",
     );
     const logger = captureLogger();
     const counters = createCounters();

@@ -114,6 +114,35 @@ function baseName(path: string): string {
   return path.slice(path.lastIndexOf("/") + 1).replace(/\.bpf\.(o|c)$|\.(o|c|ya?ml)$/, "");
 }
 
+/** The warning for records longer than their labels (said once per span definition). */
+export function prefixMessage(sc: SpanConfig, len: number): string {
+  return `${sc.where}: span "${sc.name}": records in ring buffer "${sc.ringbuf}" are ${len} bytes, its labels cover ` +
+    `${sc.recordSize}: the labelled prefix is decoded, the last ${len - sc.recordSize} bytes of each record are not`;
+}
+
+/**
+ * Checks the labels of `sc` against the record type the object declares for
+ * its ring buffer (`SPANPROBE_RINGBUF`): labels longer than the record are a
+ * UserError (exit 2); a longer record is returned (its prefix is decoded).
+ */
+export function recordSizeProblem(
+  obj: Pick<BpfObject, "btfVarSize">,
+  sc: SpanConfig,
+  configPath: string,
+  objectPath: string,
+): number | undefined {
+  const declared = obj.btfVarSize(`spanprobe_record__${sc.ringbuf}`);
+  if (declared === undefined || declared === sc.recordSize) return undefined;
+  if (declared < sc.recordSize) {
+    throw new UserError(
+      `${sc.where}: span "${sc.name}": labels of config ${configPath} add up to ${sc.recordSize} bytes ` +
+        `(sizes plus padding), but ring buffer "${sc.ringbuf}" of ${objectPath} carries ${declared}-byte records`,
+      2,
+    );
+  }
+  return declared;
+}
+
 function mergeTargets(fromConfig: AttachTarget[], extra: AttachTarget[] = []): AttachTarget[] {
   const byProgram = new Map(fromConfig.map((t) => [t.program, t]));
   for (const t of extra) byProgram.set(t.program, t);
@@ -173,19 +202,23 @@ export async function openRingbufProbe(options: RingbufProbeOptions): Promise<Ri
           2,
         );
       }
-      const declared = obj.btfVarSize(`spanprobe_record__${sc.ringbuf}`);
-      if (declared !== undefined && declared !== sc.recordSize) {
-        throw new UserError(
-          `${sc.where}: span "${sc.name}": labels of config ${config.path} add up to ${sc.recordSize} bytes ` +
-            `(sizes plus padding), but ring buffer "${sc.ringbuf}" of ${objectPath} carries ${declared}-byte records`,
-          2,
-        );
-      }
+      let prefixWarned = false;
+      const warnPrefix = (len: number) => {
+        if (prefixWarned) return;
+        prefixWarned = true;
+        logger.warn(prefixMessage(sc, len), {
+          span: sc.name,
+          ringbuf: sc.ringbuf,
+          undecodedBytes: len - sc.recordSize,
+        });
+      };
+      const declared = recordSizeProblem(obj, sc, config.path, objectPath);
+      if (declared !== undefined) warnPrefix(declared);
       const resource = createResourceCache({
         serviceName: sc.service ?? options.serviceName,
         extra: options.resourceAttributes,
       }).forPid(undefined);
-      const decoder = compileRecordDecoder(sc, resource, options.decoderEnv);
+      const decoder = compileRecordDecoder(sc, resource, options.decoderEnv, warnPrefix);
       const ring: Ring = {
         config: sc,
         reader: openRingReader(map),

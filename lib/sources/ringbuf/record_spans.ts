@@ -73,8 +73,18 @@ function bigText(v: unknown, label: string): bigint {
   throw new DecodeError(`${label}: expected an unsigned integer, got ${JSON.stringify(v)}`);
 }
 
-/** Compiles `config` into a record decoder whose spans carry `resource`. */
-export function compileRecordDecoder(config: SpanConfig, resource: Resource, env: DecoderEnv = {}): RecordDecoder {
+/**
+ * Compiles `config` into a record decoder whose spans carry `resource`.
+ * Records longer than the labels are decoded by their labelled prefix (as
+ * ebpf_exporter does); `onLongRecord` hears of the first such record, with
+ * its length. Shorter records are a DecodeError.
+ */
+export function compileRecordDecoder(
+  config: SpanConfig,
+  resource: Resource,
+  env: DecoderEnv = {},
+  onLongRecord?: (len: number) => void,
+): RecordDecoder {
   const steps: Step[] = [];
   const fast: FastPath = { trace: -1, parent: -1, span: -1, ts: -1, dur: -1 };
   let pos = 0;
@@ -152,12 +162,18 @@ export function compileRecordDecoder(config: SpanConfig, resource: Resource, env
   const recordSize = config.recordSize;
   const defaultName = config.name;
   const stepCount = steps.length;
+  let longSeen = false;
   const d: Draft = { traceId: "", parentSpanId: "", spanId: "", ts: undefined, dur: 0n, name: "", attributes: {} };
 
   return {
     config,
     decode(data, off, len, wallOffsetNs, nowNs) {
-      if (len !== recordSize) {
+      if (len > recordSize) {
+        if (!longSeen) {
+          longSeen = true;
+          onLongRecord?.(len);
+        }
+      } else if (len < recordSize) {
         throw new DecodeError(
           `record of ${len} bytes in ring buffer "${config.ringbuf}", but span "${config.name}" ` +
             `(${config.where}) has labels for ${recordSize} bytes`,
