@@ -140,7 +140,21 @@ async function checkCommand(args: string[]): Promise<number> {
     fileProbes: file.probes,
     validateParams: !all,
   });
-  for (const p of probes) out(`ok  ${p.ref.name} (${p.ref.kind}) ${p.ref.specPath}`);
+  for (const p of probes) {
+    if (p.ref.kind !== "ringbuf") {
+      out(`ok  ${p.ref.name} (${p.ref.kind}) ${p.ref.specPath}`);
+      continue;
+    }
+    // built (when clang is there) and opened without loading: the same errors as run, before run
+    const { requireRingbufSupport } = await import("./lib/sources/ringbuf/preflight.ts");
+    const { checkRingbufProbe } = await import("./lib/sources/ringbuf/check.ts");
+    const libbpfPath = envGetter()("SPANPROBE_LIBBPF");
+    requireRingbufSupport({ libbpfPath });
+    const logger = createLogger({ level: "warn" });
+    const r = await checkRingbufProbe({ configPath: p.ref.specPath, config: p.tracing!, logger, libbpfPath });
+    out(`ok  ${p.ref.name} (${p.ref.kind}) ${p.ref.specPath} ${r.objectPath ? `object ${r.objectPath}` : r.note}`);
+    for (const w of r.warnings) out(`    warning: ${w}`);
+  }
   if (values.config) out(`ok  config ${values.config}`);
   return 0;
 }

@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { loadAgentConfig, parseOutput, parsePort } from "../lib/config/agent_config.ts";
 import { findProbe } from "../lib/config/probe_catalog.ts";
-import { RUN_OPTIONS } from "../lib/cli/options.ts";
+import { CHECK_OPTIONS, RUN_OPTIONS } from "../lib/cli/options.ts";
 import { permissionFlags, type PermissionOptions } from "../lib/permissions.ts";
 import { UserError } from "../lib/sources/probe_run.ts";
 
@@ -69,12 +69,36 @@ export function permissionsForRun(args: string[], env: (k: string) => string | u
   };
 }
 
+/**
+ * The permission options `spanprobe check ARGS` needs: read the probes and
+ * config; for ring-buffer probes (all bundled ones by default) FFI, clang and
+ * bpftool and the build cache, to build and open their objects.
+ */
+export function permissionsForCheck(args: string[]): PermissionOptions {
+  const { values } = parseArgs({ args, options: CHECK_OPTIONS, strict: true, allowPositionals: false });
+  const file = values.config ? loadAgentConfig(values.config) : {};
+  const read = [`${root}probes`];
+  if (values.config) read.push(values.config);
+  const chosen = values.probe ?? file.probes?.map((x) => x.probe) ?? [];
+  let ffi = chosen.length === 0 && !file.probes;
+  for (const p of chosen) {
+    const ref = findProbe(p);
+    if (!ref.specPath.startsWith(`${root}probes/`)) read.push(dirname(ref.specPath));
+    if (ref.kind === "ringbuf") ffi = true;
+  }
+  if (values.binary?.startsWith("/")) read.push(values.binary);
+  return { read, ffi, cacheDir: ffi ? `${root}.cache` : undefined };
+}
+
 if (import.meta.main) {
   let flags: string[];
   const [command, ...rest] = Deno.args;
   try {
-    flags = command === "run" && !rest.includes("--help") && !rest.includes("-h")
+    const help = rest.includes("--help") || rest.includes("-h");
+    flags = command === "run" && !help
       ? permissionFlags(permissionsForRun(rest, (k) => Deno.env.get(k)))
+      : command === "check" && !help
+      ? permissionFlags(permissionsForCheck(rest))
       : permissionFlags({ read: [`${root}probes`, ...rest.filter((a) => a.endsWith(".yaml"))] });
   } catch (e) {
     console.error(`spanprobe: ${e instanceof UserError ? e.message : (e as Error).message}`);

@@ -142,6 +142,8 @@ export async function startProbes(planned: PlannedProbe[], o: StartOptions): Pro
       try {
         if (p.ref.kind === "ringbuf") {
           // loaded on demand: a bpftrace-only run needs no FFI permission at all
+          const { requireRingbufSupport } = await import("../sources/ringbuf/preflight.ts");
+          requireRingbufSupport({ libbpfPath: o.libbpf, btf: true });
           const { openRingbufProbe } = await import("../sources/ringbuf/mod.ts");
           const run = await openRingbufProbe({
             configPath: p.ref.specPath,

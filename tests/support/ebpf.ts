@@ -5,7 +5,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { permissionFlags } from "../../lib/permissions.ts";
-import { permissionsForRun } from "../../scripts/launch.ts";
+import { permissionsForCheck, permissionsForRun } from "../../scripts/launch.ts";
 
 /** The repository root. */
 export const ROOT: string = fileURLToPath(new URL("../../", import.meta.url));
@@ -109,8 +109,9 @@ export async function runSpanprobe(
 export function sandboxFlags(args: string[], env: Record<string, string> = {}): string[] {
   const [command, ...rest] = args;
   const minimal = permissionFlags({ read: [`${ROOT}probes`] });
-  if (command !== "run") return minimal;
+  if (command !== "run" && command !== "check") return minimal;
   try {
+    if (command === "check") return permissionFlags(permissionsForCheck(rest));
     return permissionFlags(permissionsForRun(rest, (k) => env[k]));
   } catch {
     return minimal; // a bad command line: the agent itself reports it

@@ -27,22 +27,37 @@ export interface BuildOptions {
 
 const decoder = new TextDecoder();
 
-async function run(cmd: string, args: string[], what: string): Promise<Uint8Array> {
+/** A build tool (clang, bpftool) is not installed or may not be run: the object cannot be built here. */
+export class BuildToolMissing extends UserError {
+  /** The tool's name as called. */
+  readonly tool: string;
+  constructor(message: string, tool: string) {
+    super(message, 2);
+    this.name = "BuildToolMissing";
+    this.tool = tool;
+  }
+}
+
+async function run(cmd: string, args: string[], what: string, failureExit = 1): Promise<Uint8Array> {
   let out: Deno.CommandOutput;
   try {
     out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
-      throw new UserError(
-        `${what}: ${cmd} is not installed (apt-get install ${cmd === "bpftool" ? "bpftool" : "clang llvm"})`,
-        1,
+      throw new BuildToolMissing(
+        `${what}: ${cmd} is not installed (apt-get install ${cmd === "bpftool" ? "bpftool" : "clang llvm"}), ` +
+          "or put a prebuilt NAME.bpf.o beside NAME.yaml",
+        cmd,
       );
+    }
+    if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+      throw new BuildToolMissing(`${what}: not allowed to run ${cmd} (no --allow-run for it)`, cmd);
     }
     throw new UserError(`${what}: cannot run ${cmd}: ${(e as Error).message}`, 1);
   }
   if (!out.success) {
     const err = decoder.decode(out.stderr).trim().split("\n").slice(-30).join("\n");
-    throw new UserError(`${what} failed (${cmd} exited ${out.code}):\n${err}`, 1);
+    throw new UserError(`${what} failed (${cmd} exited ${out.code}):\n${err}`, failureExit);
   }
   return out.stdout;
 }
@@ -161,7 +176,8 @@ export async function buildBpfObject(src: string, cacheDir: string, options: Bui
     tmp,
   ];
   try {
-    await run(options.clang ?? "clang", args, `compiling ${src}`);
+    // a compile error is the probe's own (file:line from clang): a configuration error, exit 2
+    await run(options.clang ?? "clang", args, `compiling ${src}`, 2);
     await Deno.rename(tmp, out);
   } finally {
     try {

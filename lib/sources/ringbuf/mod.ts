@@ -121,26 +121,71 @@ export function prefixMessage(sc: SpanConfig, len: number): string {
 }
 
 /**
- * Checks the labels of `sc` against the record type the object declares for
- * its ring buffer (`SPANPROBE_RINGBUF`): labels longer than the record are a
- * UserError (exit 2); a longer record is returned (its prefix is decoded).
+ * Checks `config` against what an object declares, opened or loaded: every
+ * span's ring buffer exists and is a BPF_MAP_TYPE_RINGBUF, and its labels
+ * are no longer than the record type the object declares for it
+ * (`SPANPROBE_RINGBUF`). Throws a UserError (exit 2) with file:line; returns
+ * the spans whose records are longer than their labels, with the record size.
  */
-export function recordSizeProblem(
-  obj: Pick<BpfObject, "btfVarSize">,
-  sc: SpanConfig,
-  configPath: string,
+export function checkSpanMaps(
+  obj: { maps: ReadonlyMap<string, number>; btfVarSize(name: string): number | undefined },
+  config: TracingConfig,
   objectPath: string,
-): number | undefined {
-  const declared = obj.btfVarSize(`spanprobe_record__${sc.ringbuf}`);
-  if (declared === undefined || declared === sc.recordSize) return undefined;
-  if (declared < sc.recordSize) {
-    throw new UserError(
-      `${sc.where}: span "${sc.name}": labels of config ${configPath} add up to ${sc.recordSize} bytes ` +
-        `(sizes plus padding), but ring buffer "${sc.ringbuf}" of ${objectPath} carries ${declared}-byte records`,
-      2,
-    );
+): Map<string, number> {
+  const longer = new Map<string, number>();
+  for (const sc of config.spans) {
+    const type = obj.maps.get(sc.ringbuf);
+    if (type === undefined) {
+      const names = [...obj.maps.keys()].filter((n) => !n.includes("."));
+      const e = missingMapError(objectPath, sc.ringbuf, names, "ring buffer");
+      throw new UserError(`${sc.where}: span "${sc.name}": ${e.message}`, 2);
+    }
+    if (type !== MAP_TYPE.RINGBUF) {
+      throw new UserError(
+        `${sc.where}: span "${sc.name}": map "${sc.ringbuf}" of ${objectPath} is not a ring buffer (BPF_MAP_TYPE_RINGBUF)`,
+        2,
+      );
+    }
+    const declared = obj.btfVarSize(`spanprobe_record__${sc.ringbuf}`);
+    if (declared === undefined || declared === sc.recordSize) continue;
+    if (declared < sc.recordSize) {
+      throw new UserError(
+        `${sc.where}: span "${sc.name}": labels of config ${config.path} add up to ${sc.recordSize} bytes ` +
+          `(sizes plus padding), but ring buffer "${sc.ringbuf}" of ${objectPath} carries ${declared}-byte records`,
+        2,
+      );
+    }
+    longer.set(sc.name, declared);
   }
-  return declared;
+  return longer;
+}
+
+/**
+ * The object of a ring-buffer probe: `objectPath`, else `sourcePath` built
+ * into the cache, else NAME.bpf.o (prebuilt) or NAME.bpf.c beside NAME.yaml.
+ */
+export async function resolveProbeObject(
+  options: Pick<RingbufProbeOptions, "objectPath" | "sourcePath" | "configPath" | "cacheDir" | "build" | "logger">,
+): Promise<{ objectPath: string; sourcePath?: string }> {
+  let objectPath = options.objectPath;
+  let sourcePath = options.sourcePath;
+  if (!objectPath && !sourcePath) {
+    // Next to the config: NAME.bpf.o when prebuilt, else NAME.bpf.c to build.
+    const base = options.configPath.replace(/\.ya?ml$/, "");
+    if (sysPathExists(`${base}.bpf.o`)) objectPath = `${base}.bpf.o`;
+    else if (sysPathExists(`${base}.bpf.c`)) sourcePath = `${base}.bpf.c`;
+    else {
+      throw new UserError(
+        `no BPF program for ${options.configPath}: expected ${base}.bpf.c (or a prebuilt ${base}.bpf.o) next to it`,
+        2,
+      );
+    }
+  }
+  if (!objectPath) {
+    objectPath = await buildBpfObject(sourcePath!, options.cacheDir ?? DEFAULT_CACHE_DIR, options.build);
+    options.logger.debug("built BPF object", { source: sourcePath, object: objectPath });
+  }
+  return { objectPath, sourcePath };
 }
 
 function mergeTargets(fromConfig: AttachTarget[], extra: AttachTarget[] = []): AttachTarget[] {
@@ -158,24 +203,7 @@ function mergeTargets(fromConfig: AttachTarget[], extra: AttachTarget[] = []): A
 export async function openRingbufProbe(options: RingbufProbeOptions): Promise<RingbufProbeRun> {
   const { logger, counters } = options;
   const config = options.config ?? loadTracingConfig(options.configPath);
-  let objectPath = options.objectPath;
-  let sourcePath = options.sourcePath;
-  if (!objectPath && !sourcePath) {
-    // Next to the config: NAME.bpf.o when prebuilt, else NAME.bpf.c to build.
-    const base = options.configPath.replace(/\.ya?ml$/, "");
-    if (sysPathExists(`${base}.bpf.o`)) objectPath = `${base}.bpf.o`;
-    else if (sysPathExists(`${base}.bpf.c`)) sourcePath = `${base}.bpf.c`;
-    else {
-      throw new UserError(
-        `no BPF program for ${options.configPath}: expected ${base}.bpf.c (or a prebuilt ${base}.bpf.o) next to it`,
-        2,
-      );
-    }
-  }
-  if (!objectPath) {
-    objectPath = await buildBpfObject(sourcePath!, options.cacheDir ?? DEFAULT_CACHE_DIR, options.build);
-    logger.debug("built BPF object", { source: sourcePath, object: objectPath });
-  }
+  const { objectPath, sourcePath } = await resolveProbeObject(options);
   const clocks = options.clocks ?? createClockOffsets();
   const batchSize = options.batchSize ?? 1024;
   const pollMs = Math.min(options.pollTimeoutMs ?? MAX_WAIT_MS, MAX_WAIT_MS);
@@ -189,19 +217,10 @@ export async function openRingbufProbe(options: RingbufProbeOptions): Promise<Ri
   let wallOffset = 0n;
 
   try {
+    const mapTypes = new Map(obj.mapNames().map((n) => [n, obj.map(n).type]));
+    const longer = checkSpanMaps({ maps: mapTypes, btfVarSize: obj.btfVarSize }, config, objectPath);
     for (const sc of config.spans) {
-      if (!obj.hasMap(sc.ringbuf)) {
-        const names = obj.mapNames().filter((n) => !n.includes("."));
-        const e = missingMapError(objectPath, sc.ringbuf, names, "ring buffer");
-        throw new UserError(`${sc.where}: span "${sc.name}": ${e.message}`, 2);
-      }
       const map = obj.map(sc.ringbuf);
-      if (map.type !== MAP_TYPE.RINGBUF) {
-        throw new UserError(
-          `${sc.where}: span "${sc.name}": map "${sc.ringbuf}" of ${objectPath} is not a ring buffer (BPF_MAP_TYPE_RINGBUF)`,
-          2,
-        );
-      }
       let prefixWarned = false;
       const warnPrefix = (len: number) => {
         if (prefixWarned) return;
@@ -212,7 +231,7 @@ export async function openRingbufProbe(options: RingbufProbeOptions): Promise<Ri
           undecodedBytes: len - sc.recordSize,
         });
       };
-      const declared = recordSizeProblem(obj, sc, config.path, objectPath);
+      const declared = longer.get(sc.name);
       if (declared !== undefined) warnPrefix(declared);
       const resource = createResourceCache({
         serviceName: sc.service ?? options.serviceName,
