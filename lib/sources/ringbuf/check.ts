@@ -37,12 +37,12 @@ export async function checkRingbufProbe(o: RingbufCheckOptions): Promise<Ringbuf
   try {
     ({ objectPath } = await resolveProbeObject(o));
   } catch (e) {
-    if (e instanceof BuildToolMissing) return { note: `object not built: ${e.message}`, warnings: [] };
+    if (e instanceof BuildToolMissing) return { note: `object not built: ${e.message}`, warnings: o.config.warnings };
     throw e;
   }
   const warnings = inspectBpfObject(objectPath, { logger: o.logger, libbpfPath: o.libbpfPath }, (info) => {
     const longer = checkSpanMaps(info, o.config, objectPath);
     return o.config.spans.flatMap((sc) => longer.has(sc.name) ? [prefixMessage(sc, longer.get(sc.name)!)] : []);
   });
-  return { objectPath, warnings };
+  return { objectPath, warnings: [...o.config.warnings, ...warnings] };
 }

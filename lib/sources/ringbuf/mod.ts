@@ -203,6 +203,7 @@ function mergeTargets(fromConfig: AttachTarget[], extra: AttachTarget[] = []): A
 export async function openRingbufProbe(options: RingbufProbeOptions): Promise<RingbufProbeRun> {
   const { logger, counters } = options;
   const config = options.config ?? loadTracingConfig(options.configPath);
+  for (const w of config.warnings) logger.warn(w, { config: config.path });
   const { objectPath, sourcePath } = await resolveProbeObject(options);
   const clocks = options.clocks ?? createClockOffsets();
   const batchSize = options.batchSize ?? 1024;
