@@ -23,6 +23,7 @@ import { createCounters } from "./lib/telemetry/counters.ts";
 import { createLogger, type LogFormat, type LogLevel } from "./lib/telemetry/log.ts";
 import { VERSION } from "./lib/version.ts";
 import { CHECK_OPTIONS, RUN_OPTIONS } from "./lib/cli/options.ts";
+import { bpfCacheDir, resolveCacheDir } from "./lib/sources/ringbuf/cache_dir.ts";
 
 function out(text: string): void {
   Deno.stdout.writeSync(new TextEncoder().encode(text.endsWith("\n") ? text : text + "\n"));
@@ -113,6 +114,8 @@ async function runCommand(args: string[]): Promise<number> {
         serviceName: values["service-name"] ?? file.serviceName ?? env("OTEL_SERVICE_NAME"),
         resourceAttributes: env("OTEL_RESOURCE_ATTRIBUTES"),
         libbpf: env("SPANPROBE_LIBBPF"),
+        cacheDir: resolveCacheDir({ flag: values["cache-dir"], config: file.ringbufCacheDir, env }),
+        defines: file.ringbufDefines,
       }),
     sink,
     logger,
@@ -151,7 +154,18 @@ async function checkCommand(args: string[]): Promise<number> {
     const libbpfPath = envGetter()("SPANPROBE_LIBBPF");
     requireRingbufSupport({ libbpfPath });
     const logger = createLogger({ level: "warn" });
-    const r = await checkRingbufProbe({ configPath: p.ref.specPath, config: p.tracing!, logger, libbpfPath });
+    const cacheDir = bpfCacheDir(
+      resolveCacheDir({ flag: values["cache-dir"], config: file.ringbufCacheDir, env: envGetter() }),
+    );
+    const build = file.ringbufDefines ? { defines: file.ringbufDefines } : undefined;
+    const r = await checkRingbufProbe({
+      configPath: p.ref.specPath,
+      config: p.tracing!,
+      logger,
+      libbpfPath,
+      cacheDir,
+      build,
+    });
     out(`ok  ${p.ref.name} (${p.ref.kind}) ${p.ref.specPath} ${r.objectPath ? `object ${r.objectPath}` : r.note}`);
     for (const w of r.warnings) out(`    warning: ${w}`);
   }

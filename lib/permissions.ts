@@ -20,6 +20,9 @@ export const ENV_VARS: readonly string[] = [
   "OTEL_EXPORTER_OTLP_TIMEOUT",
   "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
   "SPANPROBE_LIBBPF",
+  // the ring-buffer build cache (lib/sources/ringbuf/cache_dir.ts); HOME stays refused
+  "SPANPROBE_CACHE_DIR",
+  "XDG_CACHE_HOME",
   "BPFTRACE_PERF_RB_PAGES",
   // read by the `yaml` package's parser (its debug switches)
   "LOG_TOKENS",

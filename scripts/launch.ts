@@ -14,6 +14,7 @@ import { findProbe } from "../lib/config/probe_catalog.ts";
 import { CHECK_OPTIONS, RUN_OPTIONS } from "../lib/cli/options.ts";
 import { permissionFlags, type PermissionOptions } from "../lib/permissions.ts";
 import { UserError } from "../lib/sources/probe_run.ts";
+import { resolveCacheDir } from "../lib/sources/ringbuf/cache_dir.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 
@@ -63,7 +64,7 @@ export function permissionsForRun(args: string[], env: (k: string) => string | u
     bpftrace: values.bpftrace ?? file.bpftrace,
     ffi,
     run,
-    cacheDir: ffi ? `${root}.cache` : undefined,
+    cacheDir: ffi ? resolveCacheDir({ flag: values["cache-dir"], config: file.ringbufCacheDir, env }) : undefined,
     spoolDir: values["spool-dir"] ?? file.spoolDir,
     metricsPort: metricsPortText !== undefined ? parsePort(metricsPortText, "--metrics-port") : file.metricsPort,
   };
@@ -74,7 +75,7 @@ export function permissionsForRun(args: string[], env: (k: string) => string | u
  * config; for ring-buffer probes (all bundled ones by default) FFI, clang and
  * bpftool and the build cache, to build and open their objects.
  */
-export function permissionsForCheck(args: string[]): PermissionOptions {
+export function permissionsForCheck(args: string[], env: (k: string) => string | undefined): PermissionOptions {
   const { values } = parseArgs({ args, options: CHECK_OPTIONS, strict: true, allowPositionals: false });
   const file = values.config ? loadAgentConfig(values.config) : {};
   const read = [`${root}probes`];
@@ -87,25 +88,39 @@ export function permissionsForCheck(args: string[]): PermissionOptions {
     if (ref.kind === "ringbuf") ffi = true;
   }
   if (values.binary?.startsWith("/")) read.push(values.binary);
-  return { read, ffi, cacheDir: ffi ? `${root}.cache` : undefined };
+  const cacheDir = ffi ? resolveCacheDir({ flag: values["cache-dir"], config: file.ringbufCacheDir, env }) : undefined;
+  return { read, ffi, cacheDir };
+}
+
+/**
+ * The environment the launcher adds for the agent: the cache folder it
+ * resolved (the sandboxed agent cannot read HOME to find it itself).
+ */
+export function launchEnv(p: PermissionOptions): Record<string, string> {
+  return p.cacheDir ? { SPANPROBE_CACHE_DIR: p.cacheDir } : {};
 }
 
 if (import.meta.main) {
   let flags: string[];
+  let env: Record<string, string> = {};
   const [command, ...rest] = Deno.args;
   try {
     const help = rest.includes("--help") || rest.includes("-h");
-    flags = command === "run" && !help
-      ? permissionFlags(permissionsForRun(rest, (k) => Deno.env.get(k)))
+    const getEnv = (k: string) => Deno.env.get(k);
+    const options: PermissionOptions = command === "run" && !help
+      ? permissionsForRun(rest, getEnv)
       : command === "check" && !help
-      ? permissionFlags(permissionsForCheck(rest))
-      : permissionFlags({ read: [`${root}probes`, ...rest.filter((a) => a.endsWith(".yaml"))] });
+      ? permissionsForCheck(rest, getEnv)
+      : { read: [`${root}probes`, ...rest.filter((a) => a.endsWith(".yaml"))] };
+    flags = permissionFlags(options);
+    env = launchEnv(options);
   } catch (e) {
     console.error(`spanprobe: ${e instanceof UserError ? e.message : (e as Error).message}`);
     Deno.exit(2);
   }
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...flags, `${root}main.ts`, ...Deno.args],
+    env,
   }).spawn();
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(sig, () => {

@@ -91,7 +91,7 @@ Deno.test({ name: "ringbuf: a bad object file is a clear error", ignore: skip },
   const broken = tempFile("int broken(void) { return nope; }\n", ".bpf.c");
   await rejectsUser(
     openRingbufProbe(options({ sourcePath: broken, cacheDir: `${ROOT}.cache/bpf` })),
-    1,
+    2, // the probe's own error (clang's file:line): a configuration error
     /compiling .* failed/,
     /nope/,
   );
@@ -337,7 +337,8 @@ Deno.test(
     const run = await openRingbufProbe(options({ configPath: EXEC_YAML }));
     try {
       assertEquals(run.stats().links, 3);
-      assert(run.objectPath.includes("/.cache/bpf/exec-trace-"), run.objectPath);
+      assert(/\/spanprobe\/bpf\/exec-trace-[0-9a-f]{16}\.bpf\.o$/.test(run.objectPath), run.objectPath);
+      assert(!run.objectPath.startsWith(ROOT), "built in the user's cache, not the repository");
     } finally {
       await run.stop();
     }

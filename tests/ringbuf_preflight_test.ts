@@ -20,7 +20,9 @@ function oneLine(stderr: string): string {
 
 Deno.test("run --probe exec-trace without FFI permission: one line naming it, exit 2", async () => {
   const args = ["run", "--probe", "exec-trace", "--duration", "1"];
-  const flags = permissionFlags(permissionsForRun(args.slice(1), () => undefined)).filter((f) => f !== "--allow-ffi");
+  const flags = permissionFlags(permissionsForRun(args.slice(1), (k) => Deno.env.get(k))).filter((f) =>
+    f !== "--allow-ffi"
+  );
   const r = await runSpanprobe(args, { permissions: flags });
   strictEqual(r.code, 2, r.stderr);
   match(oneLine(r.stderr), /^spanprobe: ring-buffer probes need FFI permission \(--allow-ffi\)/);

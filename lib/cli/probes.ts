@@ -16,6 +16,7 @@ import { createResourceCache } from "../spans/resources.ts";
 import { parseResourceAttributes } from "../export/otlp_env.ts";
 import type { Counters } from "../telemetry/counters.ts";
 import type { Logger } from "../telemetry/log.ts";
+import { bpfCacheDir } from "../sources/ringbuf/cache_dir.ts";
 import { startTracedCommand } from "./traced_command.ts";
 
 /** A probe ready to start. */
@@ -106,6 +107,10 @@ export interface StartOptions {
   resourceAttributes?: string;
   /** libbpf.so.1 to load (ring-buffer probes; default: found in the standard library folders). */
   libbpf?: string;
+  /** The cache folder (ring-buffer objects are built in its `bpf/`); see lib/sources/ringbuf/cache_dir.ts. */
+  cacheDir?: string;
+  /** `-D` definitions for ring-buffer probes built from source (e.g. SPANPROBE_WAKEUP_*). */
+  defines?: Record<string, string>;
 }
 
 /**
@@ -154,6 +159,8 @@ export async function startProbes(planned: PlannedProbe[], o: StartOptions): Pro
             serviceName: o.serviceName,
             resourceAttributes: parseResourceAttributes(o.resourceAttributes ?? ""),
             attach: retargetAttach(p),
+            cacheDir: o.cacheDir === undefined ? undefined : bpfCacheDir(o.cacheDir),
+            build: o.defines ? { defines: o.defines } : undefined,
           });
           runs.push(run);
           ringRuns.add(run);

@@ -4,8 +4,8 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { permissionFlags } from "../../lib/permissions.ts";
-import { permissionsForCheck, permissionsForRun } from "../../scripts/launch.ts";
+import { permissionFlags, type PermissionOptions } from "../../lib/permissions.ts";
+import { launchEnv, permissionsForCheck, permissionsForRun } from "../../scripts/launch.ts";
 
 /** The repository root. */
 export const ROOT: string = fileURLToPath(new URL("../../", import.meta.url));
@@ -88,11 +88,13 @@ export async function runSpanprobe(
   options: { permissions?: string[]; env?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const permissions = options.permissions ?? sandboxFlags(args, options.env);
+  // what the launcher adds to the agent's environment (the cache folder it resolved)
+  const launcherEnv = options.permissions ? {} : launchEnv(sandboxOptions(args, options.env) ?? { read: [] });
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...permissions, `${ROOT}main.ts`, ...args],
     stdout: "piped",
     stderr: "piped",
-    env: options.env,
+    env: { ...launcherEnv, ...options.env },
   }).spawn();
   const timer = setTimeout(() => {
     try {
@@ -107,13 +109,20 @@ export async function runSpanprobe(
 
 /** The production permission flags for `spanprobe ARGS` (what `deno task start` would use). */
 export function sandboxFlags(args: string[], env: Record<string, string> = {}): string[] {
+  return permissionFlags(sandboxOptions(args, env) ?? { read: [`${ROOT}probes`] });
+}
+
+/**
+ * The launcher's permission options for `spanprobe ARGS` (its environment:
+ * `env` over this process's), or undefined for a command line it refuses
+ * (the agent itself then reports it) or a command that needs only the probes.
+ */
+export function sandboxOptions(args: string[], env: Record<string, string> = {}): PermissionOptions | undefined {
   const [command, ...rest] = args;
-  const minimal = permissionFlags({ read: [`${ROOT}probes`] });
-  if (command !== "run" && command !== "check") return minimal;
+  const getEnv = (k: string) => env[k] ?? Deno.env.get(k);
   try {
-    if (command === "check") return permissionFlags(permissionsForCheck(rest));
-    return permissionFlags(permissionsForRun(rest, (k) => env[k]));
-  } catch {
-    return minimal; // a bad command line: the agent itself reports it
-  }
+    if (command === "check") return permissionsForCheck(rest, getEnv);
+    if (command === "run") return permissionsForRun(rest, getEnv);
+  } catch { /* a bad command line */ }
+  return undefined;
 }

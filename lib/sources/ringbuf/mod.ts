@@ -23,6 +23,7 @@ import type { Counters } from "../../telemetry/counters.ts";
 import type { Logger } from "../../telemetry/log.ts";
 import { type ProbeRun, UserError } from "../probe_run.ts";
 import { buildBpfObject, type BuildOptions } from "./build.ts";
+import { bpfCacheDir, resolveCacheDir } from "./cache_dir.ts";
 import { syncMonotonic } from "./mono_clock.ts";
 import { compileRecordDecoder, type RecordDecoder } from "./record_spans.ts";
 import { openRingReader, type RecordHandler, type RingReader } from "./ring_reader.ts";
@@ -31,8 +32,18 @@ import { openStatsReader, type StatsReader } from "./stats.ts";
 
 export { buildBpfObject, type BuildOptions } from "./build.ts";
 
-/** Where objects are built by default: `.cache/bpf` of this repository. */
-const DEFAULT_CACHE_DIR = new URL("../../../.cache/bpf", import.meta.url).pathname;
+/** Where objects are built when the caller names no folder: the user's cache (cache_dir.ts). */
+function defaultCacheDir(): string {
+  return bpfCacheDir(resolveCacheDir({
+    env: (k) => {
+      try {
+        return Deno.env.get(k);
+      } catch {
+        return undefined; // not permitted: unset
+      }
+    },
+  }));
+}
 
 /** The longest wait while records are flowing (ms): bounds the delay of records submitted without a wakeup. */
 const ACTIVE_WAIT_MS = 10;
@@ -52,7 +63,7 @@ export interface RingbufProbeOptions {
   counters: Counters;
   /** Absolute path of libbpf.so.1 (searched in the standard directories otherwise). */
   libbpfPath?: string;
-  /** Where built objects and vmlinux.h go (default: `.cache/bpf` of this repository). */
+  /** Where built objects and vmlinux.h go (default: `bpf/` of the user's cache folder, see cache_dir.ts). */
   cacheDir?: string;
   build?: BuildOptions;
   /** Attach targets, added to (and overriding by program) the config's `tracing.attach`. */
@@ -182,7 +193,7 @@ export async function resolveProbeObject(
     }
   }
   if (!objectPath) {
-    objectPath = await buildBpfObject(sourcePath!, options.cacheDir ?? DEFAULT_CACHE_DIR, options.build);
+    objectPath = await buildBpfObject(sourcePath!, options.cacheDir ?? defaultCacheDir(), options.build);
     options.logger.debug("built BPF object", { source: sourcePath, object: objectPath });
   }
   return { objectPath, sourcePath };
