@@ -74,6 +74,12 @@ export interface PermissionOptions {
   run?: string[];
   /** The ring-buffer source is used: allow FFI (see docs/permissions.md for why unscoped). */
   ffi?: boolean;
+  /**
+   * With `ffi`: the build tools of `.bpf.c` probes (default `clang`, `bpftool`
+   * by name; the deploy set names absolute paths, which Deno accepts silently
+   * when they are absent, as in the image).
+   */
+  buildTools?: string[];
   /** Where ring-buffer probe objects are built/cached (read+write). */
   cacheDir?: string;
   /** The export spool folder (`--spool-dir`; read+write). */
@@ -108,7 +114,7 @@ export function permissionFlags(o: PermissionOptions): string[] {
   else if (net.length) flags.push(`--allow-net=${net.join(",")}`);
   if (o.ffi) {
     // clang and bpftool build probe objects from source at start-up
-    flags[1] = `--allow-run=${o.bpftrace ?? "bpftrace"},clang,bpftool`;
+    flags[1] = `--allow-run=${[o.bpftrace ?? "bpftrace", ...(o.buildTools ?? ["clang", "bpftool"])].join(",")}`;
     flags.push("--allow-ffi");
   }
   for (const program of o.run ?? []) {
@@ -139,6 +145,9 @@ export const DEPLOY_PATHS = {
   state: "/var/lib/spanprobe",
   /** bpftrace in the image. */
   bpftrace: "/usr/bin/bpftrace",
+  /** clang and bpftool, for a user's `.bpf.c` probe where they are installed (not in the image). */
+  clang: "/usr/bin/clang",
+  bpftool: "/usr/bin/bpftool",
 } as const;
 
 /** Deploy-time choices for {@linkcode deployPermissions}. */
@@ -149,6 +158,12 @@ export interface DeployOptions {
    * at deploy time; build with `SPANPROBE_ALLOW_NET=collector:4318` to narrow.
    */
   net?: string[];
+  /**
+   * Bake in FFI for the ring-buffer source (default true; false builds the
+   * narrower bpftrace-only binary: `deno task compile --profile bpftrace`).
+   * See docs/permissions.md for what each costs.
+   */
+  ffi?: boolean;
   /** Other locations than {@linkcode DEPLOY_PATHS} (tests, other layouts). */
   paths?: Partial<Record<keyof typeof DEPLOY_PATHS, string>>;
   /**
@@ -160,8 +175,10 @@ export interface DeployOptions {
 
 /**
  * The fixed permission set baked into the compiled binary (`deno task
- * compile`, the Dockerfile): bpftrace only, no FFI, read the config, targets
- * and state folders, write only the state folder.
+ * compile`, the Dockerfile): run bpftrace (and clang/bpftool for a user's
+ * `.bpf.c`), FFI for the ring-buffer source unless `ffi: false`, read the
+ * config, targets and state folders, write only the state folder (which also
+ * holds the build cache, /var/lib/spanprobe/cache).
  */
 export function deployPermissions(o: DeployOptions = {}): PermissionOptions {
   const p = { ...DEPLOY_PATHS, ...o.paths };
@@ -170,6 +187,8 @@ export function deployPermissions(o: DeployOptions = {}): PermissionOptions {
     write: [p.state],
     bpftrace: p.bpftrace,
     net: o.net?.length ? o.net : "any",
+    ffi: o.ffi ?? true,
+    buildTools: [p.clang, p.bpftool],
   };
 }
 

@@ -87,6 +87,19 @@ export interface LoadOptions {
   logger: Logger;
   /** Absolute path of libbpf.so.1 (searched when omitted). */
   libbpfPath?: string;
+  /**
+   * The object's bytes, when libbpf cannot open `path` itself (an object
+   * embedded in the compiled binary lives in Deno's virtual file system);
+   * `path` then only names it in messages.
+   */
+  bytes?: Uint8Array<ArrayBuffer>;
+}
+
+/** `bpf_object__open_file`, or `bpf_object__open_mem` when the bytes are given; NULL + errno on failure. */
+function openObject(lib: Libbpf, path: string, bytes?: Uint8Array<ArrayBuffer>): Deno.PointerValue {
+  return bytes
+    ? lib.sym.bpf_object__open_mem(bytes, BigInt(bytes.length), null)
+    : lib.sym.bpf_object__open_file(cstr(path), null);
 }
 
 /**
@@ -105,7 +118,7 @@ export function loadBpfObject(path: string, options: LoadOptions): BpfObject {
   const s = lib.sym;
 
   const opened = withLibbpfLog(logger, () => {
-    const obj = s.bpf_object__open_file(cstr(path), null);
+    const obj = openObject(lib, path, options.bytes);
     return { obj, err: isNull(obj) ? errno() : 0 };
   });
   const obj = opened.result.obj;
@@ -208,6 +221,7 @@ export function loadBpfObject(path: string, options: LoadOptions): BpfObject {
     });
   }
 
+  const keepAlive = options.bytes; // libbpf may refer to the buffer until close
   const object: BpfObject = {
     path,
     libbpf: lib,
@@ -253,6 +267,7 @@ export function loadBpfObject(path: string, options: LoadOptions): BpfObject {
       closed = true;
       destroyLinks();
       withLibbpfLog(logger, () => s.bpf_object__close(obj));
+      void keepAlive;
     },
     async closeAsync() {
       if (closed) return;
@@ -305,7 +320,7 @@ export function inspectBpfObject<T>(path: string, options: LoadOptions, use: (in
   installLibbpfLog(lib, logger);
   const s = lib.sym;
   const opened = withLibbpfLog(logger, () => {
-    const obj = s.bpf_object__open_file(cstr(path), null);
+    const obj = openObject(lib, path, options.bytes);
     return { obj, err: isNull(obj) ? errno() : 0 };
   });
   const obj = opened.result.obj;

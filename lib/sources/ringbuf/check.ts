@@ -34,13 +34,14 @@ export interface RingbufCheck {
 /** Builds (when it can), opens and checks a ring-buffer probe; throws UserError (exit 2) on a problem. */
 export async function checkRingbufProbe(o: RingbufCheckOptions): Promise<RingbufCheck> {
   let objectPath: string;
+  let bytes: Uint8Array<ArrayBuffer> | undefined;
   try {
-    ({ objectPath } = await resolveProbeObject(o));
+    ({ objectPath, bytes } = await resolveProbeObject(o));
   } catch (e) {
     if (e instanceof BuildToolMissing) return { note: `object not built: ${e.message}`, warnings: o.config.warnings };
     throw e;
   }
-  const warnings = inspectBpfObject(objectPath, { logger: o.logger, libbpfPath: o.libbpfPath }, (info) => {
+  const warnings = inspectBpfObject(objectPath, { logger: o.logger, libbpfPath: o.libbpfPath, bytes }, (info) => {
     const longer = checkSpanMaps(info, o.config, objectPath);
     return o.config.spans.flatMap((sc) => longer.has(sc.name) ? [prefixMessage(sc, longer.get(sc.name)!)] : []);
   });

@@ -24,6 +24,7 @@ import type { Logger } from "../../telemetry/log.ts";
 import { type ProbeRun, UserError } from "../probe_run.ts";
 import { buildBpfObject, type BuildOptions } from "./build.ts";
 import { bpfCacheDir, resolveCacheDir } from "./cache_dir.ts";
+import { embeddedObject } from "./embedded.ts";
 import { syncMonotonic } from "./mono_clock.ts";
 import { compileRecordDecoder, type RecordDecoder } from "./record_spans.ts";
 import { openRingReader, type RecordHandler, type RingReader } from "./ring_reader.ts";
@@ -171,21 +172,51 @@ export function checkSpanMaps(
   return longer;
 }
 
+/** Whether `path` exists: Deno's view first (it sees the compiled binary's embedded files), else libc's. */
+function fileExists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    return sysPathExists(path);
+  }
+}
+
+/** A ring-buffer probe's object: a file, or bytes libbpf opens from memory (an embedded prebuilt object). */
+export interface ProbeObject {
+  objectPath: string;
+  sourcePath?: string;
+  /** Set for objects libbpf cannot open by path (embedded in the compiled binary). */
+  bytes?: Uint8Array<ArrayBuffer>;
+}
+
 /**
  * The object of a ring-buffer probe: `objectPath`, else `sourcePath` built
- * into the cache, else NAME.bpf.o (prebuilt) or NAME.bpf.c beside NAME.yaml.
+ * into the cache, else NAME.bpf.o (prebuilt, e.g. shipped with an
+ * ebpf_exporter config) or NAME.bpf.c beside NAME.yaml — for a bundled probe
+ * the object prebuilt from that very source by `deno task compile` when there
+ * is one (no clang needed), else built.
  */
 export async function resolveProbeObject(
   options: Pick<RingbufProbeOptions, "objectPath" | "sourcePath" | "configPath" | "cacheDir" | "build" | "logger">,
-): Promise<{ objectPath: string; sourcePath?: string }> {
+): Promise<ProbeObject> {
   let objectPath = options.objectPath;
   let sourcePath = options.sourcePath;
   if (!objectPath && !sourcePath) {
     // Next to the config: NAME.bpf.o when prebuilt, else NAME.bpf.c to build.
     const base = options.configPath.replace(/\.ya?ml$/, "");
-    if (sysPathExists(`${base}.bpf.o`)) objectPath = `${base}.bpf.o`;
-    else if (sysPathExists(`${base}.bpf.c`)) sourcePath = `${base}.bpf.c`;
-    else {
+    if (fileExists(`${base}.bpf.o`)) objectPath = `${base}.bpf.o`;
+    else if (fileExists(`${base}.bpf.c`)) {
+      sourcePath = `${base}.bpf.c`;
+      if (Object.keys(options.build?.defines ?? {}).length === 0) {
+        const embedded = await embeddedObject(sourcePath);
+        if (embedded) {
+          options.logger.debug("using the prebuilt object", { source: sourcePath, object: embedded.path });
+          return { objectPath: embedded.path, sourcePath, bytes: embedded.bytes };
+        }
+      }
+    } else {
       throw new UserError(
         `no BPF program for ${options.configPath}: expected ${base}.bpf.c (or a prebuilt ${base}.bpf.o) next to it`,
         2,
@@ -215,14 +246,14 @@ export async function openRingbufProbe(options: RingbufProbeOptions): Promise<Ri
   const { logger, counters } = options;
   const config = options.config ?? loadTracingConfig(options.configPath);
   for (const w of config.warnings) logger.warn(w, { config: config.path });
-  const { objectPath, sourcePath } = await resolveProbeObject(options);
+  const { objectPath, sourcePath, bytes } = await resolveProbeObject(options);
   const clocks = options.clocks ?? createClockOffsets();
   const batchSize = options.batchSize ?? 1024;
   const pollMs = Math.min(options.pollTimeoutMs ?? MAX_WAIT_MS, MAX_WAIT_MS);
   const statsEvery = options.statsIntervalMs ?? 1000;
   const resyncEvery = options.clockResyncMs ?? 10_000;
 
-  const obj: BpfObject = loadBpfObject(objectPath, { logger, libbpfPath: options.libbpfPath });
+  const obj: BpfObject = loadBpfObject(objectPath, { logger, libbpfPath: options.libbpfPath, bytes });
   const rings: Ring[] = [];
   let stats: StatsReader | undefined;
   let out: SpanData[] = [];
