@@ -183,3 +183,29 @@ Deno.test("clock: the monotonic offset brackets clock_gettime and is recorded", 
   const drift = b > a.offsetNs ? b - a.offsetNs : a.offsetNs - b;
   assert(drift < 100_000n, `two measurements agree within 100 µs: ${drift}`);
 });
+
+Deno.test("records: span_status_code marks spans ok or failed (numbers, or text from a static_map)", () => {
+  const yaml = (decoders: string) =>
+    CONFIG.replace(
+      "- { name: span_name, size: 16, decoders: [{ name: string }] }",
+      `- { name: span_name, size: 12, decoders: [{ name: string }] }\n        - { name: span_status_code, size: 4, decoders: ${decoders} }`,
+    );
+  const withStatus = (code: number) => {
+    const r = record();
+    new DataView(r.buffer).setUint32(68, code, true);
+    return r;
+  };
+  const plain = decoder(yaml("[{ name: uint }]"));
+  assertEquals(plain.decode(withStatus(0), 0, 72, 0n)!.status.code, 0);
+  assertEquals(plain.decode(withStatus(1), 0, 72, 0n)!.status.code, 1);
+  const failed = plain.decode(withStatus(2), 0, 72, 0n)!;
+  assertEquals(failed.status.code, 2);
+  assertEquals(failed.attributes.span_status_code, undefined, "a reserved label, not an attribute");
+  throws(
+    () => plain.decode(withStatus(7), 0, 72, 0n),
+    /span_status_code: expected 0 \(unset\), 1 \(ok\) or 2 \(error\)/,
+  );
+  // errno-style: 0 is success, anything else a failure
+  const mapped = decoder(yaml("[{ name: uint }, { name: static_map, static_map: { 0: ok }, allow_unknown: false }]"));
+  assertEquals(mapped.decode(withStatus(0), 0, 72, 0n)!.status.code, 1);
+});

@@ -18,8 +18,9 @@
  * ```
  *
  * Special labels: `trace_id` (16 bytes), `parent_span_id` (8), `span_id` (8),
- * `span_monotonic_timestamp_ns` (8), `span_duration_ns` (8), `span_name`.
- * Every other label becomes an attribute.
+ * `span_monotonic_timestamp_ns` (8), `span_duration_ns` (8), `span_name`, and
+ * spanprobe's `span_status_code` (0 unset, 1 ok, 2 error: a failed kernel
+ * operation can mark its span failed). Every other label becomes an attribute.
  * @module
  */
 import { isMap, isScalar, isSeq } from "yaml";
@@ -79,6 +80,8 @@ export const SPECIAL_LABELS: Readonly<Record<string, { size?: number; decoder?: 
   span_monotonic_timestamp_ns: { size: 8, decoder: "uint" },
   span_duration_ns: { size: 8, decoder: "uint" },
   span_name: {},
+  /** The span's status: 0 unset, 1 ok, 2 error (or `unset`/`ok`/`error` text, e.g. from a static_map). */
+  span_status_code: {},
 };
 
 /** Reads and validates the config at `path`; throws UserError (exit 2) with file and line. */

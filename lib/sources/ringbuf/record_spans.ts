@@ -16,8 +16,26 @@ import { type Attributes, type Resource, type SpanData, SpanKind, StatusCode } f
 
 const ZERO8 = "0000000000000000";
 const ZERO16 = ZERO8 + ZERO8;
-/** The status of every ring-buffer span (shared, frozen: one allocation less per span). */
-const UNSET_STATUS = Object.freeze({ code: StatusCode.UNSET });
+/** The statuses of ring-buffer spans by code (shared, frozen: one allocation less per span). */
+const STATUSES = [
+  Object.freeze({ code: StatusCode.UNSET }),
+  Object.freeze({ code: StatusCode.OK }),
+  Object.freeze({ code: StatusCode.ERROR }),
+] as const;
+const UNSET_STATUS = STATUSES[0];
+/** `span_status_code` values as text (after a static_map, say) and their codes. */
+const STATUS_NAMES: Readonly<Record<string, number>> = { unset: 0, ok: 1, error: 2, "0": 0, "1": 1, "2": 2 };
+
+/** The span status for a decoded `span_status_code`: 0/unset, 1/ok, 2/error (OTLP's codes). */
+export function statusOf(v: unknown): (typeof STATUSES)[number] {
+  const code = typeof v === "number" || typeof v === "bigint" ? Number(v) : STATUS_NAMES[String(v).toLowerCase()];
+  if (code !== 0 && code !== 1 && code !== 2) {
+    throw new DecodeError(
+      `span_status_code: expected 0 (unset), 1 (ok) or 2 (error), got ${JSON.stringify(String(v))}`,
+    );
+  }
+  return STATUSES[code];
+}
 
 /** Decodes the records of one span config. */
 export interface RecordDecoder {
@@ -39,6 +57,7 @@ interface Draft {
   ts: bigint | undefined;
   dur: bigint;
   name: string;
+  status: SpanData["status"];
   attributes: Attributes;
 }
 
@@ -142,6 +161,14 @@ export function compileRecordDecoder(
         }
         break;
       }
+      case "span_status_code":
+        steps.push((b, o, d) => {
+          const v = chain(b, o + at);
+          if (v === null) return false;
+          d.status = statusOf(v);
+          return true;
+        });
+        break;
       case "span_name":
         steps.push((b, o, d) => {
           const v = chain(b, o + at);
@@ -163,7 +190,16 @@ export function compileRecordDecoder(
   const defaultName = config.name;
   const stepCount = steps.length;
   let longSeen = false;
-  const d: Draft = { traceId: "", parentSpanId: "", spanId: "", ts: undefined, dur: 0n, name: "", attributes: {} };
+  const d: Draft = {
+    traceId: "",
+    parentSpanId: "",
+    spanId: "",
+    ts: undefined,
+    dur: 0n,
+    name: "",
+    status: UNSET_STATUS,
+    attributes: {},
+  };
 
   return {
     config,
@@ -188,6 +224,7 @@ export function compileRecordDecoder(
       d.ts = fast.ts < 0 ? undefined : readU64(data, off + fast.ts);
       d.dur = fast.dur < 0 ? 0n : readU64(data, off + fast.dur);
       d.name = defaultName;
+      d.status = UNSET_STATUS;
       d.attributes = {};
       for (let i = 0; i < stepCount; i++) {
         if (!steps[i](data, off, d)) return null;
@@ -209,7 +246,7 @@ export function compileRecordDecoder(
         startNs,
         endNs: d.dur === 0n ? startNs : startNs + d.dur,
         attributes: d.attributes,
-        status: UNSET_STATUS,
+        status: d.status,
         resource,
       };
       if (parent !== undefined) span.parentSpanId = parent;
