@@ -57,6 +57,8 @@ export function permissionsForRun(args: string[], env: (k: string) => string | u
     net = [`${url.hostname}:${url.port || (url.protocol === "https:" ? 443 : 80)}`];
   }
   const metricsPortText = values["metrics-port"];
+  // the prebuilt objects of deno task compile, when built (used while they match the sources)
+  if (ffi) read.push(`${root}dist/bpf`);
   return {
     read,
     write,
@@ -88,6 +90,7 @@ export function permissionsForCheck(args: string[], env: (k: string) => string |
     if (ref.kind === "ringbuf") ffi = true;
   }
   if (values.binary?.startsWith("/")) read.push(values.binary);
+  if (ffi) read.push(`${root}dist/bpf`);
   const cacheDir = ffi ? resolveCacheDir({ flag: values["cache-dir"], config: file.ringbufCacheDir, env }) : undefined;
   return { read, ffi, cacheDir };
 }
