@@ -5,8 +5,8 @@
 import { parseArgs } from "node:util";
 import { runAgent } from "./lib/agent/run_agent.ts";
 import { CHECK_HELP, MAIN_HELP, PROBES_HELP, RUN_HELP } from "./lib/cli/help.ts";
-import { buildSink, resolveExport } from "./lib/cli/outputs.ts";
-import { type PlannedProbe, planProbes, startProbes } from "./lib/cli/probes.ts";
+import { buildSink, resolveExport } from "./lib/agent/outputs.ts";
+import { type PlannedProbe, planProbes, startProbes } from "./lib/agent/probes.ts";
 import {
   loadAgentConfig,
   parseCount,
@@ -18,10 +18,10 @@ import {
 import { openSpool, type Spool } from "./lib/export/spool.ts";
 import { listBundledProbes } from "./lib/config/probe_catalog.ts";
 import { loadProbeSpec } from "./lib/config/probe_spec.ts";
-import { UserError } from "./lib/sources/probe_run.ts";
+import { UserError } from "./lib/core/errors.ts";
 import { createCounters } from "./lib/telemetry/counters.ts";
 import { createLogger, type LogFormat, type LogLevel } from "./lib/telemetry/log.ts";
-import { VERSION } from "./lib/version.ts";
+import { VERSION } from "./lib/core/version.ts";
 import { CHECK_OPTIONS, RUN_OPTIONS } from "./lib/cli/options.ts";
 import { bpfCacheDir, resolveCacheDir } from "./lib/sources/ringbuf/cache_dir.ts";
 

@@ -13,7 +13,7 @@ import { loadAgentConfig, parseOutput, parsePort } from "../lib/config/agent_con
 import { findProbe } from "../lib/config/probe_catalog.ts";
 import { CHECK_OPTIONS, RUN_OPTIONS } from "../lib/cli/options.ts";
 import { permissionFlags, type PermissionOptions } from "../lib/permissions.ts";
-import { UserError } from "../lib/sources/probe_run.ts";
+import { UserError } from "../lib/core/errors.ts";
 import { resolveCacheDir } from "../lib/sources/ringbuf/cache_dir.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));

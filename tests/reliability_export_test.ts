@@ -19,7 +19,7 @@ import {
   parseSpoolHeader,
 } from "../lib/export/spool.ts";
 import { encodeOtlpTraceProto } from "../lib/export/otlp_proto.ts";
-import type { SpanData } from "../lib/spans/span_data.ts";
+import type { SpanData } from "../lib/core/span_data.ts";
 import { type Counters, createCounters, spanAccount } from "../lib/telemetry/counters.ts";
 import { createLogger } from "../lib/telemetry/log.ts";
 import { prometheusText } from "../lib/telemetry/prometheus.ts";

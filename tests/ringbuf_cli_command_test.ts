@@ -5,8 +5,8 @@
  * agent ran until killed, with no spans).
  */
 import assert, { strictEqual } from "node:assert/strict";
-import { commandArgv } from "../lib/cli/traced_command.ts";
-import { UserError } from "../lib/sources/probe_run.ts";
+import { commandArgv } from "../lib/agent/traced_command.ts";
+import { UserError } from "../lib/core/errors.ts";
 import { announceSkip, buildTarget, ebpfSkipReason, ROOT, runSpanprobe, sandboxFlags } from "./support/ebpf.ts";
 import { startOtlpReceiver } from "./support/otlp_receiver.ts";
 

@@ -6,7 +6,7 @@
  */
 import assert, { match, strictEqual, throws } from "node:assert/strict";
 import { permissionFlags } from "../lib/permissions.ts";
-import { UserError } from "../lib/sources/probe_run.ts";
+import { UserError } from "../lib/core/errors.ts";
 import { requireRingbufSupport } from "../lib/sources/ringbuf/preflight.ts";
 import { permissionsForRun } from "../scripts/launch.ts";
 import { ROOT, runSpanprobe } from "./support/ebpf.ts";

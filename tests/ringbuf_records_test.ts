@@ -4,8 +4,8 @@ import { deepStrictEqual as assertEquals, ok as assert, throws } from "node:asse
 import { parseTracingConfig } from "../lib/config/tracing_config.ts";
 import { DecodeError } from "../lib/decoders/mod.ts";
 import { compileRecordDecoder } from "../lib/sources/ringbuf/record_spans.ts";
-import type { Resource } from "../lib/spans/span_data.ts";
-import { createClockOffsets } from "../lib/spans/clock.ts";
+import type { Resource } from "../lib/core/span_data.ts";
+import { createClockOffsets } from "../lib/core/clock.ts";
 import { measureMonotonicOffset, monotonicNowNs, syncMonotonic } from "../lib/sources/ringbuf/mono_clock.ts";
 
 const CONFIG = `tracing:

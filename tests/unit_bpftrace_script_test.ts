@@ -6,9 +6,9 @@
 import { deepStrictEqual, match, ok, strictEqual } from "node:assert/strict";
 import { relative } from "node:path";
 import { parseProbeSpec, type ProbeSpec } from "../lib/config/probe_spec.ts";
-import { CALIBRATION_INTERVAL_S, prepareScript, resolveParams } from "../lib/sources/bpftrace_script.ts";
-import { UserError } from "../lib/sources/probe_run.ts";
-import { createClockOffsets } from "../lib/spans/clock.ts";
+import { CALIBRATION_INTERVAL_S, prepareScript, resolveParams } from "../lib/sources/bpftrace/script.ts";
+import { UserError } from "../lib/core/errors.ts";
+import { createClockOffsets } from "../lib/core/clock.ts";
 import { type BpftraceRecord, parseBpftraceLine } from "../lib/streams/bpftrace_records.ts";
 import { CLOCK_EVENT, type ProbeEvent, probeEventMapper } from "../lib/streams/probe_events.ts";
 

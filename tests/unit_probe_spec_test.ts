@@ -4,8 +4,8 @@
  */
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { loadProbeSpec, parseDuration, parseProbeSpec } from "../lib/config/probe_spec.ts";
-import { UserError } from "../lib/sources/probe_run.ts";
-import { SpanKind } from "../lib/spans/span_data.ts";
+import { UserError } from "../lib/core/errors.ts";
+import { SpanKind } from "../lib/core/span_data.ts";
 
 const BUNDLED = new URL("../probes/usdt-requests.yaml", import.meta.url).pathname;
 

@@ -17,8 +17,8 @@
  */
 import type { SpanSink } from "../export/sink.ts";
 import { sinkStream } from "../export/sink.ts";
-import type { ProbeRun } from "../sources/probe_run.ts";
-import type { SpanData } from "../spans/span_data.ts";
+import type { ProbeRun } from "../core/probe_run.ts";
+import type { SpanData } from "../core/span_data.ts";
 import { type Counters, spanAccount } from "../telemetry/counters.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { type MetricsServer, serveMetrics } from "../telemetry/prometheus.ts";

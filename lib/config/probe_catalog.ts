@@ -4,7 +4,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { UserError } from "../sources/probe_run.ts";
+import { UserError } from "../core/errors.ts";
 
 /** The folder of bundled probes (inside the compiled binary too). */
 export const BUNDLED_PROBES_DIR: string = fileURLToPath(new URL("../../probes/", import.meta.url));

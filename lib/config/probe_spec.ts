@@ -5,9 +5,9 @@
  * @module
  */
 import { dirname, join } from "node:path";
-import type { ClockName } from "../spans/clock.ts";
-import { SpanKind, type SpanKindValue } from "../spans/span_data.ts";
-import { UserError } from "../sources/probe_run.ts";
+import { FIELD_TYPES, type FieldType } from "../core/fields.ts";
+import { SpanKind, type SpanKindValue } from "../core/span_data.ts";
+import { UserError } from "../core/errors.ts";
 import { compileTemplate, type Template } from "./template.ts";
 import {
   knownKeys,
@@ -18,41 +18,6 @@ import {
   stringValue,
   type YamlSource,
 } from "./yaml_source.ts";
-
-/** Types a tuple field may have. */
-export type FieldType =
-  | "int"
-  | "string"
-  | "bool"
-  | "realtime_ns"
-  | "boottime_ns"
-  | "monotonic_ns"
-  | "duration_ns";
-
-/** All field types, for validation and docs. */
-export const FIELD_TYPES: readonly FieldType[] = [
-  "int",
-  "string",
-  "bool",
-  "realtime_ns",
-  "boottime_ns",
-  "monotonic_ns",
-  "duration_ns",
-];
-
-/** The clock of a time field type, if it is one. */
-export function fieldClock(type: FieldType): ClockName | undefined {
-  switch (type) {
-    case "realtime_ns":
-      return "realtime";
-    case "boottime_ns":
-      return "boottime";
-    case "monotonic_ns":
-      return "monotonic";
-    default:
-      return undefined;
-  }
-}
 
 /** How a key field compares: integers (of any integer or time type) with integers, strings with strings. */
 function keyKind(type: FieldType): "string" | "bool" | "integer" {

@@ -11,7 +11,7 @@
  */
 import { type Counters, type CountersSnapshot, spanAccount } from "./counters.ts";
 import type { Logger } from "./log.ts";
-import { UserError } from "../sources/probe_run.ts";
+import { UserError } from "../core/errors.ts";
 
 const HELP: Record<string, string> = {
   lines_in: "Output lines read from bpftrace",

@@ -8,7 +8,7 @@
  * (the sandbox does not let the agent read `HOME`).
  * @module
  */
-import { UserError } from "../probe_run.ts";
+import { UserError } from "../../core/errors.ts";
 
 /** The last resort: the state folder the compiled binary may write (lib/permissions.ts DEPLOY_PATHS.state). */
 export const FALLBACK_CACHE_DIR = "/var/lib/spanprobe/cache";

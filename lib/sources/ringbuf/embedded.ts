@@ -9,7 +9,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { hexOf } from "../../decoders/bytes.ts";
+import { hexOf } from "../../core/hex.ts";
 
 /** The folder of prebuilt objects (inside the compiled binary: embedded with `--include dist/bpf/`). */
 export const EMBEDDED_OBJECTS_DIR: string = fileURLToPath(new URL("../../../dist/bpf/", import.meta.url));

@@ -7,7 +7,7 @@
 import { openLibbpf } from "../../ffi/libbpf.ts";
 import { libc } from "../../ffi/libc.ts";
 import { sysPathExists } from "../../ffi/sysfs.ts";
-import { UserError } from "../probe_run.ts";
+import { UserError } from "../../core/errors.ts";
 
 /** Options of {@linkcode requireRingbufSupport}. */
 export interface PreflightOptions {

@@ -9,10 +9,11 @@
  * @module
  */
 import type { SpanConfig } from "../../config/tracing_config.ts";
-import { hexOf, readU64 } from "../../decoders/bytes.ts";
+import { hexOf } from "../../core/hex.ts";
+import { readU64 } from "../../decoders/bytes.ts";
 import { chainDecoders, createDecoder, DecodeError, type DecoderEnv } from "../../decoders/mod.ts";
-import { newSpanId, newTraceId } from "../../spans/ids.ts";
-import { type Attributes, type Resource, type SpanData, SpanKind, StatusCode } from "../../spans/span_data.ts";
+import { newSpanId, newTraceId } from "../../core/ids.ts";
+import { type Attributes, type Resource, type SpanData, SpanKind, StatusCode } from "../../core/span_data.ts";
 
 const ZERO8 = "0000000000000000";
 const ZERO16 = ZERO8 + ZERO8;

@@ -5,7 +5,7 @@
  * report when it ends.
  * @module
  */
-import { UserError } from "../sources/probe_run.ts";
+import { UserError } from "../core/errors.ts";
 import type { Logger } from "../telemetry/log.ts";
 
 /** `--command` text as argv: split on whitespace like bpftrace's `-c` (no quotes, no shell). */

@@ -8,8 +8,8 @@
  * stderr when `__BPFTRACE_NOTIFY_PROBES_ATTACHED` is set.
  * @module
  */
-import type { Logger } from "../telemetry/log.ts";
-import { UserError } from "./probe_run.ts";
+import type { Logger } from "../../telemetry/log.ts";
+import { UserError } from "../../core/errors.ts";
 
 /** Options of {@linkcode spawnBpftrace}. */
 export interface BpftraceOptions {

@@ -4,9 +4,9 @@
  * agent's clock-calibration probes.
  * @module
  */
-import type { ParamSpec, ProbeSpec } from "../config/probe_spec.ts";
-import { CLOCK_EVENT, clocksNeeded } from "../streams/probe_events.ts";
-import { UserError } from "./probe_run.ts";
+import type { ParamSpec, ProbeSpec } from "../../config/probe_spec.ts";
+import { CLOCK_EVENT, clocksNeeded } from "../../streams/probe_events.ts";
+import { UserError } from "../../core/errors.ts";
 
 const PATTERNS: Record<ParamSpec["type"], [RegExp, string]> = {
   pid: [/^[1-9]\d{0,9}$/, "a process id (a positive integer)"],
