@@ -66,7 +66,7 @@ Deno.test("tracing config: the shipped probe configs load", () => {
   const joined = loadTracingConfig(`${ROOT}probes/joined-trace.yaml`);
   assertEquals(joined.spans.map((s) => [s.ringbuf, s.recordSize]), [
     ["request_spans", 88],
-    ["syscall_spans", 72],
+    ["syscall_spans", 80],
     ["off_cpu_spans", 64],
   ]);
   // Attach binaries are resolved against the config's directory.
