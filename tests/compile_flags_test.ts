@@ -267,7 +267,7 @@ function denortReason(): string | undefined {
 const skipDenort = announceSkip("compile_flags_test.ts (real compile)", denortReason());
 
 Deno.test({
-  name: "with DENORT_BIN: dist/spanprobe builds and runs with the embedded probes and the baked set",
+  name: "with DENORT_BIN: dist/spanprobe builds and runs with the embedded probes, objects and the baked set",
   ignore: skipDenort,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "spanprobe-compile-" });
@@ -281,8 +281,28 @@ Deno.test({
       strictEqual(build.code, 0, dec.decode(build.stderr));
       const probes = await new Deno.Command(output, { args: ["probes"], clearEnv: true, stdout: "piped" }).output();
       assert(/^usdt-requests\s+bpftrace/m.test(dec.decode(probes.stdout)), "embedded probes are readable");
-      const check = await new Deno.Command(output, { args: ["check"], clearEnv: true, stderr: "piped" }).output();
+      const check = await new Deno.Command(output, {
+        args: ["check"],
+        clearEnv: true,
+        stdout: "piped",
+        stderr: "piped",
+      })
+        .output();
       strictEqual(check.code, 0, dec.decode(check.stderr));
+      // no PATH, so no clang: the ring-buffer probes are checked from their embedded objects
+      match(dec.decode(check.stdout), /^ok {2}exec-trace \(ringbuf\) .* object \S+\/dist\/bpf\/exec-trace\.bpf\.o$/m);
+      if (!skipEbpf) {
+        // and run from them (libbpf opens embedded objects from memory)
+        const run = await new Deno.Command(output, {
+          args: ["run", "--probe", "exec-trace", "--duration", "1", "--log-format", "json"],
+          clearEnv: true,
+          stdout: "null",
+          stderr: "piped",
+        }).output();
+        const stderr = dec.decode(run.stderr);
+        strictEqual(run.code, 0, stderr);
+        match(stderr, /"msg":"ring-buffer probe attached".*"object":"[^"]*\/dist\/bpf\/exec-trace\.bpf\.o"/);
+      }
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
