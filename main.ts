@@ -4,6 +4,7 @@
  */
 import { parseArgs } from "node:util";
 import { runAgent } from "./lib/agent/run_agent.ts";
+import { WATCH_STDIN_ENV, watchParentPipe } from "./lib/agent/parent_watch.ts";
 import { CHECK_HELP, MAIN_HELP, PROBES_HELP, RUN_HELP } from "./lib/cli/help.ts";
 import { buildSink, resolveExport } from "./lib/agent/outputs.ts";
 import { type PlannedProbe, planProbes, startProbes } from "./lib/agent/probes.ts";
@@ -124,6 +125,7 @@ async function runCommand(args: string[]): Promise<number> {
     statsIntervalMs: statsS !== undefined ? statsS * 1000 : file.statsIntervalMs,
     metricsPort,
     durationMs: durationS !== undefined ? durationS * 1000 : undefined,
+    stop: env(WATCH_STDIN_ENV) === "1" ? watchParentPipe() : undefined,
   });
 }
 

@@ -3,50 +3,69 @@
  * command line needs (see lib/permissions.ts): bpftrace only, the probes and
  * config it names, network only to the configured collector (none for
  * console output), write only to file outputs, FFI only for ring-buffer
- * probes. Signals are forwarded; the agent's exit code is returned.
+ * probes. Signals are forwarded; the agent ends when the launcher dies
+ * (its stdin is a pipe from here: lib/agent/parent_watch.ts); the agent's exit
+ * code is returned.
  * @module
  */
-import { dirname, resolve } from "node:path";
+import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { loadAgentConfig, parseOutput, parsePort } from "../lib/config/agent_config.ts";
 import { findProbe } from "../lib/config/probe_catalog.ts";
 import { CHECK_OPTIONS, RUN_OPTIONS } from "../lib/cli/options.ts";
-import { permissionFlags, type PermissionOptions } from "../lib/permissions.ts";
+import { type GrantPath, permissionFlags, type PermissionOptions } from "../lib/permissions.ts";
+import { parseProbeSpec } from "../lib/config/probe_spec.ts";
+import { WATCH_STDIN_ENV } from "../lib/agent/parent_watch.ts";
 import { UserError } from "../lib/core/errors.ts";
 import { resolveCacheDir } from "../lib/sources/ringbuf/cache_dir.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 
-/** The permission options a `spanprobe run ARGS` invocation needs. */
+/** The `path`-typed parameter names of a bpftrace probe spec (their values become read grants). */
+function pathParams(specPath: string): Set<string> {
+  const spec = parseProbeSpec(specPath, Deno.readTextFileSync(specPath));
+  return new Set(spec.params.filter((p) => p.type === "path").map((p) => p.name));
+}
+
+/**
+ * The permission options a `spanprobe run ARGS` invocation needs. Every path
+ * is handed over with the option it came from; lib/permissions.ts validates
+ * each before it becomes part of a flag.
+ */
 export function permissionsForRun(args: string[], env: (k: string) => string | undefined): PermissionOptions {
   const { values } = parseArgs({ args, options: RUN_OPTIONS, strict: true, allowPositionals: false });
   const file = values.config ? loadAgentConfig(values.config) : {};
-  const read = [`${root}probes`];
-  if (values.config) read.push(values.config);
+  const read: GrantPath[] = [{ path: `${root}probes`, what: "the bundled probes folder" }];
+  if (values.config) read.push({ path: values.config, what: "--config" });
   let ffi = false;
   let bpftraceProbes = false;
-  for (const p of values.probe ?? file.probes?.map((x) => x.probe) ?? []) {
-    const ref = findProbe(p);
-    if (!ref.specPath.startsWith(`${root}probes/`)) read.push(dirname(ref.specPath));
+  const cliParams = (values.param ?? []).map((p) => [p.slice(0, p.indexOf("=")), p.slice(p.indexOf("=") + 1)]);
+  const choices = values.probe?.map((probe) => ({ probe, params: {} as Record<string, string> })) ?? file.probes ??
+    [];
+  for (const choice of choices) {
+    const ref = findProbe(choice.probe);
+    if (!ref.specPath.startsWith(`${root}probes/`)) {
+      read.push({ path: dirname(ref.specPath), what: `the folder of probe ${choice.probe}` });
+    }
     if (ref.kind === "ringbuf") ffi = true;
     else bpftraceProbes = true;
+    // values of path parameters the user named (the agent checks that they exist)
+    const paths = ref.kind === "ringbuf" ? new Set(["binary"]) : pathParams(ref.specPath);
+    for (const [k, v] of [...cliParams, ...Object.entries(choice.params)]) {
+      const name = k.startsWith(`${ref.name}.`) ? k.slice(ref.name.length + 1) : k;
+      if (paths.has(name)) read.push({ path: v, what: `--param ${k}` });
+    }
   }
+  if (values.binary !== undefined) read.push({ path: values.binary, what: "--binary" });
   // --command with ring-buffer probes only: the agent starts it (bpftrace does otherwise)
   const run: string[] = [];
   if (values.command !== undefined && ffi && !bpftraceProbes) {
     const program = values.command.trim().split(/\s+/)[0];
-    if (program) run.push(program.includes("/") ? resolve(program) : program);
+    if (program) run.push(program);
   }
-  // path parameters the user named (the agent checks that they exist)
-  const paramValues = [
-    values.binary,
-    ...(values.param ?? []).map((p) => p.slice(p.indexOf("=") + 1)),
-    ...(file.probes ?? []).flatMap((p) => Object.values(p.params)),
-  ];
-  for (const v of paramValues) if (v?.startsWith("/")) read.push(v);
   const outputs = values.output?.map(parseOutput) ?? file.outputs ?? [];
-  const write = outputs.flatMap((o) => (o.kind === "file" ? [o.path] : []));
+  const write = outputs.flatMap((o) => (o.kind === "file" ? [{ path: o.path, what: "--output file:" }] : []));
   const endpoint = values.endpoint ?? file.endpoint ?? env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") ??
     env("OTEL_EXPORTER_OTLP_ENDPOINT");
   const wantsOtlp = outputs.some((o) => o.kind === "otlp") || (outputs.length === 0 && endpoint !== undefined);
@@ -58,7 +77,7 @@ export function permissionsForRun(args: string[], env: (k: string) => string | u
   }
   const metricsPortText = values["metrics-port"];
   // the prebuilt objects of deno task compile, when built (used while they match the sources)
-  if (ffi) read.push(`${root}dist/bpf`);
+  if (ffi) read.push({ path: `${root}dist/bpf`, what: "the prebuilt BPF objects folder" });
   return {
     read,
     write,
@@ -80,17 +99,19 @@ export function permissionsForRun(args: string[], env: (k: string) => string | u
 export function permissionsForCheck(args: string[], env: (k: string) => string | undefined): PermissionOptions {
   const { values } = parseArgs({ args, options: CHECK_OPTIONS, strict: true, allowPositionals: false });
   const file = values.config ? loadAgentConfig(values.config) : {};
-  const read = [`${root}probes`];
-  if (values.config) read.push(values.config);
+  const read: GrantPath[] = [{ path: `${root}probes`, what: "the bundled probes folder" }];
+  if (values.config) read.push({ path: values.config, what: "--config" });
   const chosen = values.probe ?? file.probes?.map((x) => x.probe) ?? [];
   let ffi = chosen.length === 0 && !file.probes;
   for (const p of chosen) {
     const ref = findProbe(p);
-    if (!ref.specPath.startsWith(`${root}probes/`)) read.push(dirname(ref.specPath));
+    if (!ref.specPath.startsWith(`${root}probes/`)) {
+      read.push({ path: dirname(ref.specPath), what: `the folder of probe ${p}` });
+    }
     if (ref.kind === "ringbuf") ffi = true;
   }
-  if (values.binary?.startsWith("/")) read.push(values.binary);
-  if (ffi) read.push(`${root}dist/bpf`);
+  if (values.binary !== undefined) read.push({ path: values.binary, what: "--binary" });
+  if (ffi) read.push({ path: `${root}dist/bpf`, what: "the prebuilt BPF objects folder" });
   const cacheDir = ffi ? resolveCacheDir({ flag: values["cache-dir"], config: file.ringbufCacheDir, env }) : undefined;
   return { read, ffi, cacheDir };
 }
@@ -121,9 +142,11 @@ if (import.meta.main) {
     console.error(`spanprobe: ${e instanceof UserError ? e.message : (e as Error).message}`);
     Deno.exit(2);
   }
+  // stdin: a pipe never written to; the agent ends when it closes, i.e. when this launcher dies (even by SIGKILL)
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...flags, `${root}main.ts`, ...Deno.args],
-    env,
+    stdin: "piped",
+    env: { [WATCH_STDIN_ENV]: "1", ...env },
   }).spawn();
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(sig, () => {

@@ -7,10 +7,9 @@
  * nothing more (mapping them is allowed to the map's creator).
  */
 import assert, { match, strictEqual } from "node:assert/strict";
-import { launchEnv } from "../scripts/launch.ts";
 import { buildEmbeddedObjects } from "../scripts/compile.ts";
 import { startOtlpReceiver } from "./support/otlp_receiver.ts";
-import { announceSkip, buildTarget, ebpfSkipReason, ROOT, sandboxFlags, sandboxOptions } from "./support/ebpf.ts";
+import { announceSkip, buildTarget, ebpfSkipReason, ROOT, sandboxEnv, sandboxFlags } from "./support/ebpf.ts";
 
 function setprivMissing(): string | undefined {
   try {
@@ -43,7 +42,7 @@ async function execTraceUnder(caps: string[]) {
         `${ROOT}main.ts`,
         ...args,
       ],
-      env: launchEnv(sandboxOptions(args)!),
+      env: sandboxEnv(args),
       stdout: "null",
       stderr: "piped",
     }).spawn();

@@ -22,7 +22,15 @@ Deno.test("--command text splits like bpftrace -c; shell syntax is refused with 
 Deno.test("the launcher grants --command's program only when the agent itself starts it", () => {
   const rb = sandboxFlags(["run", "--probe", "joined-trace", "--command", ".cache/rb_demo 3"]);
   assert(rb.some((f) => f.startsWith("--allow-run=") && f.endsWith(`,${Deno.cwd()}/.cache/rb_demo`)), rb.join(" "));
-  const bt = sandboxFlags(["run", "--probe", "usdt-requests", "--binary", "/bin/true", "--command", "/bin/true"]);
+  const bt = sandboxFlags([
+    "run",
+    "--probe",
+    "usdt-requests",
+    "--binary",
+    "/usr/bin/true",
+    "--command",
+    "/usr/bin/true",
+  ]);
   assert(bt.includes("--allow-run=bpftrace"), "bpftrace starts the command of bpftrace probes");
 });
 

@@ -8,6 +8,7 @@ import { dirname, join } from "node:path";
 import { FIELD_TYPES, type FieldType } from "../core/fields.ts";
 import { SpanKind, type SpanKindValue } from "../core/span_data.ts";
 import { UserError } from "../core/errors.ts";
+import { specFileNameProblem } from "./spec_files.ts";
 import { compileTemplate, type Template } from "./template.ts";
 import {
   knownKeys,
@@ -618,6 +619,8 @@ export function parseProbeSpec(specPath: string, text: string): ProbeSpec {
   const name = nameNode === undefined ? base : stringValue(src, nameNode, "name");
   const scriptNode = top.get("script")?.value;
   const script = scriptNode === undefined ? `${base}.bt` : stringValue(src, scriptNode, "script");
+  const scriptProblem = specFileNameProblem(script);
+  if (scriptProblem) throw src.error(scriptNode ?? src.root, `script ${JSON.stringify(script)} ${scriptProblem}`);
   const eventsNode = top.get("events")?.value;
   if (eventsNode === undefined) {
     throw src.error(
@@ -641,7 +644,7 @@ export function parseProbeSpec(specPath: string, text: string): ProbeSpec {
     name,
     description: descNode === undefined ? "" : stringValue(src, descNode, "description"),
     specPath,
-    scriptPath: script.startsWith("/") ? script : join(dirname(specPath), script),
+    scriptPath: join(dirname(specPath), script),
     params: parseParams(src, top.get("params")?.value),
     events,
     spans,

@@ -5,7 +5,9 @@
  * unhealthy, puts the batch back at the head of the queue and blocks every
  * send until the backoff (or the server's `Retry-After`) has passed; the
  * first success makes it healthy again. Anything else drops the batch, counted
- * with the reason the exporter gives it. See docs/reliability.md.
+ * with the reason the exporter gives it. A timeout is retried like any
+ * retryable failure and also counted as `export_timeouts`: the destination may
+ * have the batch anyway (at-least-once). See docs/reliability.md.
  * @module
  */
 import { backoffDelayMs, type BackoffOptions } from "../core/backoff.ts";
@@ -94,6 +96,7 @@ export function createSender(o: SenderOptions): Sender {
     if (!batch) return; // a damaged spool file, counted and removed
     held.attempts++;
     const result = await o.send(batch, abort.signal, o.deadline());
+    if (result.timedOut) timedOut(held);
     if (result.ok) return await delivered(held, result);
     if (result.error === "aborted" && abort.signal.aborted) {
       // stop() gave up on it: back to the store, spooled or dropped by the exporter's shutdown
@@ -103,6 +106,20 @@ export function createSender(o: SenderOptions): Sender {
     }
     if (!result.retryable || held.attempts >= o.maxAttempts) return await failed(held, result);
     await retryLater(held, result);
+  }
+
+  /**
+   * A send without an answer in time: counted (`export_timeouts`). The
+   * destination may have the batch anyway, so retrying it — with the same
+   * backoff as any retry — may deliver it twice: at-least-once.
+   */
+  function timedOut(held: HeldBatch): void {
+    counters.inc("export_timeouts");
+    logger.warnLimited(
+      `${o.name.toLowerCase()}_timeout`,
+      `${o.name} export timed out; it is retried after a backoff and may arrive twice (at-least-once)`,
+      { ...o.target, spans: held.spans, attempt: held.attempts, timeouts: counters.get("export_timeouts") },
+    );
   }
 
   async function delivered(held: HeldBatch, result: OtlpSendResult): Promise<void> {

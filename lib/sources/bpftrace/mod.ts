@@ -31,6 +31,7 @@ import { type BpftraceProcess, spawnBpftrace } from "./process.ts";
 import { prepareScript, resolveParams } from "./script.ts";
 import type { ProbeRun } from "../../core/probe_run.ts";
 import { UserError } from "../../core/errors.ts";
+import { fileInSpecFolder } from "../../config/spec_files.ts";
 
 /**
  * The tuple name of the agent's heartbeat: printed every second so that a
@@ -268,8 +269,10 @@ export async function openBpftraceProbe(o: BpftraceProbeOptions): Promise<ProbeR
   const { spec, logger, counters } = o;
   const params = resolveParams(spec, o.params);
   let script: string;
+  // a link out of the spec's folder is refused before anything is read
+  const scriptPath = fileInSpecFolder(spec.specPath, spec.scriptPath, "script");
   try {
-    script = await Deno.readTextFile(spec.scriptPath);
+    script = await Deno.readTextFile(scriptPath);
   } catch (e) {
     throw new UserError(`${spec.specPath}: cannot read script ${spec.scriptPath}: ${(e as Error).message}`, 2);
   }

@@ -57,7 +57,11 @@ async function run(cmd: string, args: string[], what: string, failureExit = 1): 
       );
     }
     if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
-      throw new BuildToolMissing(`${what}: not allowed to run ${cmd} (no --allow-run for it)`, cmd);
+      throw new BuildToolMissing(
+        `${what}: not allowed to run ${cmd} here (the compiled binary loads prebuilt objects only): ` +
+          "put a prebuilt NAME.bpf.o beside NAME.yaml (docs/ringbuf.md), or run from a checkout with clang",
+        cmd,
+      );
     }
     throw new UserError(`${what}: cannot run ${cmd}: ${(e as Error).message}`, 1);
   }

@@ -10,6 +10,7 @@
  * (`spanprobe_stats`) are reported as dropped events.
  * @module
  */
+import { checkBpfIncludes, fileInSpecFolder } from "../../config/spec_files.ts";
 import { loadTracingConfig, type SpanConfig, type TracingConfig } from "../../config/tracing_config.ts";
 import { type DecoderEnv } from "../../decoders/mod.ts";
 import { missingMapError } from "../../ffi/bpf_errors.ts";
@@ -207,9 +208,11 @@ export async function resolveProbeObject(
   if (!objectPath && !sourcePath) {
     // Next to the config: NAME.bpf.o when prebuilt, else NAME.bpf.c to build.
     const base = options.configPath.replace(/\.ya?ml$/, "");
-    if (fileExists(`${base}.bpf.o`)) objectPath = `${base}.bpf.o`;
+    // beside the config means inside its folder by real path, headers too (no link out of it)
+    if (fileExists(`${base}.bpf.o`)) objectPath = fileInSpecFolder(options.configPath, `${base}.bpf.o`, "BPF object");
     else if (fileExists(`${base}.bpf.c`)) {
-      sourcePath = `${base}.bpf.c`;
+      sourcePath = fileInSpecFolder(options.configPath, `${base}.bpf.c`, "BPF source");
+      checkBpfIncludes(options.configPath, sourcePath);
       if (Object.keys(options.build?.defines ?? {}).length === 0) {
         const embedded = await embeddedObject(sourcePath);
         if (embedded) {

@@ -17,6 +17,8 @@ import { type Attributes, type Resource, type SpanData, SpanKind, StatusCode } f
 
 const ZERO8 = "0000000000000000";
 const ZERO16 = ZERO8 + ZERO8;
+/** The largest time OTLP can carry (fixed64). */
+const U64_MAX = (1n << 64n) - 1n;
 /** The statuses of ring-buffer spans by code (shared, frozen: one allocation less per span). */
 const STATUSES = [
   Object.freeze({ code: StatusCode.UNSET }),
@@ -239,13 +241,21 @@ export function compileRecordDecoder(
         parent = undefined;
       }
       const startNs = d.ts === undefined ? (nowNs ? nowNs() : BigInt(Date.now()) * 1_000_000n) : d.ts + wallOffsetNs;
+      const endNs = d.dur === 0n ? startNs : startNs + d.dur;
+      // OTLP times are unsigned 64-bit: a corrupted timestamp or duration would wrap around on the wire
+      if (endNs > U64_MAX || startNs < 0n) {
+        throw new DecodeError(
+          `span times out of range in ring buffer "${config.ringbuf}": start ${startNs} ns + duration ${d.dur} ns ` +
+            `exceeds 2^64 - 1 (a corrupted record?)`,
+        );
+      }
       const span: SpanData = {
         traceId,
         spanId: d.spanId === ZERO8 ? newSpanId() : d.spanId,
         name: d.name,
         kind: SpanKind.INTERNAL,
         startNs,
-        endNs: d.dur === 0n ? startNs : startNs + d.dur,
+        endNs,
         attributes: d.attributes,
         status: d.status,
         resource,
