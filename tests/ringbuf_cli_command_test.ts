@@ -7,6 +7,7 @@
 import assert, { strictEqual } from "node:assert/strict";
 import { commandArgv } from "../lib/agent/traced_command.ts";
 import { UserError } from "../lib/core/errors.ts";
+import { deployRunFlags } from "../scripts/compile.ts";
 import { announceSkip, buildTarget, ebpfSkipReason, ROOT, runSpanprobe, sandboxFlags } from "./support/ebpf.ts";
 import { startOtlpReceiver } from "./support/otlp_receiver.ts";
 
@@ -69,5 +70,26 @@ Deno.test({
     } finally {
       await receiver.close();
     }
+  },
+});
+
+Deno.test({
+  name: "--command that cannot start: exit 2 in one line, probes detached (missing program; the baked set)",
+  ignore: skip,
+  async fn() {
+    const missing = await runSpanprobe(["run", "--probe", "exec-trace", "--command", "/nonexistent/prog 1"]);
+    strictEqual(missing.code, 2, missing.stderr);
+    assert(/^spanprobe: --command: \/nonexistent\/prog not found/m.test(missing.stderr), missing.stderr);
+    // the compiled binary's set runs bpftrace only: it cannot start a command for ring-buffer probes, and says so
+    const baked = await runSpanprobe(["run", "--probe", "exec-trace", "--command", "/usr/bin/true"], {
+      permissions: deployRunFlags(),
+    });
+    strictEqual(baked.code, 2, baked.stderr);
+    assert(
+      /^spanprobe: --command: not allowed to start \/usr\/bin\/true .*trace it by --pid or --binary/m.test(
+        baked.stderr,
+      ),
+    );
+    assert(!/\bat \S+:\d+:\d+/.test(missing.stderr + baked.stderr), "no stack trace");
   },
 });
