@@ -52,3 +52,38 @@ Deno.test("without kernel BTF the preflight names the missing file", () => {
   });
   requireRingbufSupport({ btf: true }); // this machine has all three
 });
+
+Deno.test("why the baked FFI grant is unscoped: --allow-ffi=<libc>,<libbpf> refuses the pointer views the reader needs", async () => {
+  // measured on this Deno: if this starts passing the other way, scope the grant to exactly libbpf and libc
+  const libc = "/usr/lib/x86_64-linux-gnu/libc.so.6";
+  const script = await Deno.makeTempFile({ suffix: ".ts" });
+  await Deno.writeTextFile(
+    script,
+    `const lib = Deno.dlopen(${JSON.stringify(libc)}, { __errno_location: { parameters: [], result: "pointer" } });
+const out = ["dlopen ok"];
+try { new Deno.UnsafePointerView(lib.symbols.__errno_location()!).getInt32(0); out.push("view ok"); }
+catch (e) { out.push("view: " + (e as Error).message); }
+try { Deno.dlopen("/usr/lib/x86_64-linux-gnu/libm.so.6", {}); out.push("libm ok"); }
+catch (e) { out.push("libm: " + (e as Error).message); }
+console.log(out.join("\\n"));`,
+  );
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--no-prompt",
+        `--allow-read=${script}`,
+        `--allow-ffi=${libc},/usr/lib/x86_64-linux-gnu/libbpf.so.1`,
+        script,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout);
+    match(text, /^dlopen ok$/m, "the named library opens");
+    match(text, /^view: Requires ffi access/m, "but reading through a pointer is refused");
+    match(text, /^libm: Requires ffi access to/m, "and other libraries are refused");
+  } finally {
+    await Deno.remove(script);
+  }
+});
