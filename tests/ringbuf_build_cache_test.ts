@@ -111,3 +111,24 @@ Deno.test("config: ringbuf.cache_dir and the SPANPROBE_WAKEUP_* tunables (ringbu
   assert.throws(() => parseAgentConfig("c.yaml", "ringbuf:\n  wakeup: { every: 1 }\n"), /unknown key "every"/);
   assert.throws(() => parseAgentConfig("c.yaml", "ringbuf:\n  cache_dir: rel\n"), /absolute path/);
 });
+
+Deno.test({
+  name: "ringbuf.wakeup in the config file reaches the build: another object than the default one",
+  ignore: skip,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "spanprobe-wakeup-" });
+    const objectOf = (stdout: string) => /^ok {2}exec-trace \(ringbuf\) \S+ object (\S+)$/m.exec(stdout)?.[1];
+    const plain = await runSpanprobe(["check", "--probe", "exec-trace", "--cache-dir", dir]);
+    strictEqual(plain.code, 0, plain.stderr);
+    await Deno.writeTextFile(
+      `${dir}/config.yaml`,
+      "probes:\n  - probe: exec-trace\nringbuf:\n  wakeup: { divisor: 4 }\n",
+    );
+    const tuned = await runSpanprobe(["check", "--config", `${dir}/config.yaml`, "--cache-dir", dir]);
+    strictEqual(tuned.code, 0, tuned.stderr);
+    const a = objectOf(plain.stdout), b = objectOf(tuned.stdout);
+    assert(a && b, `${plain.stdout}\n${tuned.stdout}`);
+    assert(b.startsWith(`${dir}/bpf/exec-trace-`), `built with the defines, not prebuilt: ${b}`);
+    notStrictEqual(a, b);
+  },
+});
