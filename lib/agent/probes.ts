@@ -217,7 +217,10 @@ async function tieToCommand(
   logger: Logger,
 ): Promise<ProbeRun[]> {
   const others = runs.filter((r) => !ringRuns.has(r));
-  const stopRings = () => Promise.all([...ringRuns].map((r) => r.stop()));
+  const stopRings = () =>
+    Promise.all([...ringRuns].map((r) => r.stop())).catch((e) => {
+      logger.error("cannot stop the ring-buffer probes after --command ended", { error: (e as Error).message });
+    });
   if (others.length) {
     void Promise.allSettled(others.map((r) => r.done)).then(stopRings);
     return runs;
