@@ -1,11 +1,13 @@
 /**
  * `--command CMD` for probes whose source cannot start it itself (ring-buffer
  * probes; bpftrace starts it with `-c`): split the text the way bpftrace
- * does (on spaces, no quoting), start it once every probe is attached, and
- * report when it ends.
+ * does (on spaces, no quoting), start it once every probe is attached with
+ * the environment bpftrace would give it (no secrets), and report when it
+ * ends.
  * @module
  */
 import { UserError } from "../core/errors.ts";
+import { BPFTRACE_ENV_VARS } from "../sources/bpftrace/process.ts";
 import type { Logger } from "../telemetry/log.ts";
 
 /** `--command` text as argv: split on whitespace like bpftrace's `-c` (no quotes, no shell). */
@@ -20,6 +22,18 @@ export function commandArgv(text: string): string[] {
     );
   }
   return argv;
+}
+
+/** The command's environment: the {@linkcode BPFTRACE_ENV_VARS} that are set, nothing else of the agent's. */
+export function commandEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of BPFTRACE_ENV_VARS) {
+    try {
+      const v = Deno.env.get(name);
+      if (v !== undefined) env[name] = v;
+    } catch { /* not permitted: not passed */ }
+  }
+  return env;
 }
 
 /** A started `--command`. */
@@ -39,7 +53,15 @@ export function startTracedCommand(text: string, logger: Logger): TracedCommand 
   const [program, ...args] = commandArgv(text);
   let child: Deno.ChildProcess;
   try {
-    child = new Deno.Command(program, { args, stdin: "null", stdout: "inherit", stderr: "inherit" }).spawn();
+    child = new Deno.Command(program, {
+      args,
+      stdin: "null",
+      stdout: "inherit",
+      stderr: "inherit",
+      // what it would get from bpftrace -c: bpftrace's own short list, never the agent's secrets
+      clearEnv: true,
+      env: commandEnv(),
+    }).spawn();
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
       throw new UserError(`--command: ${program} not found (give a path, or a program on PATH)`, 2);

@@ -9,7 +9,8 @@ import type { TracingConfig } from "../../config/tracing_config.ts";
 import { inspectBpfObject } from "../../ffi/bpf_object.ts";
 import type { Logger } from "../../telemetry/log.ts";
 import { type BuildOptions, BuildToolMissing } from "./build.ts";
-import { checkSpanMaps, prefixMessage, resolveProbeObject } from "./mod.ts";
+import { resolveProbeObject } from "./mod.ts";
+import { checkSpanRing, prefixMessage } from "./span_ring.ts";
 
 /** Options of {@linkcode checkRingbufProbe}. */
 export interface RingbufCheckOptions {
@@ -42,8 +43,15 @@ export async function checkRingbufProbe(o: RingbufCheckOptions): Promise<Ringbuf
     throw e;
   }
   const warnings = inspectBpfObject(objectPath, { logger: o.logger, libbpfPath: o.libbpfPath, bytes }, (info) => {
-    const longer = checkSpanMaps(info, o.config, objectPath);
-    return o.config.spans.flatMap((sc) => longer.has(sc.name) ? [prefixMessage(sc, longer.get(sc.name)!)] : []);
+    const maps = {
+      mapNames: () => [...info.maps.keys()],
+      mapType: (n: string) => info.maps.get(n),
+      btfVarSize: info.btfVarSize,
+    };
+    return o.config.spans.flatMap((sc) => {
+      const declared = checkSpanRing(sc, maps, o.config.path, objectPath);
+      return declared === undefined ? [] : [prefixMessage(sc, declared)];
+    });
   });
   return { objectPath, warnings: [...o.config.warnings, ...warnings] };
 }

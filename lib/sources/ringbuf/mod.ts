@@ -11,26 +11,22 @@
  * @module
  */
 import { checkBpfIncludes, fileInSpecFolder } from "../../config/spec_files.ts";
-import { loadTracingConfig, type SpanConfig, type TracingConfig } from "../../config/tracing_config.ts";
-import { type DecoderEnv } from "../../decoders/mod.ts";
-import { missingMapError } from "../../ffi/bpf_errors.ts";
-import { type AttachTarget, type BpfObject, loadBpfObject } from "../../ffi/bpf_object.ts";
-import { MAP_TYPE } from "../../ffi/libbpf.ts";
-import { sysPathExists } from "../../ffi/sysfs.ts";
+import { loadTracingConfig, type TracingConfig } from "../../config/tracing_config.ts";
 import { type ClockOffsets, createClockOffsets } from "../../core/clock.ts";
-import { createResourceCache } from "../../spans/resources.ts";
-import type { Attributes, SpanData } from "../../core/span_data.ts";
-import type { Counters } from "../../telemetry/counters.ts";
-import type { Logger } from "../../telemetry/log.ts";
 import { UserError } from "../../core/errors.ts";
 import type { ProbeRun } from "../../core/probe_run.ts";
+import type { Attributes, SpanData } from "../../core/span_data.ts";
+import { type DecoderEnv } from "../../decoders/mod.ts";
+import { type AttachTarget, type BpfObject, loadBpfObject } from "../../ffi/bpf_object.ts";
+import { sysPathExists } from "../../ffi/sysfs.ts";
+import type { Counters } from "../../telemetry/counters.ts";
+import type { Logger } from "../../telemetry/log.ts";
 import { buildBpfObject, type BuildOptions } from "./build.ts";
 import { bpfCacheDir, resolveCacheDir } from "./cache_dir.ts";
 import { embeddedObject } from "./embedded.ts";
 import { syncMonotonic } from "./mono_clock.ts";
-import { compileRecordDecoder, type RecordDecoder } from "./record_spans.ts";
-import { openRingReader, type RecordHandler, type RingReader } from "./ring_reader.ts";
 import { createRingWaiter, MAX_WAIT_MS } from "./ring_wait.ts";
+import { openSpanRing, type SpanOutput, type SpanRing } from "./span_ring.ts";
 import { openStatsReader, type StatsReader } from "./stats.ts";
 
 export { buildBpfObject, type BuildOptions } from "./build.ts";
@@ -114,64 +110,14 @@ export interface RingbufProbeRun extends ProbeRun {
   stats(): RingbufStats;
 }
 
-interface Ring {
-  config: SpanConfig;
-  reader: RingReader;
-  decoder: RecordDecoder;
-  handler: RecordHandler;
-  records: number;
-  errors: number;
-  skipped: number;
-}
-
 function baseName(path: string): string {
   return path.slice(path.lastIndexOf("/") + 1).replace(/\.bpf\.(o|c)$|\.(o|c|ya?ml)$/, "");
 }
 
-/** The warning for records longer than their labels (said once per span definition). */
-export function prefixMessage(sc: SpanConfig, len: number): string {
-  return `${sc.where}: span "${sc.name}": records in ring buffer "${sc.ringbuf}" are ${len} bytes, its labels cover ` +
-    `${sc.recordSize}: the labelled prefix is decoded, the last ${len - sc.recordSize} bytes of each record are not`;
-}
-
-/**
- * Checks `config` against what an object declares, opened or loaded: every
- * span's ring buffer exists and is a BPF_MAP_TYPE_RINGBUF, and its labels
- * are no longer than the record type the object declares for it
- * (`SPANPROBE_RINGBUF`). Throws a UserError (exit 2) with file:line; returns
- * the spans whose records are longer than their labels, with the record size.
- */
-export function checkSpanMaps(
-  obj: { maps: ReadonlyMap<string, number>; btfVarSize(name: string): number | undefined },
-  config: TracingConfig,
-  objectPath: string,
-): Map<string, number> {
-  const longer = new Map<string, number>();
-  for (const sc of config.spans) {
-    const type = obj.maps.get(sc.ringbuf);
-    if (type === undefined) {
-      const names = [...obj.maps.keys()].filter((n) => !n.includes("."));
-      const e = missingMapError(objectPath, sc.ringbuf, names, "ring buffer");
-      throw new UserError(`${sc.where}: span "${sc.name}": ${e.message}`, 2);
-    }
-    if (type !== MAP_TYPE.RINGBUF) {
-      throw new UserError(
-        `${sc.where}: span "${sc.name}": map "${sc.ringbuf}" of ${objectPath} is not a ring buffer (BPF_MAP_TYPE_RINGBUF)`,
-        2,
-      );
-    }
-    const declared = obj.btfVarSize(`spanprobe_record__${sc.ringbuf}`);
-    if (declared === undefined || declared === sc.recordSize) continue;
-    if (declared < sc.recordSize) {
-      throw new UserError(
-        `${sc.where}: span "${sc.name}": labels of config ${config.path} add up to ${sc.recordSize} bytes ` +
-          `(sizes plus padding), but ring buffer "${sc.ringbuf}" of ${objectPath} carries ${declared}-byte records`,
-        2,
-      );
-    }
-    longer.set(sc.name, declared);
-  }
-  return longer;
+function mergeTargets(fromConfig: AttachTarget[], extra: AttachTarget[] = []): AttachTarget[] {
+  const byProgram = new Map(fromConfig.map((t) => [t.program, t]));
+  for (const t of extra) byProgram.set(t.program, t);
+  return [...byProgram.values()];
 }
 
 /** Whether `path` exists: Deno's view first (it sees the compiled binary's embedded files), else libc's. */
@@ -234,17 +180,11 @@ export async function resolveProbeObject(
   return { objectPath, sourcePath };
 }
 
-function mergeTargets(fromConfig: AttachTarget[], extra: AttachTarget[] = []): AttachTarget[] {
-  const byProgram = new Map(fromConfig.map((t) => [t.program, t]));
-  for (const t of extra) byProgram.set(t.program, t);
-  return [...byProgram.values()];
-}
-
 /**
  * Loads, checks and attaches a ring-buffer probe; spans flow once it
- * returns. Config problems (missing ring buffer, label sizes that do not add
- * up to the record size) throw a UserError (exit 2) naming the config, the
- * ring buffer and both sizes; nothing is left attached on any error.
+ * returns. Config problems (missing ring buffer, labels longer than the
+ * record) throw a UserError (exit 2) naming the config, the ring buffer and
+ * both sizes; nothing is left attached on any error.
  */
 export async function openRingbufProbe(options: RingbufProbeOptions): Promise<RingbufProbeRun> {
   const { logger, counters } = options;
@@ -258,62 +198,23 @@ export async function openRingbufProbe(options: RingbufProbeOptions): Promise<Ri
   const resyncEvery = options.clockResyncMs ?? 10_000;
 
   const obj: BpfObject = loadBpfObject(objectPath, { logger, libbpfPath: options.libbpfPath, bytes });
-  const rings: Ring[] = [];
+  const rings: SpanRing[] = [];
   let stats: StatsReader | undefined;
-  let out: SpanData[] = [];
-  let wallOffset = 0n;
+  const output: SpanOutput = { spans: [], wallOffset: 0n };
 
   try {
-    const mapTypes = new Map(obj.mapNames().map((n) => [n, obj.map(n).type]));
-    const longer = checkSpanMaps({ maps: mapTypes, btfVarSize: obj.btfVarSize }, config, objectPath);
     for (const sc of config.spans) {
-      const map = obj.map(sc.ringbuf);
-      let prefixWarned = false;
-      const warnPrefix = (len: number) => {
-        if (prefixWarned) return;
-        prefixWarned = true;
-        logger.warn(prefixMessage(sc, len), {
-          span: sc.name,
-          ringbuf: sc.ringbuf,
-          undecodedBytes: len - sc.recordSize,
-        });
-      };
-      const declared = longer.get(sc.name);
-      if (declared !== undefined) warnPrefix(declared);
-      const resource = createResourceCache({
-        serviceName: sc.service ?? options.serviceName,
-        extra: options.resourceAttributes,
-      }).forPid(undefined);
-      const decoder = compileRecordDecoder(sc, resource, options.decoderEnv, warnPrefix);
-      const ring: Ring = {
-        config: sc,
-        reader: openRingReader(map),
-        decoder,
-        handler: () => {},
-        records: 0,
-        errors: 0,
-        skipped: 0,
-      };
-      ring.handler = (data, off, len) => {
-        ring.records++;
-        try {
-          const span = decoder.decode(data, off, len, wallOffset);
-          if (span) out.push(span);
-          else {
-            ring.skipped++;
-            counters.inc("records_ignored");
-          }
-        } catch (e) {
-          ring.errors++;
-          counters.inc("decode_errors");
-          logger.warnLimited(`ringbuf-decode-${sc.name}`, "cannot decode ring-buffer record", {
-            span: sc.name,
-            ringbuf: sc.ringbuf,
-            error: (e as Error).message,
-          });
-        }
-      };
-      rings.push(ring);
+      rings.push(openSpanRing(sc, {
+        obj,
+        objectPath,
+        config,
+        output,
+        counters,
+        logger,
+        serviceName: options.serviceName,
+        resourceAttributes: options.resourceAttributes,
+        decoderEnv: options.decoderEnv,
+      }));
     }
     stats = obj.hasMap("spanprobe_stats") ? openStatsReader(obj) : undefined;
     if (!stats) {
@@ -321,7 +222,7 @@ export async function openRingbufProbe(options: RingbufProbeOptions): Promise<Ri
         object: objectPath,
       });
     }
-    wallOffset = syncMonotonic(clocks).offsetNs;
+    output.wallOffset = syncMonotonic(clocks).offsetNs;
     obj.attachAll(mergeTargets(config.attach, options.attach));
   } catch (e) {
     for (const r of rings) r.reader.close();
@@ -370,7 +271,7 @@ export async function openRingbufProbe(options: RingbufProbeOptions): Promise<Ri
     if (now - lastResync >= resyncEvery) {
       lastResync = now;
       try {
-        wallOffset = syncMonotonic(clocks).offsetNs;
+        output.wallOffset = syncMonotonic(clocks).offsetNs;
       } catch (e) {
         logger.warnLimited("ringbuf-clock", "cannot re-measure the monotonic clock offset", { error: e });
       }
@@ -395,8 +296,8 @@ export async function openRingbufProbe(options: RingbufProbeOptions): Promise<Ri
       lastData = performance.now();
     }
     lastDrained = total;
-    const batch = out;
-    out = [];
+    const batch = output.spans;
+    output.spans = [];
     return batch;
   }
 
@@ -495,7 +396,7 @@ export async function openRingbufProbe(options: RingbufProbeOptions): Promise<Ri
       await done.catch(() => {});
     },
     stats() {
-      const per = (f: (r: Ring) => number) => Object.fromEntries(rings.map((r) => [r.config.name, f(r)]));
+      const per = (f: (r: SpanRing) => number) => Object.fromEntries(rings.map((r) => [r.config.name, f(r)]));
       return {
         records: per((r) => r.records),
         decodeErrors: per((r) => r.errors),
