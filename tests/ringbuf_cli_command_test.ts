@@ -93,3 +93,16 @@ Deno.test({
     assert(!/\bat \S+:\d+:\d+/.test(missing.stderr + baked.stderr), "no stack trace");
   },
 });
+
+Deno.test({
+  name: "--command gets the environment bpftrace -c would give it, never the agent's secrets",
+  ignore: skip,
+  async fn() {
+    const r = await runSpanprobe(["run", "--probe", "exec-trace", "--command", "/usr/bin/env"], {
+      env: { OTEL_EXPORTER_OTLP_HEADERS: "authorization=Bearer%20sekrit-token-123", LANG: "C.UTF-8" },
+    });
+    strictEqual(r.code, 0, r.stderr);
+    assert(/^LANG=C\.UTF-8$/m.test(r.stdout), `the command ran with the passed-on variables:\n${r.stdout}`);
+    assert(!r.stdout.includes("sekrit") && !r.stdout.includes("OTEL_EXPORTER_OTLP_HEADERS"), r.stdout);
+  },
+});
