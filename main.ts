@@ -53,6 +53,7 @@ function launcherHeaders(env: (name: string) => string | undefined): Record<stri
   }
 }
 import { CHECK_OPTIONS, RUN_OPTIONS } from "./lib/cli/options.ts";
+import { resolveCacheDir } from "./lib/sources/ringbuf/cache_dir.ts";
 import { checkProbe } from "./lib/agent/check.ts";
 
 function out(text: string): void {
@@ -157,6 +158,8 @@ async function runCommand(args: string[]): Promise<number> {
         serviceName: values["service-name"] ?? file.serviceName ?? env("OTEL_SERVICE_NAME"),
         resourceAttributes: env("OTEL_RESOURCE_ATTRIBUTES"),
         libbpf: env("SPANPROBE_LIBBPF"),
+        cacheDir: resolveCacheDir({ flag: values["cache-dir"], config: file.ringbufCacheDir, env }),
+        defines: file.ringbufDefines,
       }),
     sink,
     logger,
@@ -185,7 +188,13 @@ async function checkCommand(args: string[]): Promise<number> {
     fileProbes: file.probes,
     checkOnly: true,
   });
-  for (const p of probes) for (const line of await checkProbe(p)) out(line);
+  // ring-buffer probes are built (when clang is there) and opened without loading: run's errors, before run
+  const ringbuf = {
+    libbpfPath: envGetter()("SPANPROBE_LIBBPF"),
+    cacheDir: resolveCacheDir({ flag: values["cache-dir"], config: file.ringbufCacheDir, env: envGetter() }),
+    defines: file.ringbufDefines,
+  };
+  for (const p of probes) for (const line of await checkProbe(p, { ringbuf })) out(line);
   if (values.config) out(`ok  config ${values.config}`);
   return 0;
 }

@@ -48,7 +48,18 @@ export interface FileConfig {
   spoolMaxBytes?: number;
   /** Prometheus metrics on 127.0.0.1:metricsPort. */
   metricsPort?: number;
+  /** Ring-buffer probes: the build cache folder (`ringbuf.cache_dir`). */
+  ringbufCacheDir?: string;
+  /** Ring-buffer probes: `-D` definitions when building from source (`ringbuf.wakeup`). */
+  ringbufDefines?: Record<string, string>;
 }
+
+/** `ringbuf.wakeup` keys and the spanprobe.bpf.h macros they set. */
+const WAKEUP_DEFINES: Readonly<Record<string, string>> = {
+  interval_ns: "SPANPROBE_WAKEUP_INTERVAL_NS",
+  min_gap_ns: "SPANPROBE_WAKEUP_MIN_GAP_NS",
+  divisor: "SPANPROBE_WAKEUP_DIVISOR",
+};
 
 const SIZE_UNITS: Record<string, number> = {
   "": 1,
@@ -143,6 +154,7 @@ export function parseAgentConfig(path: string, text: string): FileConfig {
     "flush_timeout_ms",
     "stats_interval_ms",
     "metrics_port",
+    "ringbuf",
   ]);
   const cfg: FileConfig = {};
   const probes = k.get("probes")?.value;
@@ -240,6 +252,27 @@ export function parseAgentConfig(path: string, text: string): FileConfig {
       cfg.metricsPort = parsePort(String(scalarValue(src, mp, "metrics_port")), "metrics_port:");
     } catch (err) {
       throw src.error(mp, (err as Error).message);
+    }
+  }
+  const rb = k.get("ringbuf")?.value;
+  if (rb !== undefined) {
+    const r = knownKeys(src, rb, "ringbuf", ["cache_dir", "wakeup"]);
+    const cd = r.get("cache_dir")?.value;
+    if (cd !== undefined) {
+      cfg.ringbufCacheDir = stringValue(src, cd, "ringbuf.cache_dir");
+      if (!cfg.ringbufCacheDir.startsWith("/")) throw src.error(cd, "ringbuf.cache_dir must be an absolute path");
+    }
+    const wk = r.get("wakeup")?.value;
+    if (wk !== undefined) {
+      const w = knownKeys(src, wk, "ringbuf.wakeup", Object.keys(WAKEUP_DEFINES));
+      cfg.ringbufDefines = {};
+      for (const [key, { value }] of w) {
+        const v = scalarValue(src, value, `ringbuf.wakeup.${key}`);
+        if (typeof v !== "number" || !Number.isSafeInteger(v) || v < (key === "divisor" ? 1 : 0)) {
+          throw src.error(value, `ringbuf.wakeup.${key} must be an integer ≥ ${key === "divisor" ? 1 : 0}`);
+        }
+        cfg.ringbufDefines[WAKEUP_DEFINES[key]] = key === "divisor" ? String(v) : `${v}ULL`;
+      }
     }
   }
   return cfg;
