@@ -276,7 +276,9 @@ export function lastEventTime(bytes: Uint8Array, g: Generation, version: GoTrace
     while (c.pos < b.end) {
       const at = c.pos;
       const n = counts[bytes[c.pos++]];
-      if (n === 0) throw new GoTraceError(`${eventName(bytes[at])} is not valid in an event batch`, at);
+      if (n === 0) {
+        throw new GoTraceError(`${eventName(bytes[at])} is not valid in an event batch of a Go 1.${version} trace`, at);
+      }
       ts += c.u();
       c.skip(n - 1);
       if (ts > last) last = ts;

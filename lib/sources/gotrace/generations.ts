@@ -5,9 +5,12 @@
  *
  * Generation boundaries: before Go 1.26 a batch of the next generation number
  * starts the next one; from Go 1.26 a lone `EndOfGeneration` byte ends each.
- * A truncated tail (the last batch cut short, or a last generation without
- * its frequency or end marker) is dropped and reported in `truncated`; the
- * complete generations before it are kept.
+ * A truncated tail is dropped and reported in `truncation`; the complete
+ * generations before it are kept. The last generation counts as cut short
+ * when the file ends inside one of its batches (a cut batch whose header
+ * names the next generation leaves it complete, as in Go's reader), when it
+ * lacks its frequency (or 1.25+ clock snapshot), or (1.26+) its
+ * end-of-generation marker.
  * @module
  */
 import { ByteCursor } from "./uvarint.ts";
@@ -86,8 +89,14 @@ interface RawBatch {
   endOfGeneration: boolean;
 }
 
-/** Reads one batch header at `pos`; returns undefined when the data ends inside it (truncation). */
-function readBatch(bytes: Uint8Array, pos: number): RawBatch | undefined | "eof" {
+/** A batch the file ends inside of; `gen` when its header was readable. */
+interface CutBatch {
+  cut: true;
+  gen?: number;
+}
+
+/** Reads one batch header at `pos`; a {@linkcode CutBatch} when the file ends inside it. */
+function readBatch(bytes: Uint8Array, pos: number): RawBatch | CutBatch | "eof" {
   if (pos >= bytes.length) return "eof";
   const t = bytes[pos];
   if (t === Ev.EndOfGeneration) {
@@ -97,17 +106,20 @@ function readBatch(bytes: Uint8Array, pos: number): RawBatch | undefined | "eof"
     throw new GoTraceError(`expected a batch (type 1 or 49), found byte ${t}`, pos);
   }
   const c = new ByteCursor(bytes, pos + 1, bytes.length);
+  let gen: number | undefined;
   try {
     const exp = t === Ev.ExperimentalBatch ? c.byte() : 0;
-    const gen = c.id("generation number");
+    gen = c.id("generation number");
     const m = c.big();
     const time = c.big();
     const size = c.id("batch size");
     if (size > MAX_BATCH_SIZE) throw new GoTraceError(`batch size ${size} exceeds the maximum ${MAX_BATCH_SIZE}`, pos);
-    if (c.pos + size > bytes.length) return undefined;
+    if (c.pos + size > bytes.length) return { cut: true, gen };
     return { gen, exp, m, time, start: c.pos, end: c.pos + size, endOfGeneration: false };
   } catch (e) {
-    if (e instanceof GoTraceError && e.message.startsWith("truncated") || c.pos >= bytes.length) return undefined;
+    if (e instanceof GoTraceError && e.message.startsWith("truncated") || c.pos >= bytes.length) {
+      return { cut: true, gen };
+    }
     throw e;
   }
 }
@@ -277,8 +289,13 @@ export function readGenerations(bytes: Uint8Array, version: GoTraceVersion): Gen
         const at = pos;
         const b = readBatch(bytes, pos);
         if (b === "eof") break;
-        if (b === undefined) {
+        if ("cut" in b) {
+          // the generation the cut batch belongs to is incomplete: dropped
           truncate(`the last batch is cut short at byte ${at}`, at);
+          if (cur && (b.gen === undefined || b.gen === cur.gen || version >= 26)) {
+            truncate(`generation ${cur.gen} is incomplete`, curStart);
+            return;
+          }
           break;
         }
         pos = b.end;
