@@ -1,5 +1,5 @@
 /**
- * spanprobe's command line: `run`, `check`, `probes`.
+ * spanprobe's command line: `run`, `check`, `probes`, `gotrace`.
  * @module
  */
 import { parseArgs } from "node:util";
@@ -23,6 +23,7 @@ import { createCounters } from "./lib/telemetry/counters.ts";
 import { createLogger, type LogFormat, type LogLevel } from "./lib/telemetry/log.ts";
 import { VERSION } from "./lib/version.ts";
 import { CHECK_OPTIONS, RUN_OPTIONS } from "./lib/cli/options.ts";
+import { gotraceCommand, parseFrames, startGoTraceDir } from "./lib/cli/gotrace.ts";
 
 function out(text: string): void {
   Deno.stdout.writeSync(new TextEncoder().encode(text.endsWith("\n") ? text : text + "\n"));
@@ -74,13 +75,18 @@ async function runCommand(args: string[]): Promise<number> {
     headers: { ...file.headers, ...parsePairs(values.header ?? [], "--header") },
     env,
   });
-  const probes: PlannedProbe[] = await planProbes({
-    cliProbes: values.probe ?? [],
-    cliParams: parsePairs(values.param ?? [], "--param"),
-    binary: values.binary,
-    pid: values.pid,
-    fileProbes: file.probes,
-  });
+  const gotraceDir = values["gotrace-dir"] ?? file.gotraceDir;
+  const gotraceFrames = parseFrames(values["gotrace-frames"], "--gotrace-frames");
+  const wantsProbes = (values.probe ?? []).length > 0 || (file.probes ?? []).length > 0 || gotraceDir === undefined;
+  const probes: PlannedProbe[] = wantsProbes
+    ? await planProbes({
+      cliProbes: values.probe ?? [],
+      cliParams: parsePairs(values.param ?? [], "--param"),
+      binary: values.binary,
+      pid: values.pid,
+      fileProbes: file.probes,
+    })
+    : [];
   const opt = <T>(text: string | undefined, flag: string, parse: (t: string, w: string) => T): T | undefined =>
     text === undefined ? undefined : parse(text, flag);
   const maxQueueSpans = opt(values["queue-spans"], "--queue-spans", parseCount) ?? file.queueSpans;
@@ -103,17 +109,40 @@ async function runCommand(args: string[]): Promise<number> {
     }
   }
   const sink = buildSink(exportConfig, { logger, counters, reliability: { maxQueueSpans, maxQueueBytes, spool } });
+  const serviceName = values["service-name"] ?? file.serviceName ?? env("OTEL_SERVICE_NAME");
   return await runAgent({
-    start: () =>
-      startProbes(probes, {
-        logger,
-        counters,
-        command: values.command,
-        bpftrace: values.bpftrace ?? file.bpftrace,
-        serviceName: values["service-name"] ?? file.serviceName ?? env("OTEL_SERVICE_NAME"),
-        resourceAttributes: env("OTEL_RESOURCE_ATTRIBUTES"),
-        libbpf: env("SPANPROBE_LIBBPF"),
-      }),
+    start: async () => {
+      const runs = probes.length
+        ? await startProbes(probes, {
+          logger,
+          counters,
+          command: values.command,
+          bpftrace: values.bpftrace ?? file.bpftrace,
+          serviceName,
+          resourceAttributes: env("OTEL_RESOURCE_ATTRIBUTES"),
+          libbpf: env("SPANPROBE_LIBBPF"),
+        })
+        : [];
+      if (gotraceDir === undefined) return runs;
+      try {
+        runs.push(
+          await startGoTraceDir({
+            dir: gotraceDir,
+            stateDir: values["state-dir"] ?? file.stateDir ?? spoolDir,
+            serviceName,
+            resourceAttributes: env("OTEL_RESOURCE_ATTRIBUTES"),
+            frames: gotraceFrames,
+            goroutineEvents: values["gotrace-goroutine-events"],
+            logger,
+            counters,
+          }),
+        );
+      } catch (e) {
+        await Promise.all(runs.map((r) => r.stop()));
+        throw e;
+      }
+      return runs;
+    },
     sink,
     logger,
     counters,
@@ -175,6 +204,8 @@ export async function main(args: string[]): Promise<number> {
         return await checkCommand(rest);
       case "probes":
         return await probesCommand(rest);
+      case "gotrace":
+        return await gotraceCommand(rest, out);
       case "--version":
       case "-V":
       case "version":
@@ -187,7 +218,7 @@ export async function main(args: string[]): Promise<number> {
         out(MAIN_HELP);
         return command === undefined ? 2 : 0;
       default:
-        throw new UserError(`unknown command "${command}" (expected run, check or probes; see --help)`, 2);
+        throw new UserError(`unknown command "${command}" (expected run, check, probes or gotrace; see --help)`, 2);
     }
   } catch (e) {
     if (e instanceof UserError) {

@@ -26,7 +26,10 @@ export type CounterName =
   | "spool_batches_written"
   | "spool_batches_recovered"
   | "spool_spans_recovered"
-  | "spool_corrupt_files";
+  | "spool_corrupt_files"
+  | "gotrace_files"
+  | "gotrace_files_failed"
+  | "gotrace_files_truncated";
 
 /** Why spans or events were dropped. */
 export type DropReason = string;
