@@ -72,6 +72,23 @@ export interface PermissionOptions {
   spoolDir?: string;
   /** The Prometheus metrics port (`--metrics-port`): listen on 127.0.0.1 only. */
   metricsPort?: number;
+  /** The watched folder of Go execution traces (`--gotrace-dir`): read only. */
+  gotraceDir?: string;
+  /** Folder of source state (`--state-dir`, e.g. converted trace files): read+write. */
+  stateDir?: string;
+}
+
+/**
+ * Validates a path that becomes part of a permission flag: non-empty, no
+ * comma (it would split the flag's list and widen the grant), no control
+ * characters. Throws an Error naming `what`.
+ */
+export function checkFlagPath(path: string, what: string): string {
+  const control = [...path].some((ch) => ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f);
+  if (path === "" || path.includes(",") || control) {
+    throw new Error(`${what} ${JSON.stringify(path)}: a path may not be empty or contain commas or control characters`);
+  }
+  return path;
 }
 
 /** The `deno run` / `deno compile` permission flags for `o`. */
@@ -85,6 +102,11 @@ export function permissionFlags(o: PermissionOptions): string[] {
   if (o.spoolDir) {
     read.push(o.spoolDir);
     write.push(o.spoolDir);
+  }
+  if (o.gotraceDir) read.push(checkFlagPath(o.gotraceDir, "--gotrace-dir"));
+  if (o.stateDir) {
+    read.push(checkFlagPath(o.stateDir, "--state-dir"));
+    write.push(o.stateDir);
   }
   const net = o.net === "any" ? "any" : [...(o.net ?? [])];
   if (o.metricsPort !== undefined && net !== "any") net.push(`127.0.0.1:${o.metricsPort}`);

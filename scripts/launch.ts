@@ -11,8 +11,8 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { loadAgentConfig, parseOutput, parsePort } from "../lib/config/agent_config.ts";
 import { findProbe } from "../lib/config/probe_catalog.ts";
-import { RUN_OPTIONS } from "../lib/cli/options.ts";
-import { permissionFlags, type PermissionOptions } from "../lib/permissions.ts";
+import { GOTRACE_OPTIONS, RUN_OPTIONS } from "../lib/cli/options.ts";
+import { checkFlagPath, permissionFlags, type PermissionOptions } from "../lib/permissions.ts";
 import { UserError } from "../lib/sources/probe_run.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
@@ -57,15 +57,36 @@ export function permissionsForRun(args: string[], env: (k: string) => string | u
     cacheDir: ffi ? `${root}.cache` : undefined,
     spoolDir: values["spool-dir"] ?? file.spoolDir,
     metricsPort: metricsPortText !== undefined ? parsePort(metricsPortText, "--metrics-port") : file.metricsPort,
+    gotraceDir: values["gotrace-dir"] ?? file.gotraceDir,
+    stateDir: values["state-dir"] ?? file.stateDir,
   };
+}
+
+/** The permission options of `spanprobe gotrace ARGS`: read the named files, the collector, file outputs. */
+export function permissionsForGotrace(args: string[], env: (k: string) => string | undefined): PermissionOptions {
+  const { values, positionals } = parseArgs({ args, options: GOTRACE_OPTIONS, strict: true, allowPositionals: true });
+  const read = [`${root}probes`, ...positionals.map((p) => checkFlagPath(p, "trace file"))];
+  const outputs = values.output?.map(parseOutput) ?? [];
+  const write = outputs.flatMap((o) => (o.kind === "file" ? [checkFlagPath(o.path, "--output file:")] : []));
+  const endpoint = values.endpoint ?? env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") ?? env("OTEL_EXPORTER_OTLP_ENDPOINT");
+  const wantsOtlp = outputs.some((o) => o.kind === "otlp") || (outputs.length === 0 && endpoint !== undefined);
+  let net: PermissionOptions["net"];
+  if (wantsOtlp) {
+    const url = new URL(endpoint ?? "http://localhost:4318");
+    net = [`${url.hostname}:${url.port || (url.protocol === "https:" ? 443 : 80)}`];
+  }
+  return { read, write, net };
 }
 
 if (import.meta.main) {
   let flags: string[];
   const [command, ...rest] = Deno.args;
   try {
-    flags = command === "run" && !rest.includes("--help") && !rest.includes("-h")
+    const help = rest.includes("--help") || rest.includes("-h");
+    flags = command === "run" && !help
       ? permissionFlags(permissionsForRun(rest, (k) => Deno.env.get(k)))
+      : command === "gotrace" && !help
+      ? permissionFlags(permissionsForGotrace(rest, (k) => Deno.env.get(k)))
       : permissionFlags({ read: [`${root}probes`, ...rest.filter((a) => a.endsWith(".yaml"))] });
   } catch (e) {
     console.error(`spanprobe: ${e instanceof UserError ? e.message : (e as Error).message}`);
