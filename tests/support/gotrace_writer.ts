@@ -38,7 +38,11 @@ export class ByteSink {
   /** A uvarint (minimal encoding). */
   uvarint(v: number | bigint): void {
     this.room(10);
-    if (typeof v === "number" && v < 0x80) {
+    if (typeof v === "number" && v <= Number.MAX_SAFE_INTEGER) {
+      while (v >= 0x80) {
+        this.buf[this.length++] = (v % 0x80) | 0x80;
+        v = Math.floor(v / 0x80);
+      }
       this.buf[this.length++] = v;
       return;
     }
@@ -146,18 +150,21 @@ export interface WriterFrame {
 export class BatchWriter {
   private body = new ByteSink();
   private batchTime: bigint;
-  /** Current time (ticks) of this batch's last event. */
-  now: bigint;
+  private rel = 0;
 
   constructor(private readonly gen: GenerationWriter, readonly m: bigint, time: bigint) {
     this.batchTime = time;
-    this.now = time;
+  }
+
+  /** Current time (ticks) of this batch's last event. */
+  get now(): bigint {
+    return this.batchTime + BigInt(this.rel);
   }
 
   /** Appends event `type` at `now + dt` with arguments `args` (after dt). */
-  ev(type: number, dt: number | bigint, ...args: (number | bigint)[]): this {
+  ev(type: number, dt: number, ...args: (number | bigint)[]): this {
     if (this.body.length > 65000) this.flush();
-    this.now += BigInt(dt);
+    this.rel += dt;
     this.body.byte(type);
     this.body.uvarint(dt);
     for (const a of args) this.body.uvarint(a);
@@ -170,6 +177,7 @@ export class BatchWriter {
     this.gen.writeBatch(this.m, this.batchTime, this.body.take());
     this.body = new ByteSink();
     this.batchTime = this.now;
+    this.rel = 0;
   }
 }
 

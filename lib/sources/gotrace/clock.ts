@@ -37,8 +37,14 @@ export function generationClock(g: Generation, offsetNs: bigint): GenerationCloc
   const freq = g.freq;
   const base = g.minTime;
   const offset = g.clock ? g.clock.wallNs - ticksToNs(g.clock.ticks, freq) : offsetNs;
+  const slow = (rel: number) => ticksToNs(base + BigInt(rel), freq) + offset;
+  if (1_000_000_000n % freq !== 0n) return { wall: slow, traceNs: (rel) => ticksToNs(base + BigInt(rel), freq) };
+  // whole nanoseconds per tick: (base + rel) * k = base * k + rel * k, the second term exact in a number
+  const k = Number(1_000_000_000n / freq);
+  const baseWall = base * BigInt(k) + offset;
+  const limit = Number.MAX_SAFE_INTEGER / k;
   return {
-    wall: (rel) => ticksToNs(base + BigInt(rel), freq) + offset,
+    wall: (rel) => rel <= limit ? baseWall + BigInt(rel * k) : slow(rel),
     traceNs: (rel) => ticksToNs(base + BigInt(rel), freq),
   };
 }

@@ -10,6 +10,7 @@ import { lastEventTime, walkGeneration } from "./event_walk.ts";
 import { type Generation, readGenerations, type Truncation } from "./generations.ts";
 import { type GoTraceVersion, readHeader } from "./header.ts";
 import { GoTraceError } from "./parse_error.ts";
+import { RecordBuffer } from "./records.ts";
 import { Scheduler } from "./scheduler.ts";
 import { createSpanMapper } from "./span_mapping.ts";
 
@@ -78,28 +79,27 @@ export function parseGoTrace(bytes: Uint8Array, o: GoTraceOptions): GoTraceSumma
     const lastTs = lastEventTime(bytes, last, version);
     offsetNs = o.anchorNs - ticksToNs(last.minTime + BigInt(Math.max(0, lastTs)), last.freq);
   }
-  const mapper = createSpanMapper({ resource: resource, frames: o.frames });
+  const mapper = createSpanMapper({
+    resource,
+    frames: o.frames,
+    onSpans: (spans: SpanData[]) => {
+      summary.spans += spans.length;
+      o.onSpans(spans);
+    },
+  });
   const sched = new Scheduler();
   const walk = { goroutineStates: o.goroutineStates ?? false, ranges: o.ranges ?? true };
   let lastNs: bigint | undefined;
-  const emit = (spans: SpanData[]) => {
-    if (!spans.length) return;
-    summary.spans += spans.length;
-    o.onSpans(spans);
-  };
+  const records = new RecordBuffer();
   for (let i = 0; i < gens.length; i++) {
     const g = gens[i];
     const gc = generationClock(g, offsetNs);
-    const w = walkGeneration(bytes, g, version, sched, walk);
+    const w = walkGeneration(bytes, g, version, sched, walk, records);
     summary.events += w.events;
     if (i === 0) mapper.setStart(gc.wall(Math.max(0, w.firstTs)));
     if (w.lastTs >= 0) lastNs = gc.wall(w.lastTs);
-    const out: SpanData[] = [];
-    mapper.generation(g, gc, w.records, out);
-    emit(out);
+    mapper.generation(g, gc, w.records);
   }
-  const out: SpanData[] = [];
-  mapper.finish(lastNs ?? generationClock(gens[0], offsetNs).wall(0), out);
-  emit(out);
+  mapper.finish(lastNs ?? generationClock(gens[0], offsetNs).wall(0));
   return summary;
 }

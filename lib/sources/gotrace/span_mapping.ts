@@ -5,7 +5,7 @@
  *   name is remembered while the task is open, so an end in a later
  *   generation (which carries no name) keeps it.
  * - region → child span of the innermost region still open on the same
- *   goroutine, else of its task's span; a region of task 0 (the background
+ *   goroutine, else of its task's span (open, or among the last 4096 ended); a region of task 0 (the background
  *   task) outside any region is a root span of its own trace.
  * - log → span event `go.log` on its task's span; with task 0 or an unknown
  *   task, on the innermost open region of its goroutine; otherwise a
@@ -19,7 +19,8 @@
  * Partial traces: an end without a begin (began before the trace starts)
  * starts at the trace's first timestamp with `spanprobe.incomplete =
  * begin_missing`; a begin without an end ends at the trace's last timestamp
- * with `spanprobe.incomplete = trace_end`. Both have status ERROR.
+ * with `spanprobe.incomplete = trace_end` (a region left open inside a region
+ * that ends: `enclosing_region_ended`). All three have status ERROR.
  * @module
  */
 import { newSpanId, newTraceId } from "../../spans/ids.ts";
@@ -35,27 +36,31 @@ import {
 import type { GenerationClock } from "./clock.ts";
 import type { Generation } from "./generations.ts";
 import { GoTraceError } from "./parse_error.ts";
-import { GoState, Range, Rec, type TraceRecord } from "./records.ts";
+import { GoState, Range, Rec, type RecordBuffer } from "./records.ts";
 
 /** Options of {@linkcode createSpanMapper}. */
 export interface MappingOptions {
   resource: Resource;
   /** Stack frames per span (0: no code attributes). Default 10. */
   frames?: number;
+  /** Receives completed spans in batches. */
+  onSpans(spans: SpanData[]): void;
 }
 
-interface OpenSpan {
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  name: string;
-  startNs: bigint;
-  attributes: Attributes;
-  events?: SpanEvent[];
-  incomplete?: "begin_missing";
-  /** Regions: task id and name string (matching ends). */
-  task: number;
-  nameKey: string;
+/** Why a span was ended or started by a rule rather than by an event. */
+type Incomplete = "begin_missing" | "trace_end" | "enclosing_region_ended";
+
+const MESSAGES: Record<Incomplete, string> = {
+  begin_missing: "began before the trace starts",
+  trace_end: "still open at the end of the trace",
+  enclosing_region_ended: "never ended; its enclosing region ended",
+};
+
+/** The open regions of one goroutine, innermost last. */
+interface RegionStack {
+  spans: SpanData[];
+  tasks: number[];
+  names: string[];
 }
 
 const UNSET: SpanStatus = { code: StatusCode.UNSET };
@@ -66,14 +71,17 @@ const STATE_NAMES: Record<number, string> = {
   [GoState.Syscall]: "syscall",
   [GoState.Dead]: "dead",
 };
-const MAX_ENDED_TASKS = 65536;
+/** Ended tasks remembered (for regions and logs that name a task after its end). */
+const MAX_ENDED_TASKS = 4096;
+const BATCH = 256;
+const RANGE_NAMES = ["", "GC concurrent mark phase", "stop-the-world", "GC incremental sweep", "GC mark assist"];
 
 /** The stateful mapping; feed generations in order, then {@linkcode SpanMapper.finish}. */
 export interface SpanMapper {
-  /** Maps one generation's sorted records; completed spans are appended to `out`. */
-  generation(g: Generation, clock: GenerationClock, records: TraceRecord[], out: SpanData[]): void;
-  /** Ends everything still open at `lastNs` (the trace's last timestamp). */
-  finish(lastNs: bigint, out: SpanData[]): void;
+  /** Maps one generation's records (in time order). */
+  generation(g: Generation, clock: GenerationClock, records: RecordBuffer): void;
+  /** Ends everything still open at `lastNs` (the trace's last timestamp) and hands over the rest. */
+  finish(lastNs: bigint): void;
   /** Sets the trace's first timestamp (start of spans whose begin is missing). */
   setStart(firstNs: bigint): void;
 }
@@ -82,13 +90,17 @@ export interface SpanMapper {
 export function createSpanMapper(o: MappingOptions): SpanMapper {
   const frames = o.frames ?? 10;
   const resource = o.resource;
-  const tasks = new Map<number, OpenSpan>();
+  const tasks = new Map<number, SpanData>();
   const endedTasks = new Map<number, { traceId: string; spanId: string }>();
-  const regions = new Map<number, OpenSpan[]>();
-  const openRanges = [new Map<number, OpenSpan>(), new Map(), new Map(), new Map(), new Map()];
+  // oldest-first ring of ended task ids (deleting a Map's first key repeatedly is quadratic in V8)
+  const endedOrder: number[] = new Array(MAX_ENDED_TASKS);
+  let endedAt = 0;
+  const regions = new Map<number, RegionStack>();
+  const openRanges = [new Map<number, SpanData>(), new Map(), new Map(), new Map(), new Map()];
   let firstNs = 0n;
   let stackCache = new Map<number, Attributes>();
   let gen: Generation | undefined;
+  let out: SpanData[] = [];
 
   function str(id: number, what: string): string {
     const s = gen!.strings.get(id);
@@ -115,55 +127,45 @@ export function createSpanMapper(o: MappingOptions): SpanMapper {
     for (const k in a) attributes[k] = a[k];
   }
 
+  /** A span opened now; `endNs` is set when it closes. */
   function open(
     name: string,
     startNs: bigint,
     parent: { traceId: string; spanId: string } | undefined,
     attributes: Attributes,
-    task: number,
-    nameKey: string,
-  ): OpenSpan {
+  ): SpanData {
     return {
       traceId: parent ? parent.traceId : newTraceId(),
       spanId: newSpanId(),
       parentSpanId: parent?.spanId,
       name,
-      startNs,
-      attributes,
-      task,
-      nameKey,
-    };
-  }
-
-  function close(s: OpenSpan, endNs: bigint, out: SpanData[], trailing?: "trace_end"): void {
-    let status = UNSET;
-    const reason = trailing ?? s.incomplete;
-    if (reason) {
-      s.attributes["spanprobe.incomplete"] = reason;
-      status = {
-        code: StatusCode.ERROR,
-        message: reason === "trace_end" ? "still open at the end of the trace" : "began before the trace starts",
-      };
-    }
-    const span: SpanData = {
-      traceId: s.traceId,
-      spanId: s.spanId,
-      parentSpanId: s.parentSpanId,
-      name: s.name,
       kind: SpanKind.INTERNAL,
-      startNs: s.startNs,
-      endNs: endNs < s.startNs ? s.startNs : endNs,
-      attributes: s.attributes,
-      status,
+      startNs,
+      endNs: startNs,
+      attributes,
+      status: UNSET,
       resource,
     };
-    if (s.events) span.events = s.events;
-    out.push(span);
   }
 
-  function innermostRegion(g: number): OpenSpan | undefined {
+  function mark(s: SpanData, why: Incomplete): void {
+    s.attributes["spanprobe.incomplete"] = why;
+    s.status = { code: StatusCode.ERROR, message: MESSAGES[why] };
+  }
+
+  function close(s: SpanData, endNs: bigint, why?: Incomplete): void {
+    if (why) mark(s, why);
+    s.endNs = endNs < s.startNs ? s.startNs : endNs;
+    out.push(s);
+    if (out.length >= BATCH) {
+      o.onSpans(out);
+      out = [];
+    }
+  }
+
+  function innermostRegion(g: number): SpanData | undefined {
     const st = regions.get(g);
-    return st && st.length ? st[st.length - 1] : undefined;
+    return st ? st.spans[st.spans.length - 1] : undefined;
   }
 
   function taskParent(task: number): { traceId: string; spanId: string } | undefined {
@@ -177,91 +179,98 @@ export function createSpanMapper(o: MappingOptions): SpanMapper {
     return a;
   }
 
-  const RANGE_NAMES = ["", "GC concurrent mark phase", "stop-the-world", "GC incremental sweep", "GC mark assist"];
-
-  function rangeSpan(r: TraceRecord, t: bigint): OpenSpan {
-    const a = baseAttrs("range", r.g);
-    let name = RANGE_NAMES[r.a];
-    if (r.a === Range.GC) a["go.gc.seq"] = r.b;
-    if (r.a === Range.Sweep && r.b >= 0) a["go.proc.id"] = r.b;
-    if (r.a === Range.STW && r.c) {
-      const kind = str(r.c, "stop-the-world");
-      a["go.stw.kind"] = kind;
-      name = `stop-the-world (${kind})`;
+  function rangeSpan(kind: number, key: number, g: number, desc: number, stack: number, t: bigint): SpanData {
+    const a = baseAttrs("range", g);
+    let name = RANGE_NAMES[kind];
+    if (kind === Range.GC) a["go.gc.seq"] = key;
+    if (kind === Range.Sweep && key >= 0) a["go.proc.id"] = key;
+    if (kind === Range.STW && desc) {
+      const k = str(desc, "stop-the-world");
+      a["go.stw.kind"] = k;
+      name = `stop-the-world (${k})`;
     }
-    addStack(a, r.stack);
-    const parent = (r.a === Range.STW || r.a === Range.MarkAssist) && r.g >= 0 ? innermostRegion(r.g) : undefined;
-    return open(name, t, parent, a, 0, "");
-  }
-
-  function endRange(s: OpenSpan, r: TraceRecord, t: bigint, out: SpanData[]): void {
-    if (r.x !== undefined) s.attributes["go.gc.swept_bytes"] = r.x;
-    if (r.y !== undefined) s.attributes["go.gc.reclaimed_bytes"] = r.y;
-    close(s, t, out);
+    addStack(a, stack);
+    const parent = (kind === Range.STW || kind === Range.MarkAssist) && g >= 0 ? innermostRegion(g) : undefined;
+    return open(name, t, parent, a);
   }
 
   return {
     setStart(ns) {
       firstNs = ns;
     },
-    generation(g, clock, records, out) {
+    generation(g, clock, r) {
       gen = g;
       stackCache = new Map();
-      for (const r of records) {
-        const t = clock.wall(r.ts);
-        switch (r.kind) {
+      const { kind: K, g: G, a: A, b: B, c: C, stack: S, ts: T } = r;
+      const order = r.timeOrder();
+      for (let k = 0; k < order.length; k++) {
+        const i = order[k];
+        const t = clock.wall(T[i]);
+        const goid = G[i];
+        switch (K[i]) {
           case Rec.TaskBegin: {
-            if (tasks.has(r.a)) throw new GoTraceError(`task ${r.a} begins twice (generation ${g.gen})`);
-            const a = baseAttrs("task", r.g);
-            a["go.task.id"] = r.a;
-            if (r.b !== 0) a["go.task.parent_id"] = r.b;
-            addStack(a, r.stack);
-            const name = str(r.c, `task ${r.a}`);
-            tasks.set(r.a, open(name, t, taskParent(r.b), a, r.a, name));
+            const id = A[i];
+            if (tasks.has(id)) throw new GoTraceError(`task ${id} begins twice (generation ${g.gen})`);
+            const a = baseAttrs("task", goid);
+            a["go.task.id"] = id;
+            if (B[i] !== 0) a["go.task.parent_id"] = B[i];
+            addStack(a, S[i]);
+            tasks.set(id, open(str(C[i], `task ${id}`), t, taskParent(B[i]), a));
             break;
           }
           case Rec.TaskEnd: {
-            let s = tasks.get(r.a);
+            const id = A[i];
+            let s = tasks.get(id);
             if (s) {
-              tasks.delete(r.a);
+              tasks.delete(id);
             } else {
-              const a = baseAttrs("task", r.g);
-              a["go.task.id"] = r.a;
-              s = open(`task ${r.a}`, firstNs, undefined, a, r.a, "");
-              s.incomplete = "begin_missing";
+              const a = baseAttrs("task", goid);
+              a["go.task.id"] = id;
+              s = open(`task ${id}`, firstNs, undefined, a);
+              mark(s, "begin_missing");
             }
-            if (endedTasks.size >= MAX_ENDED_TASKS) endedTasks.delete(endedTasks.keys().next().value!);
-            endedTasks.set(r.a, { traceId: s.traceId, spanId: s.spanId });
-            close(s, t, out);
+            const oldest = endedOrder[endedAt];
+            if (oldest !== undefined && oldest !== id) endedTasks.delete(oldest);
+            endedOrder[endedAt] = id;
+            endedAt = (endedAt + 1) % MAX_ENDED_TASKS;
+            endedTasks.set(id, { traceId: s.traceId, spanId: s.spanId });
+            close(s, t);
             break;
           }
           case Rec.RegionBegin: {
-            const name = str(r.b, "region");
-            const a = baseAttrs("region", r.g);
-            a["go.task.id"] = r.a;
-            addStack(a, r.stack);
-            const parent = innermostRegion(r.g) ?? taskParent(r.a);
-            let st = regions.get(r.g);
-            if (!st) regions.set(r.g, st = []);
-            st.push(open(name, t, parent, a, r.a, name));
+            const name = str(B[i], "region");
+            const a = baseAttrs("region", goid);
+            a["go.task.id"] = A[i];
+            addStack(a, S[i]);
+            let st = regions.get(goid);
+            const parent = st ? st.spans[st.spans.length - 1] : taskParent(A[i]);
+            if (!st) regions.set(goid, st = { spans: [], tasks: [], names: [] });
+            st.spans.push(open(name, t, parent, a));
+            st.tasks.push(A[i]);
+            st.names.push(name);
             break;
           }
           case Rec.RegionEnd: {
-            const name = str(r.b, "region");
-            const st = regions.get(r.g);
-            let i = st ? st.length - 1 : -1;
-            while (i >= 0 && (st![i].task !== r.a || st![i].nameKey !== name)) i--;
-            if (i >= 0) {
+            const name = str(B[i], "region");
+            const st = regions.get(goid);
+            let at = st ? st.spans.length - 1 : -1;
+            while (at >= 0 && (st!.tasks[at] !== A[i] || st!.names[at] !== name)) at--;
+            if (at >= 0) {
               // regions opened inside it and never ended end with it
-              while (st!.length > i + 1) close(st!.pop()!, t, out, "trace_end");
-              close(st!.pop()!, t, out);
-              if (st!.length === 0) regions.delete(r.g);
+              while (st!.spans.length > at + 1) {
+                st!.tasks.pop();
+                st!.names.pop();
+                close(st!.spans.pop()!, t, "enclosing_region_ended");
+              }
+              st!.tasks.pop();
+              st!.names.pop();
+              close(st!.spans.pop()!, t);
+              if (st!.spans.length === 0) regions.delete(goid);
             } else {
-              const a = baseAttrs("region", r.g);
-              a["go.task.id"] = r.a;
-              const s = open(name, firstNs, innermostRegion(r.g) ?? taskParent(r.a), a, r.a, name);
-              s.incomplete = "begin_missing";
-              close(s, t, out);
+              const a = baseAttrs("region", goid);
+              a["go.task.id"] = A[i];
+              const s = open(name, firstNs, innermostRegion(goid) ?? taskParent(A[i]), a);
+              close(s, t, "begin_missing");
             }
             break;
           }
@@ -269,71 +278,83 @@ export function createSpanMapper(o: MappingOptions): SpanMapper {
             const ev: SpanEvent = {
               name: "go.log",
               timeNs: t,
-              attributes: { "go.log.category": str(r.b, "log"), "go.log.message": str(r.c, "log") },
+              attributes: { "go.log.category": str(B[i], "log"), "go.log.message": str(C[i], "log") },
             };
-            if (r.g >= 0) ev.attributes!["goroutine.id"] = r.g;
-            const target = (r.a !== 0 ? tasks.get(r.a) : undefined) ?? innermostRegion(r.g);
+            if (goid >= 0) ev.attributes!["goroutine.id"] = goid;
+            const target = (A[i] !== 0 ? tasks.get(A[i]) : undefined) ?? innermostRegion(goid);
             if (target) {
               (target.events ??= []).push(ev);
             } else {
-              const a = baseAttrs("log", r.g);
-              if (r.a !== 0) a["go.task.id"] = r.a;
-              addStack(a, r.stack);
-              const s = open("go.log", t, taskParent(r.a), a, r.a, "");
+              const a = baseAttrs("log", goid);
+              if (A[i] !== 0) a["go.task.id"] = A[i];
+              addStack(a, S[i]);
+              const s = open("go.log", t, taskParent(A[i]), a);
               s.events = [ev];
-              close(s, t, out);
+              close(s, t);
             }
             break;
           }
           case Rec.RangeBegin: {
-            const m = openRanges[r.a];
-            const prev = m.get(r.b);
-            if (prev) close(prev, t, out, "trace_end");
-            m.set(r.b, rangeSpan(r, t));
+            const m = openRanges[A[i]];
+            const prev = m.get(B[i]);
+            if (prev) close(prev, t, "trace_end");
+            m.set(B[i], rangeSpan(A[i], B[i], goid, C[i], S[i], t));
             break;
           }
           case Rec.RangeActive: {
-            const m = openRanges[r.a];
-            if (!m.has(r.b)) {
-              const s = rangeSpan(r, firstNs);
-              s.incomplete = "begin_missing";
-              m.set(r.b, s);
+            const m = openRanges[A[i]];
+            if (!m.has(B[i])) {
+              const s = rangeSpan(A[i], B[i], goid, 0, 0, firstNs);
+              mark(s, "begin_missing");
+              m.set(B[i], s);
             }
             break;
           }
           case Rec.RangeEnd: {
-            const m = openRanges[r.a];
-            let s = m.get(r.b);
+            const m = openRanges[A[i]];
+            let s = m.get(B[i]);
             if (s) {
-              m.delete(r.b);
+              m.delete(B[i]);
             } else {
-              s = rangeSpan(r, firstNs);
-              s.incomplete = "begin_missing";
+              s = rangeSpan(A[i], B[i], goid, 0, 0, firstNs);
+              mark(s, "begin_missing");
             }
-            endRange(s, r, t, out);
+            const x = r.x.get(i);
+            const y = r.y.get(i);
+            if (x !== undefined) s.attributes["go.gc.swept_bytes"] = x;
+            if (y !== undefined) s.attributes["go.gc.reclaimed_bytes"] = y;
+            close(s, t);
             break;
           }
           case Rec.GoState: {
-            const target = innermostRegion(r.g);
+            const target = innermostRegion(goid);
             if (!target) break;
-            const attributes: Attributes = { "go.goroutine.state": STATE_NAMES[r.a], "goroutine.id": r.g };
-            if (r.b) attributes["go.goroutine.reason"] = str(r.b, "goroutine state");
+            const attributes: Attributes = { "go.goroutine.state": STATE_NAMES[A[i]], "goroutine.id": goid };
+            if (B[i]) attributes["go.goroutine.reason"] = str(B[i], "goroutine state");
             (target.events ??= []).push({ name: "go.goroutine.state", timeNs: t, attributes });
             break;
           }
         }
       }
+      if (out.length) {
+        o.onSpans(out);
+        out = [];
+      }
     },
-    finish(lastNs, out) {
+    finish(lastNs) {
       for (const st of regions.values()) {
-        for (let i = st.length - 1; i >= 0; i--) close(st[i], lastNs, out, "trace_end");
+        for (let k = st.spans.length - 1; k >= 0; k--) close(st.spans[k], lastNs, "trace_end");
       }
       regions.clear();
-      for (const s of tasks.values()) close(s, lastNs, out, "trace_end");
+      for (const s of tasks.values()) close(s, lastNs, "trace_end");
       tasks.clear();
       for (const m of openRanges) {
-        for (const s of m.values()) close(s, lastNs, out, "trace_end");
+        for (const s of m.values()) close(s, lastNs, "trace_end");
         m.clear();
+      }
+      if (out.length) {
+        o.onSpans(out);
+        out = [];
       }
     },
   };
