@@ -10,7 +10,7 @@ import { readGenerations } from "../lib/sources/gotrace/generations.ts";
 import { readHeader } from "../lib/sources/gotrace/header.ts";
 import { GoTraceError } from "../lib/sources/gotrace/parse_error.ts";
 import { parseGoTrace } from "../lib/sources/gotrace/parse_trace.ts";
-import type { SpanData } from "../lib/spans/span_data.ts";
+import type { SpanData } from "../lib/core/span_data.ts";
 import { encodeTextTrace, traceSection } from "./support/gotrace_writer.ts";
 
 const FIXTURES = new URL("./fixtures/go-trace/", import.meta.url).pathname;

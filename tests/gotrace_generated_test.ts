@@ -8,7 +8,7 @@ import { deepStrictEqual as assertEquals, ok as assert, throws } from "node:asse
 import { Ev, TIMED_ARGS } from "../lib/sources/gotrace/event_types.ts";
 import { GoTraceError } from "../lib/sources/gotrace/parse_error.ts";
 import { type GoTraceSummary, parseGoTrace } from "../lib/sources/gotrace/parse_trace.ts";
-import type { SpanData } from "../lib/spans/span_data.ts";
+import type { SpanData } from "../lib/core/span_data.ts";
 import { ByteSink, GoTraceWriter, headerBytes, NO_THREAD } from "./support/gotrace_writer.ts";
 
 const WALL0 = 1_750_000_000_000_000_000n;

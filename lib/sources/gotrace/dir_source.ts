@@ -20,10 +20,10 @@
  * @module
  */
 import { basename, dirname, join, resolve } from "node:path";
-import type { SpanData } from "../../spans/span_data.ts";
+import type { SpanData } from "../../core/span_data.ts";
 import type { Counters } from "../../telemetry/counters.ts";
 import type { Logger } from "../../telemetry/log.ts";
-import type { ProbeRun } from "../probe_run.ts";
+import type { ProbeRun } from "../../core/probe_run.ts";
 import { type FileMark, openProcessedFiles } from "./processed_files.ts";
 import { convertTraceBytes, type TraceFileOptions, traceTail } from "./trace_file.ts";
 

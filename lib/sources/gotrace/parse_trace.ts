@@ -4,7 +4,7 @@
  * is in `clock.ts`, the span rules in `span_mapping.ts`.
  * @module
  */
-import type { Attributes, Resource, SpanData } from "../../spans/span_data.ts";
+import type { Attributes, Resource, SpanData } from "../../core/span_data.ts";
 import { type ClockSource, generationClock, ticksToNs } from "./clock.ts";
 import { lastEventTime, walkGeneration } from "./event_walk.ts";
 import { type Generation, readGenerations, type Truncation } from "./generations.ts";

@@ -23,7 +23,7 @@
  * that ends: `enclosing_region_ended`). All three have status ERROR.
  * @module
  */
-import { newSpanId, newTraceId } from "../../spans/ids.ts";
+import { newSpanId, newTraceId } from "../../core/ids.ts";
 import {
   type Attributes,
   type Resource,
@@ -32,7 +32,7 @@ import {
   SpanKind,
   type SpanStatus,
   StatusCode,
-} from "../../spans/span_data.ts";
+} from "../../core/span_data.ts";
 import type { GenerationClock } from "./clock.ts";
 import type { Generation } from "./generations.ts";
 import { GoTraceError } from "./parse_error.ts";

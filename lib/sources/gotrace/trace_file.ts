@@ -4,7 +4,7 @@
  * errors.
  * @module
  */
-import type { Attributes, SpanData } from "../../spans/span_data.ts";
+import type { Attributes, SpanData } from "../../core/span_data.ts";
 import { readGenerations, type Truncation } from "./generations.ts";
 import { readHeader } from "./header.ts";
 import { GoTraceError } from "./parse_error.ts";

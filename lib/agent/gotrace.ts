@@ -4,19 +4,17 @@
  * @module
  */
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { parseResourceAttributes } from "../export/otlp_env.ts";
 import { parseOutput, parsePairs } from "../config/agent_config.ts";
 import { openGoTraceDir } from "../sources/gotrace/dir_source.ts";
 import { GoTraceError } from "../sources/gotrace/parse_error.ts";
 import { convertTraceFile, parseAnchor, type TraceFileOptions } from "../sources/gotrace/trace_file.ts";
-import { type ProbeRun, UserError } from "../sources/probe_run.ts";
+import type { ProbeRun } from "../core/probe_run.ts";
+import { UserError } from "../core/errors.ts";
 import { createResourceCache } from "../spans/resources.ts";
-import type { Attributes } from "../spans/span_data.ts";
+import type { Attributes } from "../core/span_data.ts";
 import { type Counters, createCounters } from "../telemetry/counters.ts";
 import { createLogger, type LogFormat, type Logger, type LogLevel } from "../telemetry/log.ts";
-import { GOTRACE_HELP } from "./help.ts";
-import { GOTRACE_OPTIONS } from "./options.ts";
 import { buildSink, resolveExport } from "./outputs.ts";
 
 /** The service name of Go trace spans when neither flag, config nor environment names one. */
@@ -88,17 +86,28 @@ function envGetter(): (name: string) => string | undefined {
   };
 }
 
+/** The parsed options of `spanprobe gotrace` (see `GOTRACE_OPTIONS` in lib/cli/options.ts). */
+export interface GotraceValues {
+  output?: string[];
+  endpoint?: string;
+  protocol?: string;
+  compression?: string;
+  header?: string[];
+  "service-name"?: string;
+  anchor?: string;
+  "gotrace-frames"?: string;
+  "gotrace-goroutine-events"?: boolean;
+  "flush-timeout"?: string;
+  "log-format"?: string;
+  "log-level"?: string;
+}
+
 /**
  * `spanprobe gotrace FILE…`: converts each file and exports its spans; exit
  * 0 when every file was converted and every span delivered, 1 when a file
  * could not be parsed or spans were lost, 2 for usage errors.
  */
-export async function gotraceCommand(args: string[], out: (text: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({ args, options: GOTRACE_OPTIONS, strict: true, allowPositionals: true });
-  if (values.help) {
-    out(GOTRACE_HELP);
-    return 0;
-  }
+export async function convertTraceFiles(values: GotraceValues, positionals: string[]): Promise<number> {
   if (positionals.length === 0) throw new UserError("gotrace: no trace file given (see 'spanprobe gotrace --help')", 2);
   const level = values["log-level"] ?? "info";
   const format = values["log-format"] ?? "human";
