@@ -5,7 +5,8 @@
  *   name is remembered while the task is open, so an end in a later
  *   generation (which carries no name) keeps it.
  * - region → child span of the innermost region still open on the same
- *   goroutine, else of its task's span (open, or among the last 4096 ended); a region of task 0 (the background
+ *   goroutine, else of its task's span (open, or recently ended: the last
+ *   4096 task ids are remembered); a region of task 0 (the background
  *   task) outside any region is a root span of its own trace.
  * - log → span event `go.log` on its task's span; with task 0 or an unknown
  *   task, on the innermost open region of its goroutine; otherwise a
@@ -91,10 +92,14 @@ export function createSpanMapper(o: MappingOptions): SpanMapper {
   const frames = o.frames ?? 10;
   const resource = o.resource;
   const tasks = new Map<number, SpanData>();
-  const endedTasks = new Map<number, { traceId: string; spanId: string }>();
-  // oldest-first ring of ended task ids (deleting a Map's first key repeatedly is quadratic in V8)
-  const endedOrder: number[] = new Array(MAX_ENDED_TASKS);
-  let endedAt = 0;
+  // ended tasks, direct-mapped by id (Go numbers tasks in sequence: the last 4096 stay); a Map with
+  // constant delete/set churn at this size degrades in V8 (deleted entries stay in its chains until a rehash)
+  const endedIds = new Float64Array(MAX_ENDED_TASKS).fill(-1);
+  const endedSpans: SpanData[] = new Array(MAX_ENDED_TASKS);
+  const endedTask = (id: number): SpanData | undefined => {
+    const slot = id % MAX_ENDED_TASKS;
+    return endedIds[slot] === id ? endedSpans[slot] : undefined;
+  };
   const regions = new Map<number, RegionStack>();
   const openRanges = [new Map<number, SpanData>(), new Map(), new Map(), new Map(), new Map()];
   let firstNs = 0n;
@@ -168,9 +173,9 @@ export function createSpanMapper(o: MappingOptions): SpanMapper {
     return st ? st.spans[st.spans.length - 1] : undefined;
   }
 
-  function taskParent(task: number): { traceId: string; spanId: string } | undefined {
+  function taskParent(task: number): SpanData | undefined {
     if (task === 0) return undefined;
-    return tasks.get(task) ?? endedTasks.get(task);
+    return tasks.get(task) ?? endedTask(task);
   }
 
   function baseAttrs(kind: string, g: number): Attributes {
@@ -229,11 +234,8 @@ export function createSpanMapper(o: MappingOptions): SpanMapper {
               s = open(`task ${id}`, firstNs, undefined, a);
               mark(s, "begin_missing");
             }
-            const oldest = endedOrder[endedAt];
-            if (oldest !== undefined && oldest !== id) endedTasks.delete(oldest);
-            endedOrder[endedAt] = id;
-            endedAt = (endedAt + 1) % MAX_ENDED_TASKS;
-            endedTasks.set(id, { traceId: s.traceId, spanId: s.spanId });
+            endedIds[id % MAX_ENDED_TASKS] = id;
+            endedSpans[id % MAX_ENDED_TASKS] = s;
             close(s, t);
             break;
           }
