@@ -101,9 +101,15 @@ export function createSpanMapper(o: MappingOptions): SpanMapper {
     return endedIds[slot] === id ? endedSpans[slot] : undefined;
   };
   const regions = new Map<number, RegionStack>();
+  let emptied = 0;
+  const sweepRegions = () => {
+    emptied = 0;
+    for (const [goid, st] of regions) if (st.spans.length === 0) regions.delete(goid);
+  };
   const openRanges = [new Map<number, SpanData>(), new Map(), new Map(), new Map(), new Map()];
   let firstNs = 0n;
-  let stackCache = new Map<number, Attributes>();
+  /** Code attributes of a stack: keys and values, applied in a plain loop. */
+  let stackCache = new Map<number, { keys: string[]; values: (string | number)[] }>();
   let gen: Generation | undefined;
   let out: SpanData[] = [];
 
@@ -117,19 +123,19 @@ export function createSpanMapper(o: MappingOptions): SpanMapper {
     if (frames === 0 || stack === 0) return;
     let a = stackCache.get(stack);
     if (!a) {
-      a = {};
+      a = { keys: [], values: [] };
       const fs = gen!.stacks.get(stack);
       if (fs && fs.length) {
-        a["code.function.name"] = fs[0].func;
-        a["code.file.path"] = fs[0].file;
-        a["code.line.number"] = fs[0].line;
+        a.keys.push("code.function.name", "code.file.path", "code.line.number");
+        a.values.push(fs[0].func, fs[0].file, fs[0].line);
         if (frames > 1 && fs.length > 1) {
-          a["code.stacktrace"] = fs.slice(0, frames).map((f) => `${f.func}\n\t${f.file}:${f.line}`).join("\n");
+          a.keys.push("code.stacktrace");
+          a.values.push(fs.slice(0, frames).map((f) => `${f.func}\n\t${f.file}:${f.line}`).join("\n"));
         }
       }
       stackCache.set(stack, a);
     }
-    for (const k in a) attributes[k] = a[k];
+    for (let k = 0; k < a.keys.length; k++) attributes[a.keys[k]] = a.values[k];
   }
 
   /** A span opened now; `endNs` is set when it closes. */
@@ -170,7 +176,7 @@ export function createSpanMapper(o: MappingOptions): SpanMapper {
 
   function innermostRegion(g: number): SpanData | undefined {
     const st = regions.get(g);
-    return st ? st.spans[st.spans.length - 1] : undefined;
+    return st && st.spans.length ? st.spans[st.spans.length - 1] : undefined;
   }
 
   function taskParent(task: number): SpanData | undefined {
@@ -245,7 +251,7 @@ export function createSpanMapper(o: MappingOptions): SpanMapper {
             a["go.task.id"] = A[i];
             addStack(a, S[i]);
             let st = regions.get(goid);
-            const parent = st ? st.spans[st.spans.length - 1] : taskParent(A[i]);
+            const parent = (st && st.spans.length ? st.spans[st.spans.length - 1] : undefined) ?? taskParent(A[i]);
             if (!st) regions.set(goid, st = { spans: [], tasks: [], names: [] });
             st.spans.push(open(name, t, parent, a));
             st.tasks.push(A[i]);
@@ -267,7 +273,8 @@ export function createSpanMapper(o: MappingOptions): SpanMapper {
               st!.tasks.pop();
               st!.names.pop();
               close(st!.spans.pop()!, t);
-              if (st!.spans.length === 0) regions.delete(goid);
+              // empty stacks are kept for the goroutine's next region; swept now and then (goroutines come and go)
+              if (st!.spans.length === 0 && ++emptied >= 65536) sweepRegions();
             } else {
               const a = baseAttrs("region", goid);
               a["go.task.id"] = A[i];
