@@ -184,6 +184,12 @@ export function createSpanMapper(o: MappingOptions): SpanMapper {
     return tasks.get(task) ?? endedTask(task);
   }
 
+  /** Attributes of a task or region, built in one literal (one object shape). */
+  function annotationAttrs(kind: string, g: number, task: number): Attributes {
+    if (g < 0) return { "go.trace.kind": kind, "go.task.id": task };
+    return { "go.trace.kind": kind, "goroutine.id": g, "go.task.id": task };
+  }
+
   function baseAttrs(kind: string, g: number): Attributes {
     const a: Attributes = { "go.trace.kind": kind };
     if (g >= 0) a["goroutine.id"] = g;
@@ -222,8 +228,7 @@ export function createSpanMapper(o: MappingOptions): SpanMapper {
           case Rec.TaskBegin: {
             const id = A[i];
             if (tasks.has(id)) throw new GoTraceError(`task ${id} begins twice (generation ${g.gen})`);
-            const a = baseAttrs("task", goid);
-            a["go.task.id"] = id;
+            const a = annotationAttrs("task", goid, id);
             if (B[i] !== 0) a["go.task.parent_id"] = B[i];
             addStack(a, S[i]);
             tasks.set(id, open(str(C[i], `task ${id}`), t, taskParent(B[i]), a));
@@ -247,8 +252,7 @@ export function createSpanMapper(o: MappingOptions): SpanMapper {
           }
           case Rec.RegionBegin: {
             const name = str(B[i], "region");
-            const a = baseAttrs("region", goid);
-            a["go.task.id"] = A[i];
+            const a = annotationAttrs("region", goid, A[i]);
             addStack(a, S[i]);
             let st = regions.get(goid);
             const parent = (st && st.spans.length ? st.spans[st.spans.length - 1] : undefined) ?? taskParent(A[i]);
