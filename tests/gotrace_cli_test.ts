@@ -6,6 +6,7 @@
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
+import { parseAgentConfig } from "../lib/config/agent_config.ts";
 import { Ev } from "../lib/sources/gotrace/event_types.ts";
 import { permissionFlags } from "../lib/permissions.ts";
 import { permissionsForGotrace, permissionsForRun } from "../scripts/launch.ts";
@@ -211,4 +212,19 @@ Deno.test("--gotrace-dir: files written in pieces are exported once, corrupt one
     await receiver.close();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("config file: gotrace_dir and state_dir, next to probes; misspelled keys name file and line", () => {
+  const cfg = parseAgentConfig(
+    "agent.yaml",
+    "probes:\n  - probe: http_requests\ngotrace_dir: /var/lib/app/traces\nstate_dir: /var/lib/spanprobe\n",
+  );
+  assertEquals([cfg.gotraceDir, cfg.stateDir, cfg.probes?.length], ["/var/lib/app/traces", "/var/lib/spanprobe", 1]);
+  let message = "";
+  try {
+    parseAgentConfig("agent.yaml", "gotrace_dirs: /x\n");
+  } catch (e) {
+    message = (e as Error).message;
+  }
+  assert(/agent\.yaml:1/.test(message) && /gotrace_dirs/.test(message), message);
 });

@@ -233,6 +233,37 @@ Deno.test("every event type of every format version parses (and a newer event in
   throws(() => parse(as22), /GoCreateBlocked is not valid in an event batch of a Go 1\.22 trace/);
 });
 
+Deno.test("goroutine state changes become events on the goroutine's open region (only when asked for)", () => {
+  const w = new GoTraceWriter(23);
+  const g = w.generation(1, 1_000_000_000n, 0n);
+  const b = g.batch(1n, 0n);
+  b.ev(Ev.ProcStatus, 1, 0, 1).ev(Ev.GoStatus, 1, 4, 1, 2);
+  b.ev(Ev.UserRegionBegin, 1, 0, g.str("wait for it"), 0); // t=3
+  b.ev(Ev.GoBlock, 1, g.str("chan receive"), 0); // t=4: g4 waits
+  b.ev(Ev.GoStart, 5, 5, 1); // t=9: another goroutine runs meanwhile (no region: no event)
+  b.ev(Ev.GoUnblock, 1, 4, 2, 0); // t=10: g4 runnable
+  b.ev(Ev.GoStop, 1, g.str("preempted"), 0); // t=11
+  b.ev(Ev.GoStart, 1, 4, 3); // t=12: g4 running again
+  b.ev(Ev.UserRegionEnd, 2, 0, g.str("wait for it"), 0); // t=14
+  g.end();
+  const bytes = w.bytes();
+  const on = parse(bytes, { goroutineStates: true }).spans;
+  assertEquals(on.length, 1);
+  // the trace's last event is at tick 14 = the anchor; 1 ns a tick
+  assertEquals(
+    on[0].events?.map((
+      e,
+    ) => [e.name, e.timeNs - WALL0, e.attributes?.["go.goroutine.state"], e.attributes?.["go.goroutine.reason"]]),
+    [
+      ["go.goroutine.state", -10n, "waiting", "chan receive"],
+      ["go.goroutine.state", -4n, "runnable", undefined],
+      ["go.goroutine.state", -2n, "running", undefined],
+    ],
+  );
+  assertEquals([on[0].startNs, on[0].endNs], [WALL0 - 11n, WALL0]);
+  assertEquals(parse(bytes).spans[0].events, undefined);
+});
+
 Deno.test("headers: v1 and unknown versions are rejected naming the version; non-minimal uvarints are accepted", () => {
   const bytes = everyEventTrace(25).bytes;
   for (
