@@ -140,9 +140,13 @@ export async function openGoTraceDir(o: GoTraceDirOptions): Promise<ProbeRun> {
     let fileInfo: Deno.FileInfo;
     try {
       [bytes, fileInfo] = await Promise.all([Deno.readFile(path), Deno.stat(path)]);
-    } catch {
+    } catch (e) {
       candidates.delete(name);
-      return; // removed meanwhile
+      if (e instanceof Deno.errors.NotFound) return; // removed meanwhile
+      // not recorded: retried when it changes or after a restart
+      counters.inc("gotrace_files_failed");
+      logger.error("gotrace: file cannot be read", { file: path, error: (e as Error).message });
+      return;
     }
     const mark = markOf(fileInfo);
     if (!same(mark, c.mark) || bytes.length !== mark.size) {
