@@ -1,8 +1,9 @@
 /**
  * Walking the event batches of one generation: every event is decoded far
  * enough to advance the timestamp and the M's scheduling context, and the
- * events the span mapping needs are extracted as {@linkcode TraceRecord}s,
- * sorted by time (the order across Ms; within an M, file order).
+ * events the span mapping needs are extracted into a {@linkcode RecordBuffer},
+ * one run per batch, read in time order (across Ms by timestamp; within an M,
+ * file order).
  * @module
  */
 import { batchEventArgCounts, Ev, eventName } from "./event_types.ts";
@@ -53,10 +54,10 @@ export function walkGeneration(
   out: RecordBuffer = new RecordBuffer(),
 ): WalkResult {
   const counts = batchEventArgCounts(version);
-  // an event takes at least 2 bytes; annotations (what is extracted) at least 5
+  // room for a row per 32 bytes of events (an annotation takes 5 or more; most events are not extracted)
   let bytesInBatches = 0;
   for (const b of g.batches) bytesInBatches += b.end - b.start;
-  out.reset(Math.min(bytesInBatches >> 3, 1 << 22));
+  out.reset(Math.min(bytesInBatches >> 5, 1 << 20));
   const res: WalkResult = { records: out, events: 0, firstTs: -1, lastTs: -1 };
   for (const b of g.batches) {
     const relBig = b.time - g.minTime;
