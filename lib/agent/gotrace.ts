@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import { parseResourceAttributes } from "../export/otlp_env.ts";
-import { parseOutput, parsePairs } from "../config/agent_config.ts";
+import { parseOutput } from "../config/agent_config.ts";
 import { openGoTraceDir } from "../sources/gotrace/dir_source.ts";
 import { GoTraceError } from "../sources/gotrace/parse_error.ts";
 import { convertTraceFile, parseAnchor, type TraceFileOptions } from "../sources/gotrace/trace_file.ts";
@@ -14,7 +14,7 @@ import { UserError } from "../core/errors.ts";
 import { createResourceCache } from "../spans/resources.ts";
 import type { Attributes } from "../core/span_data.ts";
 import { type Counters, createCounters } from "../telemetry/counters.ts";
-import { createLogger, type LogFormat, type Logger, type LogLevel } from "../telemetry/log.ts";
+import type { Logger } from "../telemetry/log.ts";
 import { buildSink, resolveExport } from "./outputs.ts";
 
 /** The service name of Go trace spans when neither flag, config nor environment names one. */
@@ -107,15 +107,22 @@ export interface GotraceValues {
  * 0 when every file was converted and every span delivered, 1 when a file
  * could not be parsed or spans were lost, 2 for usage errors.
  */
-export async function convertTraceFiles(values: GotraceValues, positionals: string[]): Promise<number> {
+export async function convertTraceFiles(
+  values: GotraceValues,
+  positionals: string[],
+  o: {
+    /** The agent's logger (secrets redacted). */
+    logger: Logger;
+    /** The endpoint (flag, else the launcher's `SPANPROBE_ENDPOINT`). */
+    endpoint?: string;
+    /** Export headers (the launcher's, then `--header`). */
+    headers: Record<string, string>;
+    /** Called with the resolved export settings (to learn their secrets for redaction). */
+    onExport?: (headers: Record<string, string> | undefined, endpoint: string | undefined) => void;
+  },
+): Promise<number> {
   if (positionals.length === 0) throw new UserError("gotrace: no trace file given (see 'spanprobe gotrace --help')", 2);
-  const level = values["log-level"] ?? "info";
-  const format = values["log-format"] ?? "human";
-  if (!["debug", "info", "warn", "error"].includes(level)) {
-    throw new UserError(`--log-level ${level}: expected one of debug, info, warn, error`, 2);
-  }
-  if (!["human", "json"].includes(format)) throw new UserError(`--log-format ${format}: expected human or json`, 2);
-  const logger = createLogger({ format: format as LogFormat, level: level as LogLevel });
+  const logger = o.logger;
   const counters = createCounters();
   const env = envGetter();
   let anchorNs: bigint | undefined;
@@ -137,12 +144,13 @@ export async function convertTraceFiles(values: GotraceValues, positionals: stri
   };
   const plan = resolveExport({
     outputs: values.output?.map(parseOutput),
-    endpoint: values.endpoint,
+    endpoint: o.endpoint,
     protocol: values.protocol,
     compression: values.compression,
-    headers: parsePairs(values.header ?? [], "--header"),
+    headers: o.headers,
     env,
   });
+  o.onExport?.(plan.otlp?.headers, plan.otlp?.endpoint);
   const sink = buildSink(plan, { logger, counters });
   let failed = 0;
   let pending: Promise<void> = Promise.resolve();
