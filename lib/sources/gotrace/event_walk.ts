@@ -54,10 +54,10 @@ export function walkGeneration(
   out: RecordBuffer = new RecordBuffer(),
 ): WalkResult {
   const counts = batchEventArgCounts(version);
-  // room for a row per 32 bytes of events (an annotation takes 5 or more; most events are not extracted)
+  // room for a row per 16 bytes of events (an annotation takes 5 or more; most events are not extracted)
   let bytesInBatches = 0;
   for (const b of g.batches) bytesInBatches += b.end - b.start;
-  out.reset(Math.min(bytesInBatches >> 5, 1 << 20));
+  out.reset(Math.min(bytesInBatches >> 4, 1 << 20));
   const res: WalkResult = { records: out, events: 0, firstTs: -1, lastTs: -1 };
   for (const b of g.batches) {
     const relBig = b.time - g.minTime;

@@ -108,8 +108,8 @@ export function createSpanMapper(o: MappingOptions): SpanMapper {
   };
   const openRanges = [new Map<number, SpanData>(), new Map(), new Map(), new Map(), new Map()];
   let firstNs = 0n;
-  /** Code attributes of a stack: keys and values, applied in a plain loop. */
-  let stackCache = new Map<number, { keys: string[]; values: (string | number)[] }>();
+  /** Code attributes of a stack (`func` undefined: an empty stack). */
+  let stackCache = new Map<number, { func?: string; file: string; line: number; trace?: string }>();
   let gen: Generation | undefined;
   let out: SpanData[] = [];
 
@@ -123,19 +123,19 @@ export function createSpanMapper(o: MappingOptions): SpanMapper {
     if (frames === 0 || stack === 0) return;
     let a = stackCache.get(stack);
     if (!a) {
-      a = { keys: [], values: [] };
       const fs = gen!.stacks.get(stack);
-      if (fs && fs.length) {
-        a.keys.push("code.function.name", "code.file.path", "code.line.number");
-        a.values.push(fs[0].func, fs[0].file, fs[0].line);
-        if (frames > 1 && fs.length > 1) {
-          a.keys.push("code.stacktrace");
-          a.values.push(fs.slice(0, frames).map((f) => `${f.func}\n\t${f.file}:${f.line}`).join("\n"));
-        }
+      a = fs && fs.length ? { func: fs[0].func, file: fs[0].file, line: fs[0].line } : { file: "", line: 0 };
+      if (fs && frames > 1 && fs.length > 1) {
+        a.trace = fs.slice(0, frames).map((f) => `${f.func}\n\t${f.file}:${f.line}`).join("\n");
       }
       stackCache.set(stack, a);
     }
-    for (let k = 0; k < a.keys.length; k++) attributes[a.keys[k]] = a.values[k];
+    if (a.func === undefined) return;
+    // constant keys: V8 caches these stores (a loop over key names did not)
+    attributes["code.function.name"] = a.func;
+    attributes["code.file.path"] = a.file;
+    attributes["code.line.number"] = a.line;
+    if (a.trace !== undefined) attributes["code.stacktrace"] = a.trace;
   }
 
   /** A span opened now; `endNs` is set when it closes. */
