@@ -59,12 +59,19 @@ export function walkGeneration(
   for (const b of g.batches) bytesInBatches += b.end - b.start;
   out.reset(Math.min(bytesInBatches >> 4, 1 << 20));
   const res: WalkResult = { records: out, events: 0, firstTs: -1, lastTs: -1 };
+  // an M's batches one after the other (its context depends on its own events only): its rows form one time-ordered
+  // run, and the merge in RecordBuffer.timeOrder works over a run per M instead of one per batch
+  const byM = new Map<bigint, EventBatch[]>();
   for (const b of g.batches) {
+    const list = byM.get(b.m);
+    if (list) list.push(b);
+    else byM.set(b.m, [b]);
+  }
+  for (const b of [...byM.values()].flat()) {
     const relBig = b.time - g.minTime;
     if (relBig >= BigInt(MAX_REL)) {
       throw new GoTraceError(`batch time ${b.time} is 2^53 ticks or more after the generation's start`, b.start);
     }
-    out.startRun();
     walkBatch(bytes, b, Number(relBig), g.gen, version, counts, sched.of(b.m), out, o, res);
   }
   return res;

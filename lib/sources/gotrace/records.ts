@@ -56,8 +56,8 @@ export class RecordBuffer {
   /** Sweep rows: swept and reclaimed bytes. */
   readonly x = new Map<number, bigint>();
   readonly y = new Map<number, bigint>();
-  /** First row of each run (rows of one batch, already in time order). */
-  private runs: number[] = [];
+  /** First row of each run (rows in time order; a new run starts where time goes back). */
+  private runs: number[] = [0];
   private order = new Uint32Array(0);
 
   /** Empties the buffer for the next generation (keeps its memory), with room for about `rows` rows. */
@@ -66,14 +66,7 @@ export class RecordBuffer {
     this.length = 0;
     this.x.clear();
     this.y.clear();
-    this.runs = [];
-  }
-
-  /** Starts a run: the rows pushed until the next call are in time order. */
-  startRun(): void {
-    const last = this.runs[this.runs.length - 1];
-    if (last === this.length) return;
-    this.runs.push(this.length);
+    this.runs = [0];
   }
 
   private grow(): void {
@@ -99,6 +92,7 @@ export class RecordBuffer {
   push(kind: number, ts: number, g: number, a: number, b: number, c: number, stack: number): number {
     if (this.length === this.kind.length) this.grow();
     const i = this.length++;
+    if (i > 0 && ts < this.ts[i - 1]) this.runs.push(i);
     this.kind[i] = kind;
     this.ts[i] = ts;
     this.g[i] = g;
