@@ -292,6 +292,71 @@ Deno.test("headers: v1 and unknown versions are rejected naming the version; non
   assertEquals(summary.generations, 1);
 });
 
+Deno.test("malformed traces fail with a message saying what and where", () => {
+  const gen = (version: number, n: number, build?: (g: ReturnType<GoTraceWriter["generation"]>) => void) => {
+    const w = new GoTraceWriter(version);
+    const g = w.generation(n, 1_000_000_000n, 0n, { dt: 0, mono: 0n, sec: 1n, nsec: 0n });
+    g.batch(1n, 0n).ev(Ev.ProcStatus, 1, 0, 1);
+    build?.(g);
+    g.end();
+    return w;
+  };
+  const cases: [string, Uint8Array, RegExp][] = [];
+  {
+    const w = gen(23, 1);
+    const g3 = w.generation(3, 1_000_000_000n, 0n);
+    g3.end();
+    cases.push(["generation 3 after 1", w.bytes(), /generation 3 follows generation 1 \(out of order\)/]);
+  }
+  {
+    const w = gen(26, 1);
+    const bytes = w.bytes();
+    // drop generation 1's end marker and append a generation 2
+    const w2 = new GoTraceWriter(26);
+    const g2 = w2.generation(2, 1_000_000_000n, 0n, { dt: 0, mono: 0n, sec: 1n, nsec: 0n });
+    g2.end();
+    const joined = new Uint8Array(bytes.length - 1 + w2.bytes().length - 16);
+    joined.set(bytes.subarray(0, bytes.length - 1));
+    joined.set(w2.bytes().subarray(16), bytes.length - 1);
+    cases.push([
+      "1.26 without end marker",
+      joined,
+      /batch of generation 2 inside generation 1 \(missing end-of-generation marker\)/,
+    ]);
+  }
+  {
+    const w = gen(25, 1, (g) => g.writeBatch(1n, 0n, new Uint8Array([Ev.GoStatusStack + 20, 0])));
+    cases.push([
+      "unknown event",
+      w.bytes(),
+      /unknown event type 68 is not valid in an event batch of a Go 1\.25 trace \(at byte \d+\)/,
+    ]);
+  }
+  {
+    const w = gen(25, 1, (g) => g.writeBatch(1n, 0n, new Uint8Array(70_000)));
+    cases.push(["oversized batch", w.bytes(), /batch size 70000 exceeds the maximum 65536/]);
+  }
+  {
+    const w = gen(25, 1, (g) => {
+      g.stack([{ func: "main.f", file: "f.go", line: 1 }]);
+      g.writeBatch(NO_THREAD, 0n, new Uint8Array([Ev.Strings, Ev.String, 1, 1, 0x61]));
+    });
+    cases.push(["string defined twice", w.bytes(), /string id 1 defined twice in generation 1/]);
+  }
+  {
+    const w = new GoTraceWriter(25);
+    w.sink.byte(Ev.EndOfGeneration);
+    cases.push(["end marker in 1.25", w.bytes(), /end-of-generation marker in a Go 1\.25 trace/]);
+  }
+  for (const [what, bytes, re] of cases) {
+    throws(() => parse(bytes), (e: unknown) => {
+      assert(e instanceof GoTraceError, what);
+      assert(re.test(e.message), `${what}: ${e.message}`);
+      return true;
+    });
+  }
+});
+
 /** A tiny deterministic PRNG (xorshift32) so failures reproduce. */
 function rng(seed: number): () => number {
   let x = seed >>> 0 || 1;
