@@ -183,8 +183,6 @@ function everyEventTrace(version: number, experimental = true): { bytes: Uint8Ar
   ev(Ev.GoStart, 1, 3);
   ev(Ev.GoDestroy);
   ev(Ev.ProcSteal, 0, 4, 2);
-  ev(Ev.GoCreateSyscall, 9);
-  ev(Ev.GoDestroySyscall);
   if (version >= 23) {
     ev(Ev.GoCreateBlocked, 3, s, s);
     ev(Ev.GoStart, 3, 1);
@@ -193,6 +191,9 @@ function everyEventTrace(version: number, experimental = true): { bytes: Uint8Ar
     ev(Ev.GoStatusStack, 5, 1, 4, s);
   }
   ev(Ev.ProcStop);
+  // a cgo callback on a thread without a P
+  ev(Ev.GoCreateSyscall, 9);
+  ev(Ev.GoDestroySyscall);
   if (version >= 23 && experimental) {
     const x = new ByteSink();
     for (let t = Ev.Span; t <= Ev.GoroutineStackFree; t++) {

@@ -190,6 +190,8 @@ function walkBatch(
       case Ev.GoDestroy:
       case Ev.GoDestroySyscall:
       case Ev.GoSyscallEndBlocked:
+        // a P held through the syscall is abandoned with the goroutine (Go's ordering does the same)
+        if (t === Ev.GoDestroySyscall) ctx.p = NONE;
         if (states && ctx.g !== NONE) {
           out.push(
             Rec.GoState,
@@ -211,12 +213,14 @@ function walkBatch(
         break;
       }
       case Ev.GoSyscallBegin: {
+        needP(ctx.p, t, at, gen);
         c.skip(1);
         const stack = c.id("stack id");
         if (states && ctx.g !== NONE) out.push(Rec.GoState, ts, ctx.g, GoState.Syscall, 0, 0, stack);
         break;
       }
       case Ev.GoSyscallEnd:
+        needP(ctx.p, t, at, gen);
         if (states && ctx.g !== NONE) out.push(Rec.GoState, ts, ctx.g, GoState.Running, 0, 0, 0);
         break;
       case Ev.UserTaskBegin: {
@@ -256,7 +260,8 @@ function walkBatch(
         const stack = t === Ev.GCBegin ? c.id("stack id") : 0;
         if (ranges) {
           const kind = t === Ev.GCBegin ? Rec.RangeBegin : t === Ev.GCEnd ? Rec.RangeEnd : Rec.RangeActive;
-          out.push(kind, ts, NONE, Range.GC, seq, 0, stack);
+          // one GC at a time (Go pairs them globally; the sequence number counts phases): key 0, seq as data
+          out.push(kind, ts, NONE, Range.GC, 0, seq, stack);
         }
         break;
       }

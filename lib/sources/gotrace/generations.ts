@@ -242,8 +242,9 @@ function finish(
     g.stacks.set(
       id,
       fs.map((f) => {
-        const func = g.strings.get(f.func);
-        const file = g.strings.get(f.file);
+        // string id 0 is the empty string, as in Go's tables
+        const func = f.func === 0 ? "" : g.strings.get(f.func);
+        const file = f.file === 0 ? "" : g.strings.get(f.file);
         if (func === undefined || file === undefined) {
           throw new GoTraceError(
             `stack ${id} of generation ${g.gen} names string ${

@@ -40,7 +40,7 @@ export const GoState = {
  * Extracted records, one row each. Columns: `kind`; `ts` (ticks after the
  * generation's `minTime`); `g` (goroutine or -1); `a` (task id / range kind /
  * new state); `b` (parent task / name string / range key / reason string);
- * `c` (name / value string); `stack` (stack id, 0 = none); `x`/`y` (64-bit
+ * `c` (name / value string / STW kind / GC sequence number); `stack` (stack id, 0 = none); `x`/`y` (64-bit
  * values of some rows, by row).
  */
 export class RecordBuffer {

@@ -5,9 +5,11 @@
  *
  * Rules (a subset of Go's ordering in `internal/trace/order.go`):
  * - a P is bound by `ProcStart`, and by `ProcStatus` with status running or
- *   syscall; `ProcStop` unbinds it. `GoCreate`, `GoCreateBlocked`, `GoStart`
- *   and `ProcStop` need a P, as in Go: without one the trace is rejected
- *   ("expected a proc but didn't have one").
+ *   syscall; `ProcStop` and `GoDestroySyscall` unbind it. `GoCreate`,
+ *   `GoCreateBlocked`, `GoStart`, `GoSyscallBegin`, `GoSyscallEnd` and
+ *   `ProcStop` need a P, as in Go: without one the trace is rejected
+ *   ("expected a proc but didn't have one"). Only an M's own events change
+ *   its P here, so a P is never missing where Go would see one.
  * - a goroutine is bound by `GoStart`, `GoSwitch(Destroy)`, `GoCreateSyscall`,
  *   and `GoStatus(Stack)` running (or in a syscall on this M); `GoStop`,
  *   `GoBlock`, `GoDestroy(Syscall)` and `GoSyscallEndBlocked` unbind it.

@@ -114,6 +114,7 @@ export function createSpanMapper(o: MappingOptions): SpanMapper {
   let out: SpanData[] = [];
 
   function str(id: number, what: string): string {
+    if (id === 0) return ""; // id 0 is the empty string, as in Go's tables
     const s = gen!.strings.get(id);
     if (s === undefined) throw new GoTraceError(`${what} names string ${id}, absent from generation ${gen!.gen}`);
     return s;
@@ -196,10 +197,11 @@ export function createSpanMapper(o: MappingOptions): SpanMapper {
     return a;
   }
 
+  /** A runtime range's span; `key` pairs begin and end, `desc` is the STW kind string or the GC sequence number. */
   function rangeSpan(kind: number, key: number, g: number, desc: number, stack: number, t: bigint): SpanData {
     const a = baseAttrs("range", g);
     let name = RANGE_NAMES[kind];
-    if (kind === Range.GC) a["go.gc.seq"] = key;
+    if (kind === Range.GC) a["go.gc.seq"] = desc;
     if (kind === Range.Sweep && key >= 0) a["go.proc.id"] = key;
     if (kind === Range.STW && desc) {
       const k = str(desc, "stop-the-world");
@@ -317,7 +319,7 @@ export function createSpanMapper(o: MappingOptions): SpanMapper {
           case Rec.RangeActive: {
             const m = openRanges[A[i]];
             if (!m.has(B[i])) {
-              const s = rangeSpan(A[i], B[i], goid, 0, 0, firstNs);
+              const s = rangeSpan(A[i], B[i], goid, C[i], 0, firstNs);
               mark(s, "begin_missing");
               m.set(B[i], s);
             }
@@ -329,7 +331,7 @@ export function createSpanMapper(o: MappingOptions): SpanMapper {
             if (s) {
               m.delete(B[i]);
             } else {
-              s = rangeSpan(A[i], B[i], goid, 0, 0, firstNs);
+              s = rangeSpan(A[i], B[i], goid, C[i], 0, firstNs);
               mark(s, "begin_missing");
             }
             const x = r.x.get(i);
