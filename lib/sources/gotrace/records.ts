@@ -72,7 +72,7 @@ export class RecordBuffer {
   private grow(): void {
     const n = this.kind.length * 2;
     const keep = this.length;
-    const f = (old: Float64Array) => {
+    const copy = (old: Float64Array) => {
       const next = new Float64Array(n);
       if (keep) next.set(old.subarray(0, keep));
       return next;
@@ -80,12 +80,12 @@ export class RecordBuffer {
     const k = new Uint8Array(n);
     if (keep) k.set(this.kind.subarray(0, keep));
     this.kind = k;
-    this.ts = f(this.ts);
-    this.g = f(this.g);
-    this.a = f(this.a);
-    this.b = f(this.b);
-    this.c = f(this.c);
-    this.stack = f(this.stack);
+    this.ts = copy(this.ts);
+    this.g = copy(this.g);
+    this.a = copy(this.a);
+    this.b = copy(this.b);
+    this.c = copy(this.c);
+    this.stack = copy(this.stack);
   }
 
   /** Appends a row; returns its index. */
