@@ -14,6 +14,10 @@ import { RecordBuffer } from "./records.ts";
 import { Scheduler } from "./scheduler.ts";
 import { createSpanMapper } from "./span_mapping.ts";
 
+/** Rows of a record buffer kept for the next parse at most (~50 MB); a larger one is released. */
+const KEEP_ROWS = 1 << 20;
+let shared: RecordBuffer | undefined;
+
 /** Options of {@linkcode parseGoTrace}. */
 export interface GoTraceOptions {
   /** Resource attributes (service.name etc.); `go.trace.version` and `go.trace.clock` are added. */
@@ -90,7 +94,9 @@ export function parseGoTrace(bytes: Uint8Array, o: GoTraceOptions): GoTraceSumma
   const sched = new Scheduler();
   const walk = { goroutineStates: o.goroutineStates ?? false, ranges: o.ranges ?? true };
   let lastNs: bigint | undefined;
-  const records = new RecordBuffer();
+  // parsing is synchronous: one buffer serves every parse, unless a huge generation grew it (then it is let go)
+  const records = shared ?? new RecordBuffer();
+  shared = undefined;
   for (let i = 0; i < gens.length; i++) {
     const g = gens[i];
     const gc = generationClock(g, offsetNs);
@@ -101,5 +107,6 @@ export function parseGoTrace(bytes: Uint8Array, o: GoTraceOptions): GoTraceSumma
     mapper.generation(g, gc, w.records);
   }
   mapper.finish(lastNs ?? generationClock(gens[0], offsetNs).wall(0));
+  if (records.capacity <= KEEP_ROWS) shared = records;
   return summary;
 }

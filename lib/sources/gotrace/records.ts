@@ -46,6 +46,11 @@ export const GoState = {
 export class RecordBuffer {
   /** Rows held. */
   length = 0;
+
+  /** Rows that fit without growing. */
+  get capacity(): number {
+    return this.kind.length;
+  }
   kind = new Uint8Array(1024);
   ts = new Float64Array(1024);
   g = new Float64Array(1024);
