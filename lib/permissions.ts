@@ -107,6 +107,10 @@ export interface PermissionOptions {
   spoolDir?: string;
   /** The Prometheus metrics port (`--metrics-port`): listen on 127.0.0.1 only. */
   metricsPort?: number;
+  /** The watched folder of Go execution traces (`--gotrace-dir`): read only. */
+  gotraceDir?: string;
+  /** Folder of source state (`--state-dir`, e.g. converted trace files): read+write. */
+  stateDir?: string;
 }
 
 /**
@@ -278,6 +282,12 @@ export function permissionFlags(o: PermissionOptions, f: FlagOptions = {}): stri
     if (net !== "any") net.push(`127.0.0.1:${o.metricsPort}`);
   }
   const bpftrace = grantProgram(o.bpftrace ?? "bpftrace", "--bpftrace", cwd);
+  if (o.gotraceDir) read.push(path(o.gotraceDir, "--gotrace-dir"));
+  if (o.stateDir) {
+    const dir = path(o.stateDir, "--state-dir");
+    read.push(dir);
+    write.push(dir);
+  }
   const flags = [
     "--no-prompt",
     `--allow-run=${bpftrace}`,

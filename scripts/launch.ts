@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { loadAgentConfig, parseOutput, parsePort } from "../lib/config/agent_config.ts";
 import { findProbe } from "../lib/config/probe_catalog.ts";
-import { CHECK_OPTIONS, RUN_OPTIONS } from "../lib/cli/options.ts";
+import { CHECK_OPTIONS, GOTRACE_OPTIONS, RUN_OPTIONS } from "../lib/cli/options.ts";
 import { resolveOtlpConfig } from "../lib/export/otlp_env.ts";
 import { type GrantPath, permissionFlags, type PermissionOptions } from "../lib/permissions.ts";
 import { parseProbeSpec } from "../lib/config/probe_spec.ts";
@@ -98,7 +98,29 @@ export function permissionsForRun(
     cacheDir: ffi ? resolveCacheDir({ flag: values["cache-dir"], config: file.ringbufCacheDir, env }) : undefined,
     spoolDir: values["spool-dir"] ?? file.spoolDir,
     metricsPort: metricsPortText !== undefined ? parsePort(metricsPortText, "--metrics-port") : file.metricsPort,
+    gotraceDir: values["gotrace-dir"] ?? file.gotraceDir,
+    stateDir: values["state-dir"] ?? file.stateDir,
   };
+}
+
+/** The permission options of `spanprobe gotrace ARGS`: read the named files, the collector, file outputs. */
+export function permissionsForGotrace(args: string[], env: (k: string) => string | undefined): PermissionOptions {
+  const { values, positionals } = parseArgs({ args, options: GOTRACE_OPTIONS, strict: true, allowPositionals: true });
+  const read: GrantPath[] = [
+    { path: `${root}probes`, what: "the bundled probes folder" },
+    ...positionals.map((p) => ({ path: p, what: "the trace file" })),
+  ];
+  const outputs = values.output?.map(parseOutput) ?? [];
+  const write = outputs.flatMap((o) => (o.kind === "file" ? [{ path: o.path, what: "--output file:" }] : []));
+  const endpointKnown = values.endpoint !== undefined || env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") !== undefined ||
+    env("OTEL_EXPORTER_OTLP_ENDPOINT") !== undefined;
+  const wantsOtlp = outputs.some((o) => o.kind === "otlp") || (outputs.length === 0 && endpointKnown);
+  let net: PermissionOptions["net"];
+  if (wantsOtlp) {
+    const url = new URL(resolveOtlpConfig(env, { endpoint: values.endpoint }).config.endpoint);
+    net = [`${url.hostname}:${url.port || (url.protocol === "https:" ? 443 : 80)}`];
+  }
+  return { read, write, net };
 }
 
 /**
@@ -159,6 +181,8 @@ const PATH_OPTIONS: Record<string, (v: string) => boolean> = {
   "--binary": () => true,
   "--spool-dir": () => true,
   "--cache-dir": () => true,
+  "--gotrace-dir": () => true,
+  "--state-dir": () => true,
   "--probe": (v) => v.includes("/") || /\.(ya?ml|bt)$/.test(v),
   "-p": (v) => v.includes("/") || /\.(ya?ml|bt)$/.test(v),
   "--bpftrace": (v) => v.startsWith("./") || v.startsWith("../"),
@@ -213,7 +237,7 @@ export function withCommand(args: string[]): string[] {
 
 /**
  * The permission options of `spanprobe COMMAND ARGS`: {@linkcode permissionsForRun}
- * for `run`; for `check`, read access to the probes and config it names (each
+ * for `run`, {@linkcode permissionsForGotrace} for `gotrace`; for `check`, read access to the probes and config it names (each
  * spec's folder: its script sits beside it) and bpftrace (for its parse);
  * for anything else, the bundled probes only.
  */
@@ -225,6 +249,7 @@ export function permissionsForCommand(
 ): PermissionOptions {
   if (args.includes("--help") || args.includes("-h")) return { read: [`${root}probes`] };
   if (command === "run") return permissionsForRun(args, env, cwd);
+  if (command === "gotrace") return permissionsForGotrace(args, env);
   if (command !== "check") return { read: [`${root}probes`] };
   return permissionsForCheck(args, env, cwd);
 }
@@ -296,7 +321,7 @@ if (import.meta.main) {
     console.error(`spanprobe: ${e instanceof UserError ? e.message : (e as Error).message}`);
     Deno.exit(2);
   }
-  const moved = command === "run" ? moveSecretsToEnv(rest) : { args: rest, env: {} };
+  const moved = command === "run" || command === "gotrace" ? moveSecretsToEnv(rest) : { args: rest, env: {} };
   if (moved.env.SPANPROBE_HEADERS) {
     console.error(
       "spanprobe: warning: --header values on the command line are visible in the process list and in " +

@@ -52,6 +52,10 @@ export interface FileConfig {
   ringbufCacheDir?: string;
   /** Ring-buffer probes: `-D` definitions when building from source (`ringbuf.wakeup`). */
   ringbufDefines?: Record<string, string>;
+  /** Watched folder of Go execution traces (`--gotrace-dir`). */
+  gotraceDir?: string;
+  /** Writable folder for source state such as converted trace files (`--state-dir`). */
+  stateDir?: string;
 }
 
 /** `ringbuf.wakeup` keys and the spanprobe.bpf.h macros they set. */
@@ -155,6 +159,8 @@ export function parseAgentConfig(path: string, text: string): FileConfig {
     "stats_interval_ms",
     "metrics_port",
     "ringbuf",
+    "gotrace_dir",
+    "state_dir",
   ]);
   const cfg: FileConfig = {};
   const probes = k.get("probes")?.value;
@@ -246,6 +252,10 @@ export function parseAgentConfig(path: string, text: string): FileConfig {
   if (ft !== undefined) cfg.flushTimeoutMs = positiveMs(src, ft, "flush_timeout_ms");
   const si = k.get("stats_interval_ms")?.value;
   if (si !== undefined) cfg.statsIntervalMs = positiveMs(src, si, "stats_interval_ms");
+  const gd = k.get("gotrace_dir")?.value;
+  if (gd !== undefined) cfg.gotraceDir = stringValue(src, gd, "gotrace_dir");
+  const sd = k.get("state_dir")?.value;
+  if (sd !== undefined) cfg.stateDir = stringValue(src, sd, "state_dir");
   const mp = k.get("metrics_port")?.value;
   if (mp !== undefined) {
     try {
