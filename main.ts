@@ -1,12 +1,12 @@
 /**
- * spanprobe's command line: `run`, `check`, `probes`.
+ * spanprobe's command line: `run`, `check`, `probes`, `gotrace`.
  * @module
  */
 import { parseArgs } from "node:util";
 import { runAgent } from "./lib/agent/run_agent.ts";
 import { WATCH_STDIN_ENV, watchParentPipe } from "./lib/agent/parent_watch.ts";
-import { CHECK_HELP, MAIN_HELP, PROBES_HELP, RUN_HELP } from "./lib/cli/help.ts";
-import { buildSink, resolveExport } from "./lib/agent/outputs.ts";
+import { CHECK_HELP, GOTRACE_HELP, MAIN_HELP, PROBES_HELP, RUN_HELP } from "./lib/cli/help.ts";
+import { buildSink, checkFileOutputs, resolveExport } from "./lib/agent/outputs.ts";
 import { type PlannedProbe, planProbes, startProbes } from "./lib/agent/probes.ts";
 import {
   loadAgentConfig,
@@ -23,7 +23,39 @@ import { UserError } from "./lib/core/errors.ts";
 import { createCounters } from "./lib/telemetry/counters.ts";
 import { createLogger, type LogFormat, type LogLevel } from "./lib/telemetry/log.ts";
 import { VERSION } from "./lib/core/version.ts";
-import { CHECK_OPTIONS, RUN_OPTIONS } from "./lib/cli/options.ts";
+import { createRedactor } from "./lib/telemetry/redact.ts";
+import { parseKeyValueList } from "./lib/export/otlp_env.ts";
+
+/** Known secrets (header values, endpoint credentials): replaced in every log line and error message. */
+const redactor = createRedactor();
+
+/** Learns the secrets of the export settings: every header value (and its long words), the endpoint's credentials. */
+function learnSecrets(headers: Record<string, string> | undefined, endpoint: string | undefined): void {
+  for (const value of Object.values(headers ?? {})) {
+    redactor.add(value);
+    for (const word of value.split(/\s+/)) if (word.length >= 8) redactor.add(word);
+  }
+  redactor.addUrl(endpoint);
+}
+
+/**
+ * `--header` values handed over by scripts/launch.ts through the environment
+ * (`SPANPROBE_HEADERS`, a percent-encoded `k=v,k2=v2` list) so that they are
+ * not on the agent's command line.
+ */
+function launcherHeaders(env: (name: string) => string | undefined): Record<string, string> {
+  const raw = env("SPANPROBE_HEADERS");
+  if (!raw) return {};
+  try {
+    return parseKeyValueList(raw);
+  } catch (e) {
+    throw new UserError(`SPANPROBE_HEADERS: ${(e as Error).message}`, 2);
+  }
+}
+import { CHECK_OPTIONS, GOTRACE_OPTIONS, RUN_OPTIONS } from "./lib/cli/options.ts";
+import { resolveCacheDir } from "./lib/sources/ringbuf/cache_dir.ts";
+import { convertTraceFiles, parseFrames, startGoTraceDir } from "./lib/agent/gotrace.ts";
+import { checkProbe } from "./lib/agent/check.ts";
 
 function out(text: string): void {
   Deno.stdout.writeSync(new TextEncoder().encode(text.endsWith("\n") ? text : text + "\n"));
@@ -64,24 +96,42 @@ async function runCommand(args: string[]): Promise<number> {
   const logger = createLogger({
     format: oneOf<LogFormat>(values["log-format"] ?? file.logFormat, ["human", "json"], "--log-format"),
     level: oneOf<LogLevel>(values["log-level"] ?? file.logLevel, ["debug", "info", "warn", "error"], "--log-level"),
+    redact: redactor.redact,
   });
   const counters = createCounters();
   const env = envGetter();
+  const endpoint = values.endpoint ?? env("SPANPROBE_ENDPOINT") ?? file.endpoint;
+  const headers = { ...file.headers, ...launcherHeaders(env), ...parsePairs(values.header ?? [], "--header") };
+  learnSecrets(headers, endpoint);
+  for (const name of ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]) redactor.addUrl(env(name));
+  if (values.header?.length) {
+    logger.warn(
+      "--header values on the command line are visible in the process list; " +
+        "put secrets in OTEL_EXPORTER_OTLP_HEADERS or the config file's headers: (see README)",
+    );
+  }
   const exportConfig = resolveExport({
     outputs: values.output?.map(parseOutput) ?? file.outputs,
-    endpoint: values.endpoint ?? file.endpoint,
+    endpoint,
     protocol: values.protocol ?? file.protocol,
     compression: values.compression ?? file.compression,
-    headers: { ...file.headers, ...parsePairs(values.header ?? [], "--header") },
+    headers,
     env,
   });
-  const probes: PlannedProbe[] = await planProbes({
-    cliProbes: values.probe ?? [],
-    cliParams: parsePairs(values.param ?? [], "--param"),
-    binary: values.binary,
-    pid: values.pid,
-    fileProbes: file.probes,
-  });
+  learnSecrets(exportConfig.otlp?.headers, exportConfig.otlp?.endpoint);
+  await checkFileOutputs(exportConfig.outputs);
+  const gotraceDir = values["gotrace-dir"] ?? file.gotraceDir;
+  const gotraceFrames = parseFrames(values["gotrace-frames"], "--gotrace-frames");
+  const wantsProbes = (values.probe ?? []).length > 0 || (file.probes ?? []).length > 0 || gotraceDir === undefined;
+  const probes: PlannedProbe[] = wantsProbes
+    ? await planProbes({
+      cliProbes: values.probe ?? [],
+      cliParams: parsePairs(values.param ?? [], "--param"),
+      binary: values.binary,
+      pid: values.pid,
+      fileProbes: file.probes,
+    })
+    : [];
   const opt = <T>(text: string | undefined, flag: string, parse: (t: string, w: string) => T): T | undefined =>
     text === undefined ? undefined : parse(text, flag);
   const maxQueueSpans = opt(values["queue-spans"], "--queue-spans", parseCount) ?? file.queueSpans;
@@ -104,17 +154,42 @@ async function runCommand(args: string[]): Promise<number> {
     }
   }
   const sink = buildSink(exportConfig, { logger, counters, reliability: { maxQueueSpans, maxQueueBytes, spool } });
+  const serviceName = values["service-name"] ?? file.serviceName ?? env("OTEL_SERVICE_NAME");
   return await runAgent({
-    start: () =>
-      startProbes(probes, {
-        logger,
-        counters,
-        command: values.command,
-        bpftrace: values.bpftrace ?? file.bpftrace,
-        serviceName: values["service-name"] ?? file.serviceName ?? env("OTEL_SERVICE_NAME"),
-        resourceAttributes: env("OTEL_RESOURCE_ATTRIBUTES"),
-        libbpf: env("SPANPROBE_LIBBPF"),
-      }),
+    start: async () => {
+      const runs = probes.length
+        ? await startProbes(probes, {
+          logger,
+          counters,
+          command: values.command,
+          bpftrace: values.bpftrace ?? file.bpftrace,
+          serviceName,
+          resourceAttributes: env("OTEL_RESOURCE_ATTRIBUTES"),
+          libbpf: env("SPANPROBE_LIBBPF"),
+          cacheDir: resolveCacheDir({ flag: values["cache-dir"], config: file.ringbufCacheDir, env }),
+          defines: file.ringbufDefines,
+        })
+        : [];
+      if (gotraceDir === undefined) return runs;
+      try {
+        runs.push(
+          await startGoTraceDir({
+            dir: gotraceDir,
+            stateDir: values["state-dir"] ?? file.stateDir ?? spoolDir,
+            serviceName,
+            resourceAttributes: env("OTEL_RESOURCE_ATTRIBUTES"),
+            frames: gotraceFrames,
+            goroutineEvents: values["gotrace-goroutine-events"],
+            logger,
+            counters,
+          }),
+        );
+      } catch (e) {
+        await Promise.all(runs.map((r) => r.stop()));
+        throw e;
+      }
+      return runs;
+    },
     sink,
     logger,
     counters,
@@ -124,6 +199,25 @@ async function runCommand(args: string[]): Promise<number> {
     durationMs: durationS !== undefined ? durationS * 1000 : undefined,
     stop: env(WATCH_STDIN_ENV) === "1" ? watchParentPipe() : undefined,
   });
+}
+
+async function gotraceCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, options: GOTRACE_OPTIONS, strict: true, allowPositionals: true });
+  if (values.help) {
+    out(GOTRACE_HELP);
+    return 0;
+  }
+  const logger = createLogger({
+    format: oneOf<LogFormat>(values["log-format"], ["human", "json"], "--log-format"),
+    level: oneOf<LogLevel>(values["log-level"], ["debug", "info", "warn", "error"], "--log-level"),
+    redact: redactor.redact,
+  });
+  const env = envGetter();
+  const endpoint = values.endpoint ?? env("SPANPROBE_ENDPOINT");
+  const headers = { ...launcherHeaders(env), ...parsePairs(values.header ?? [], "--header") };
+  learnSecrets(headers, endpoint);
+  for (const name of ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]) redactor.addUrl(env(name));
+  return await convertTraceFiles(values, positionals, { logger, endpoint, headers, onExport: learnSecrets });
 }
 
 async function checkCommand(args: string[]): Promise<number> {
@@ -140,9 +234,15 @@ async function checkCommand(args: string[]): Promise<number> {
     cliParams: parsePairs(values.param ?? [], "--param"),
     binary: values.binary,
     fileProbes: file.probes,
-    validateParams: !all,
+    checkOnly: true,
   });
-  for (const p of probes) out(`ok  ${p.ref.name} (${p.ref.kind}) ${p.ref.specPath}`);
+  // ring-buffer probes are built (when clang is there) and opened without loading: run's errors, before run
+  const ringbuf = {
+    libbpfPath: envGetter()("SPANPROBE_LIBBPF"),
+    cacheDir: resolveCacheDir({ flag: values["cache-dir"], config: file.ringbufCacheDir, env: envGetter() }),
+    defines: file.ringbufDefines,
+  };
+  for (const p of probes) for (const line of await checkProbe(p, { ringbuf })) out(line);
   if (values.config) out(`ok  config ${values.config}`);
   return 0;
 }
@@ -177,6 +277,8 @@ export async function main(args: string[]): Promise<number> {
         return await checkCommand(rest);
       case "probes":
         return await probesCommand(rest);
+      case "gotrace":
+        return await gotraceCommand(rest);
       case "--version":
       case "-V":
       case "version":
@@ -189,19 +291,19 @@ export async function main(args: string[]): Promise<number> {
         out(MAIN_HELP);
         return command === undefined ? 2 : 0;
       default:
-        throw new UserError(`unknown command "${command}" (expected run, check or probes; see --help)`, 2);
+        throw new UserError(`unknown command "${command}" (expected run, check, probes or gotrace; see --help)`, 2);
     }
   } catch (e) {
     if (e instanceof UserError) {
-      console.error(`spanprobe: ${e.message}`);
+      console.error(`spanprobe: ${redactor.redact(e.message)}`);
       return e.exitCode;
     }
     const code = (e as { code?: string }).code;
     if (e instanceof TypeError && code?.startsWith("ERR_PARSE_ARGS")) {
-      console.error(`spanprobe: ${e.message} (see 'spanprobe ${command} --help')`);
+      console.error(`spanprobe: ${redactor.redact(e.message)} (see 'spanprobe ${command} --help')`);
       return 2;
     }
-    console.error(`spanprobe: ${(e as Error).stack ?? e}`);
+    console.error(`spanprobe: ${redactor.redact(String((e as Error).stack ?? e))}`);
     return 1;
   }
 }

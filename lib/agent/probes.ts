@@ -17,6 +17,8 @@ import { createResourceCache } from "../spans/resources.ts";
 import { parseResourceAttributes } from "../export/otlp_env.ts";
 import type { Counters } from "../telemetry/counters.ts";
 import type { Logger } from "../telemetry/log.ts";
+import { bpfCacheDir } from "../sources/ringbuf/cache_dir.ts";
+import { startTracedCommand } from "./traced_command.ts";
 
 /** A probe ready to start. */
 export interface PlannedProbe {
@@ -27,6 +29,8 @@ export interface PlannedProbe {
   tracing?: TracingConfig;
   params: Record<string, string>;
   pid?: number;
+  /** Required parameters not given (`check` only: they are checked at run time). */
+  unchecked?: string[];
 }
 
 /** Inputs of {@linkcode planProbes}. */
@@ -36,8 +40,11 @@ export interface PlanInput {
   binary?: string;
   pid?: string;
   fileProbes?: ProbeChoice[];
-  /** Check parameter values too (default true). */
-  validateParams?: boolean;
+  /**
+   * For `check`: a required parameter that is not given is reported in
+   * `unchecked` instead of being an error (given values are validated fully).
+   */
+  checkOnly?: boolean;
 }
 
 function parsePid(text: string): number {
@@ -82,8 +89,13 @@ export async function planProbes(input: PlanInput): Promise<PlannedProbe[]> {
       const { loadTracingConfig } = await import("../config/tracing_config.ts");
       tracing = loadTracingConfig(ref.specPath);
     }
-    if (spec && input.validateParams !== false) resolveParams(spec, params);
-    planned.push({ ref, spec, tracing, params, pid: choice.pid ?? pid });
+    let unchecked: string[] | undefined;
+    if (spec && input.checkOnly) {
+      unchecked = spec.params.filter((p) => p.required && params[p.name] === undefined).map((p) => p.name);
+      const relaxed = spec.params.map((p) => unchecked!.includes(p.name) ? { ...p, required: false } : p);
+      resolveParams({ ...spec, params: relaxed }, params);
+    } else if (spec) resolveParams(spec, params);
+    planned.push({ ref, spec, tracing, params, pid: choice.pid ?? pid, unchecked });
   }
   for (const k of Object.keys(input.cliParams)) {
     const dot = k.indexOf(".");
@@ -106,6 +118,10 @@ export interface StartOptions {
   resourceAttributes?: string;
   /** libbpf.so.1 to load (ring-buffer probes; default: found in the standard library folders). */
   libbpf?: string;
+  /** The cache folder (ring-buffer objects are built in its `bpf/`); see lib/sources/ringbuf/cache_dir.ts. */
+  cacheDir?: string;
+  /** `-D` definitions for ring-buffer probes built from source (e.g. SPANPROBE_WAKEUP_*). */
+  defines?: Record<string, string>;
 }
 
 /**
@@ -125,35 +141,52 @@ function retargetAttach(p: PlannedProbe): AttachTarget[] | undefined {
 }
 
 /**
+ * `OTEL_RESOURCE_ATTRIBUTES` as attributes; a malformed value is ignored as a
+ * whole with a warning naming the variable (the OpenTelemetry SDK
+ * environment spec), never an error.
+ */
+function envResourceAttributes(text: string | undefined, logger: Logger): Record<string, string> {
+  try {
+    return parseResourceAttributes(text ?? "");
+  } catch (e) {
+    logger.warn(`OTEL_RESOURCE_ATTRIBUTES ignored: ${(e as Error).message}`);
+    return {};
+  }
+}
+
+/**
  * Starts every planned probe. A probe that cannot attach is logged as an
  * error (which probe, why) and the others run without it; when none can
  * run, this throws (the CLI exits non-zero) with every probe's reason.
  */
 export async function startProbes(planned: PlannedProbe[], o: StartOptions): Promise<ProbeRun[]> {
-  const resources = createResourceCache({
-    serviceName: o.serviceName,
-    extra: parseResourceAttributes(o.resourceAttributes ?? ""),
-  });
+  const resourceAttributes = envResourceAttributes(o.resourceAttributes, o.logger);
+  const resources = createResourceCache({ serviceName: o.serviceName, extra: resourceAttributes });
   const runs: ProbeRun[] = [];
+  const ringRuns = new Set<ProbeRun>();
   const failures: { name: string; error: Error }[] = [];
   try {
     for (const p of planned) {
       try {
         if (p.ref.kind === "ringbuf") {
           // loaded on demand: a bpftrace-only run needs no FFI permission at all
+          const { requireRingbufSupport } = await import("../sources/ringbuf/preflight.ts");
+          requireRingbufSupport({ libbpfPath: o.libbpf, btf: true });
           const { openRingbufProbe } = await import("../sources/ringbuf/mod.ts");
-          runs.push(
-            await openRingbufProbe({
-              configPath: p.ref.specPath,
-              config: p.tracing,
-              logger: o.logger,
-              counters: o.counters,
-              libbpfPath: o.libbpf,
-              serviceName: o.serviceName,
-              resourceAttributes: parseResourceAttributes(o.resourceAttributes ?? ""),
-              attach: retargetAttach(p),
-            }),
-          );
+          const run = await openRingbufProbe({
+            configPath: p.ref.specPath,
+            config: p.tracing,
+            logger: o.logger,
+            counters: o.counters,
+            libbpfPath: o.libbpf,
+            serviceName: o.serviceName,
+            resourceAttributes,
+            attach: retargetAttach(p),
+            cacheDir: o.cacheDir === undefined ? undefined : bpfCacheDir(o.cacheDir),
+            build: o.defines ? { defines: o.defines } : undefined,
+          });
+          runs.push(run);
+          ringRuns.add(run);
           continue;
         }
         runs.push(
@@ -188,5 +221,48 @@ export async function startProbes(planned: PlannedProbe[], o: StartOptions): Pro
       1,
     );
   }
-  return runs;
+  if (o.command === undefined || ringRuns.size === 0) return runs;
+  return await tieToCommand(runs, ringRuns, o.command, o.logger);
+}
+
+/**
+ * `--command` with ring-buffer probes: they end when the command does.
+ * bpftrace probes start it themselves (`-c`), so with any of them the
+ * ring-buffer probes stop once every bpftrace probe has ended; otherwise the
+ * command is started here, now that everything is attached, and is sent
+ * SIGTERM when the agent stops first.
+ */
+async function tieToCommand(
+  runs: ProbeRun[],
+  ringRuns: Set<ProbeRun>,
+  command: string,
+  logger: Logger,
+): Promise<ProbeRun[]> {
+  const others = runs.filter((r) => !ringRuns.has(r));
+  const stopRings = () =>
+    Promise.all([...ringRuns].map((r) => r.stop())).catch((e) => {
+      logger.error("cannot stop the ring-buffer probes after --command ended", { error: (e as Error).message });
+    });
+  if (others.length) {
+    void Promise.allSettled(others.map((r) => r.done)).then(stopRings);
+    return runs;
+  }
+  let traced;
+  try {
+    traced = startTracedCommand(command, logger);
+  } catch (e) {
+    await Promise.all(runs.map((r) => r.stop()));
+    throw e;
+  }
+  const cmd = traced;
+  void cmd.status.then(stopRings);
+  return runs.map((r): ProbeRun => ({
+    name: r.name,
+    spans: r.spans,
+    done: r.done,
+    stop: () => {
+      cmd.kill();
+      return r.stop();
+    },
+  }));
 }

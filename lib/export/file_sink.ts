@@ -84,5 +84,6 @@ export function createFileSink(options: FileSinkOptions): SpanSink {
       })();
       return shutdownPromise;
     },
+    failure: () => exporter.failure(),
   };
 }

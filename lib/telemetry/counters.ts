@@ -24,11 +24,15 @@ export type CounterName =
   | "export_batches_failed"
   | "export_timeouts"
   | "source_restarts"
+  | "clock_steps"
   | "spool_batches_written"
   | "spool_batches_recovered"
   | "spool_spans_recovered"
   | "spool_corrupt_files"
-  | "spool_foreign_files";
+  | "spool_foreign_files"
+  | "gotrace_files"
+  | "gotrace_files_failed"
+  | "gotrace_files_truncated";
 
 /** Why spans or events were dropped. */
 export type DropReason = string;

@@ -4,8 +4,8 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { permissionFlags } from "../../lib/permissions.ts";
-import { permissionsForRun } from "../../scripts/launch.ts";
+import { permissionFlags, type PermissionOptions } from "../../lib/permissions.ts";
+import { launchEnv, permissionsForCommand } from "../../scripts/launch.ts";
 
 /** The repository root. */
 export const ROOT: string = fileURLToPath(new URL("../../", import.meta.url));
@@ -21,8 +21,16 @@ function which(cmd: string): boolean {
   }
 }
 
+/**
+ * Set to a reason, makes every eBPF skip helper report that reason (to test
+ * that a skip in CI fails the run, on a machine that could run them).
+ */
+export const FORCE_SKIP_ENV = "SPANPROBE_TEST_FORCE_EBPF_SKIP";
+
 /** Why eBPF tests cannot run here, or `undefined` when they can. CI (root, bpftrace) must run them. */
 export function ebpfSkipReason(): string | undefined {
+  const forced = Deno.env.get(FORCE_SKIP_ENV);
+  if (forced) return forced;
   if (Deno.uid() !== 0) return "not root: eBPF tests need root (CI runs as root)";
   if (!which("bpftrace")) return "bpftrace is not installed (apt-get install bpftrace)";
   try {
@@ -33,10 +41,25 @@ export function ebpfSkipReason(): string | undefined {
   return undefined;
 }
 
-/** Skip message printed once per file. */
-export function announceSkip(file: string, reason: string | undefined): boolean {
-  if (reason) console.warn(`SKIP ${file}: ${reason}`);
-  return reason !== undefined;
+/**
+ * Skip message printed once per file; returns whether to skip. In CI (`CI`
+ * set) an eBPF skip is a failure: a test that says why is registered and
+ * fails, so a run where eBPF tests could not run never passes. Skips CI
+ * cannot avoid (no denort download) pass `requiredInCi: false`.
+ */
+export function announceSkip(
+  file: string,
+  reason: string | undefined,
+  o: { requiredInCi?: boolean } = {},
+): boolean {
+  if (!reason) return false;
+  console.warn(`SKIP ${file}: ${reason}`);
+  if (Deno.env.get("CI") && o.requiredInCi !== false) {
+    Deno.test(`${file}: eBPF tests must run in CI`, () => {
+      throw new Error(`${file}: eBPF tests were skipped in CI (${reason}); CI must run them as root with bpftrace`);
+    });
+  }
+  return true;
 }
 
 /** Compiles tests/targets/NAME.c to .cache/NAME (when the source is newer); returns the binary path. */
@@ -61,14 +84,22 @@ export interface TruthRecord {
   startNs: bigint;
   durationNs: bigint;
   status: number;
+  /** The program's own wall-clock time of its request_error probe (0n: none). */
+  errorNs: bigint;
 }
 
 /** Reads the ground truth a usdt_requests run wrote. */
 export async function readTruth(path: string): Promise<TruthRecord[]> {
   const text = await Deno.readTextFile(path);
   return text.trim().split("\n").filter(Boolean).map((line) => {
-    const [idHex, start, dur, status] = line.split(" ");
-    return { idHex, startNs: BigInt(start), durationNs: BigInt(dur), status: Number(status) };
+    const [idHex, start, dur, status, errorAt] = line.split(" ");
+    return {
+      idHex,
+      startNs: BigInt(start),
+      durationNs: BigInt(dur),
+      status: Number(status),
+      errorNs: BigInt(errorAt ?? "0"),
+    };
   });
 }
 
@@ -88,11 +119,13 @@ export async function runSpanprobe(
   options: { permissions?: string[]; env?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const permissions = options.permissions ?? sandboxFlags(args, options.env);
+  // what the launcher adds to the agent's environment (the build cache folder it resolved)
+  const launcherEnv = options.permissions ? {} : sandboxEnv(args, options.env);
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...permissions, `${ROOT}main.ts`, ...args],
     stdout: "piped",
     stderr: "piped",
-    env: options.env,
+    env: { ...launcherEnv, ...options.env },
   }).spawn();
   const timer = setTimeout(() => {
     try {
@@ -107,12 +140,40 @@ export async function runSpanprobe(
 
 /** The production permission flags for `spanprobe ARGS` (what `deno task start` would use). */
 export function sandboxFlags(args: string[], env: Record<string, string> = {}): string[] {
-  const [command, ...rest] = args;
-  const minimal = permissionFlags({ read: [`${ROOT}probes`] });
-  if (command !== "run") return minimal;
+  const minimal = () => permissionFlags({ read: [`${ROOT}probes`] });
+  const options = sandboxOptions(args, env);
+  if (!options) return minimal();
   try {
-    return permissionFlags(permissionsForRun(rest, (k) => env[k]));
+    return permissionFlags(options);
   } catch {
-    return minimal; // a bad command line: the agent itself reports it
+    return minimal(); // a value the launcher refuses: the agent itself reports it
+  }
+}
+
+const CACHE_ENV = ["SPANPROBE_CACHE_DIR", "XDG_CACHE_HOME", "HOME"];
+
+/**
+ * What the launcher adds to the agent's environment for `spanprobe ARGS`:
+ * the build cache folder it resolved and granted (`SPANPROBE_CACHE_DIR`; the
+ * sandboxed agent cannot read HOME). Pass it as `env` with
+ * {@linkcode sandboxFlags} when spawning the agent yourself.
+ */
+export function sandboxEnv(args: string[], env: Record<string, string> = {}): Record<string, string> {
+  return launchEnv(sandboxOptions(args, env) ?? { read: [] });
+}
+
+/**
+ * The launcher's permission options for `spanprobe ARGS` (its environment:
+ * `env`, and this process's cache variables), or undefined for a command line
+ * it refuses (the agent itself then reports it).
+ */
+export function sandboxOptions(args: string[], env: Record<string, string> = {}): PermissionOptions | undefined {
+  const [command, ...rest] = args;
+  // `env`, plus where this process's user cache is (as the launcher would see it)
+  const getEnv = (k: string) => env[k] ?? (CACHE_ENV.includes(k) ? Deno.env.get(k) : undefined);
+  try {
+    return permissionsForCommand(command, rest, getEnv);
+  } catch {
+    return undefined;
   }
 }
