@@ -168,10 +168,14 @@ export function moveSecretsToEnv(args: string[]): { args: string[]; env: Record<
 
 /**
  * The directory the user ran the command in: `deno task` runs its tasks in
- * the repository and says where the user was in `INIT_CWD`.
+ * the repository and says where the user was in `INIT_CWD`. That variable is
+ * trusted only when the launcher runs in the repository (as `deno task` starts
+ * it): Deno keeps an `INIT_CWD` it inherits, so a launcher started directly
+ * elsewhere by a process that had one (a nested task) uses its own folder.
  */
-export function userCwd(env: (k: string) => string | undefined): string {
-  return env("INIT_CWD") || Deno.cwd();
+export function userCwd(env: (k: string) => string | undefined, cwd: string = Deno.cwd()): string {
+  const init = env("INIT_CWD");
+  return init && resolve(cwd) === resolve(root) ? init : cwd;
 }
 
 /** Options whose value is a path (`--probe` only when it is one: a bundled probe is a name). */
