@@ -53,6 +53,7 @@ function launcherHeaders(env: (name: string) => string | undefined): Record<stri
   }
 }
 import { CHECK_OPTIONS, GOTRACE_OPTIONS, RUN_OPTIONS } from "./lib/cli/options.ts";
+import { resolveCacheDir } from "./lib/sources/ringbuf/cache_dir.ts";
 import { convertTraceFiles, parseFrames, startGoTraceDir } from "./lib/agent/gotrace.ts";
 import { checkProbe } from "./lib/agent/check.ts";
 
@@ -165,6 +166,8 @@ async function runCommand(args: string[]): Promise<number> {
           serviceName,
           resourceAttributes: env("OTEL_RESOURCE_ATTRIBUTES"),
           libbpf: env("SPANPROBE_LIBBPF"),
+          cacheDir: resolveCacheDir({ flag: values["cache-dir"], config: file.ringbufCacheDir, env }),
+          defines: file.ringbufDefines,
         })
         : [];
       if (gotraceDir === undefined) return runs;
@@ -233,7 +236,13 @@ async function checkCommand(args: string[]): Promise<number> {
     fileProbes: file.probes,
     checkOnly: true,
   });
-  for (const p of probes) for (const line of await checkProbe(p)) out(line);
+  // ring-buffer probes are built (when clang is there) and opened without loading: run's errors, before run
+  const ringbuf = {
+    libbpfPath: envGetter()("SPANPROBE_LIBBPF"),
+    cacheDir: resolveCacheDir({ flag: values["cache-dir"], config: file.ringbufCacheDir, env: envGetter() }),
+    defines: file.ringbufDefines,
+  };
+  for (const p of probes) for (const line of await checkProbe(p, { ringbuf })) out(line);
   if (values.config) out(`ok  config ${values.config}`);
   return 0;
 }

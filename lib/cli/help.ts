@@ -30,6 +30,8 @@ Probes:
       --command CMD         start CMD once probes are attached; stop when it exits
   -c, --config FILE         YAML config (see docs/configuration.md)
       --bpftrace PATH       bpftrace executable (default: bpftrace on PATH)
+      --cache-dir DIR       where ring-buffer probe objects are built (default:
+                            $SPANPROBE_CACHE_DIR, $XDG_CACHE_HOME/spanprobe, ~/.cache/spanprobe)
 
 Go execution traces (see docs/gotrace.md; combinable with probes):
       --gotrace-dir DIR     convert each .trace file written to DIR once
@@ -82,6 +84,11 @@ line; exit 2 on the first one.
       --param NAME=VALUE    parameters to validate too (repeatable)
       --binary PATH         shorthand for --param binary=PATH
   -c, --config FILE         config file to check
+      --cache-dir DIR       where ring-buffer probe objects are built
+
+Ring-buffer probes are compiled (when clang is installed) and their objects
+opened without loading: compile errors, missing ring buffers and labels that
+do not fit the record are reported here.
   -h, --help
 `;
 

@@ -13,6 +13,7 @@ export const RUN_OPTIONS = {
   command: { type: "string" },
   config: { type: "string", short: "c" },
   bpftrace: { type: "string" },
+  "cache-dir": { type: "string" },
   output: { type: "string", short: "o", multiple: true },
   endpoint: { type: "string" },
   protocol: { type: "string" },
@@ -59,5 +60,6 @@ export const CHECK_OPTIONS = {
   param: RUN_OPTIONS.param,
   binary: RUN_OPTIONS.binary,
   config: RUN_OPTIONS.config,
+  "cache-dir": RUN_OPTIONS["cache-dir"],
   help: RUN_OPTIONS.help,
 } as const;
