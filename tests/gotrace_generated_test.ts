@@ -7,7 +7,7 @@
 import { deepStrictEqual as assertEquals, ok as assert, throws } from "node:assert/strict";
 import { Ev, TIMED_ARGS } from "../lib/sources/gotrace/event_types.ts";
 import { GoTraceError } from "../lib/sources/gotrace/parse_error.ts";
-import { type GoTraceSummary, parseGoTrace } from "../lib/sources/gotrace/parse_trace.ts";
+import { type GoTraceSummary, parseGoTrace, parseGoTraceAsync } from "../lib/sources/gotrace/parse_trace.ts";
 import type { SpanData } from "../lib/core/span_data.ts";
 import {
   ByteSink,
@@ -83,6 +83,26 @@ Deno.test("snapshot starting at generation 5: begins before the snapshot and end
     assertEquals(by.get("inner")!.parentSpanId, task.spanId);
     assertEquals(by.get("inner")!.traceId, task.traceId);
   }
+});
+
+Deno.test("the async parse gives the event loop a turn between generations and maps the same spans", async () => {
+  const bytes = snapshotTrace(26);
+  const sync = parse(bytes).spans.map((s) => [s.name, s.startNs, s.endNs]);
+  const spans: SpanData[] = [];
+  let ticked = false;
+  setTimeout(() => ticked = true, 0);
+  let tickedBeforeLast = false;
+  const summary = await parseGoTraceAsync(bytes, {
+    resourceAttributes: {},
+    anchorNs: WALL0,
+    onSpans: (s) => {
+      spans.push(...s);
+      if (s.some((x) => x.name === "never ends")) tickedBeforeLast = ticked;
+    },
+  });
+  assertEquals(summary.generations, 2);
+  assertEquals(spans.map((s) => [s.name, s.startNs, s.endNs]), sync);
+  assert(tickedBeforeLast, "a timer ran before the last generation was mapped");
 });
 
 Deno.test("a truncated last batch: the complete generations are used and the cut is reported", () => {
