@@ -7,7 +7,7 @@
 import assert, { strictEqual } from "node:assert/strict";
 import { commandArgv } from "../lib/agent/traced_command.ts";
 import { UserError } from "../lib/core/errors.ts";
-import { deployRunFlags } from "../scripts/compile.ts";
+import { buildEmbeddedObjects, deployRunFlags } from "../scripts/compile.ts";
 import { announceSkip, buildTarget, ebpfSkipReason, ROOT, runSpanprobe, sandboxFlags } from "./support/ebpf.ts";
 import { startOtlpReceiver } from "./support/otlp_receiver.ts";
 
@@ -81,6 +81,7 @@ Deno.test({
     strictEqual(missing.code, 2, missing.stderr);
     assert(/^spanprobe: --command: \/nonexistent\/prog not found/m.test(missing.stderr), missing.stderr);
     // the compiled binary's set runs bpftrace only: it cannot start a command for ring-buffer probes, and says so
+    await buildEmbeddedObjects(); // what the binary embeds (the test must not depend on another test having built them)
     const baked = await runSpanprobe(["run", "--probe", "exec-trace", "--command", "/usr/bin/true"], {
       permissions: deployRunFlags(),
     });
@@ -89,6 +90,7 @@ Deno.test({
       /^spanprobe: --command: not allowed to start \/usr\/bin\/true .*trace it by --pid or --binary/m.test(
         baked.stderr,
       ),
+      baked.stderr,
     );
     assert(!/\bat \S+:\d+:\d+/.test(missing.stderr + baked.stderr), "no stack trace");
   },
