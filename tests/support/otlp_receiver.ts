@@ -239,7 +239,8 @@ function protoAnyValue(bytes: Uint8Array): DecodedAnyValue {
   return out;
 }
 
-function protoKeyValue(bytes: Uint8Array): DecodedKeyValue {
+/** Decode a protobuf `KeyValue`. */
+export function protoKeyValue(bytes: Uint8Array): DecodedKeyValue {
   const kv: DecodedKeyValue = { key: "", value: {} };
   for (const f of decodeWire(bytes)) {
     if (f.field === 1) kv.key = asString(f);
@@ -500,7 +501,9 @@ function jsonAnyValue(v: Json): DecodedAnyValue {
   return {};
 }
 
-function jsonKeyValue(v: Json): DecodedKeyValue {
+/** Normalize an OTLP/JSON `KeyValue`. */
+// deno-lint-ignore no-explicit-any
+export function jsonKeyValue(v: any): DecodedKeyValue {
   return { key: String(v?.key ?? ""), value: jsonAnyValue(v?.value) };
 }
 
