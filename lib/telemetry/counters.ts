@@ -26,7 +26,10 @@ export type CounterName =
   | "spool_batches_written"
   | "spool_batches_recovered"
   | "spool_spans_recovered"
-  | "spool_corrupt_files";
+  | "spool_corrupt_files"
+  | "metric_points_overflowed"
+  | "metrics_exports_ok"
+  | "metrics_exports_failed";
 
 /** Why spans or events were dropped. */
 export type DropReason = string;
