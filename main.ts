@@ -16,6 +16,8 @@ import {
   parseSize,
 } from "./lib/config/agent_config.ts";
 import { openSpool, type Spool } from "./lib/export/spool.ts";
+import { resolveMetrics } from "./lib/metrics/metrics_config.ts";
+import { createSpanMetricsOutput } from "./lib/metrics/span_metrics_output.ts";
 import { listBundledProbes } from "./lib/config/probe_catalog.ts";
 import { loadProbeSpec } from "./lib/config/probe_spec.ts";
 import { UserError } from "./lib/sources/probe_run.ts";
@@ -102,7 +104,20 @@ async function runCommand(args: string[]): Promise<number> {
       }
     }
   }
+  const metricsPlan = resolveMetrics({
+    mode: values.metrics,
+    collector: exportConfig.outputs.some((x) => x.kind === "otlp"),
+    prometheusPort: metricsPort !== undefined,
+    endpoint: values.endpoint ?? file.endpoint,
+    protocol: values.protocol ?? file.protocol,
+    compression: values.compression ?? file.compression,
+    headers: { ...file.headers, ...parsePairs(values.header ?? [], "--header") },
+    env,
+  });
   const sink = buildSink(exportConfig, { logger, counters, reliability: { maxQueueSpans, maxQueueBytes, spool } });
+  const spanMetrics = createSpanMetricsOutput(metricsPlan, { counters, logger, scopeVersion: VERSION });
+  const metricAttributes: Record<string, readonly string[]> = {};
+  for (const p of probes) if (p.spec?.metricAttributes.length) metricAttributes[p.spec.name] = p.spec.metricAttributes;
   return await runAgent({
     start: () =>
       startProbes(probes, {
@@ -120,6 +135,8 @@ async function runCommand(args: string[]): Promise<number> {
     flushTimeoutMs: positiveNumber(values["flush-timeout"], "--flush-timeout") ?? file.flushTimeoutMs,
     statsIntervalMs: statsS !== undefined ? statsS * 1000 : file.statsIntervalMs,
     metricsPort,
+    spanMetrics,
+    metricAttributes,
     durationMs: durationS !== undefined ? durationS * 1000 : undefined,
   });
 }

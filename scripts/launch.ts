@@ -47,6 +47,14 @@ export function permissionsForRun(args: string[], env: (k: string) => string | u
     // url.hostname keeps an IPv6 address in brackets, the form --allow-net needs
     net = [`${url.hostname}:${url.port || (url.protocol === "https:" ? 443 : 80)}`];
   }
+  // span metrics over OTLP (docs/metrics.md) may go to their own endpoint
+  const metricsMode = values.metrics ?? (wantsOtlp ? "both" : "prometheus");
+  if (metricsMode === "otlp" || metricsMode === "both") {
+    const own = values.endpoint ?? file.endpoint ? undefined : env("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT");
+    const url = new URL(own ?? endpoint ?? "http://localhost:4318");
+    const host = `${url.hostname}:${url.port || (url.protocol === "https:" ? 443 : 80)}`;
+    if (!net?.includes(host)) net = [...net ?? [], host];
+  }
   const metricsPortText = values["metrics-port"];
   return {
     read,

@@ -16,6 +16,7 @@
  * @module
  */
 import type { SpanSink } from "../export/sink.ts";
+import type { SpanMetricsOutput } from "../metrics/span_metrics_output.ts";
 import { sinkStream } from "../export/sink.ts";
 import type { ProbeRun } from "../sources/probe_run.ts";
 import type { SpanData } from "../spans/span_data.ts";
@@ -36,6 +37,10 @@ export interface AgentOptions {
   statsIntervalMs?: number;
   /** Serve Prometheus metrics on 127.0.0.1:port (undefined: off). */
   metricsPort?: number;
+  /** Span metrics: every span handed to export is recorded here first (docs/metrics.md). */
+  spanMetrics?: SpanMetricsOutput;
+  /** Span attributes that become metric attributes, by probe name (a spec's `metrics.attributes`). */
+  metricAttributes?: Record<string, readonly string[]>;
   /** Called once everything is attached (tests and --ready-file use it). */
   onReady?: () => void;
   /** Stop after this many ms (0 = run until signalled or the sources end). */
@@ -58,12 +63,16 @@ export async function runAgent(o: AgentOptions): Promise<number> {
   const { logger, counters } = o;
   const flushTimeoutMs = o.flushTimeoutMs ?? 5000;
   let metrics: MetricsServer | undefined;
-  if (o.metricsPort !== undefined) metrics = await serveMetrics({ port: o.metricsPort, counters, logger });
+  const spanMetrics = o.spanMetrics;
+  if (o.metricsPort !== undefined) {
+    metrics = await serveMetrics({ port: o.metricsPort, counters, logger, extraText: spanMetrics?.prometheusText });
+  }
   let runs: ProbeRun[];
   try {
     runs = await o.start();
   } catch (e) {
     await metrics?.close();
+    await spanMetrics?.shutdown(Date.now());
     throw e;
   }
   let stopping: Promise<void> | undefined;
@@ -97,9 +106,12 @@ export async function runAgent(o: AgentOptions): Promise<number> {
   await Promise.all(runs.map(async (r) => {
     try {
       // every source's spans are counted here, as they are handed to export
+      // (and recorded in the span metrics: once each, whatever export does later)
+      const extra = o.metricAttributes?.[r.name];
       const counted = new TransformStream<SpanData[], SpanData[]>({
         transform(spans, c) {
           counters.inc("spans_ended", spans.length);
+          spanMetrics?.record(spans, extra);
           c.enqueue(spans);
         },
       });
@@ -119,7 +131,7 @@ export async function runAgent(o: AgentOptions): Promise<number> {
   clearInterval(statsTimer);
   clearTimeout(durationTimer);
   const flushStart = Date.now();
-  await o.sink.shutdown(deadline);
+  await Promise.all([o.sink.shutdown(deadline), spanMetrics?.shutdown(deadline)]);
   for (const [sig, h] of handlers) Deno.removeSignalListener(sig, h);
   await metrics?.close();
   const summary = statsLine(counters);

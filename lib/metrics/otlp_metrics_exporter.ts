@@ -158,6 +158,7 @@ export function createOtlpMetricsExporter(o: OtlpMetricsExporterOptions): OtlpMe
   const timer = setInterval(() => {
     collectNow().catch((e) => logger.error("metrics collection failed", { error: (e as Error).message }));
   }, o.intervalMs ?? METRICS_EXPORT_DEFAULTS.intervalMs);
+  Deno.unrefTimer(timer); // the agent's lifecycle decides when to stop, not this timer
 
   return {
     collectNow,
