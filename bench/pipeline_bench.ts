@@ -109,7 +109,7 @@ async function jsonParseReference(): Promise<Rates> {
   return per(lines.length, t);
 }
 
-async function pipelineRun(withMetrics = false): Promise<{ events: Rates; spans: Rates }> {
+async function pipelineRun(withMetrics = false): Promise<{ events: Rates; spans: Rates; metricsShare: number }> {
   const counters = createCounters();
   const metrics = withMetrics
     ? createSpanMetricsOutput({ mode: "prometheus", prometheus: true, warnings: [] }, {
@@ -117,12 +117,18 @@ async function pipelineRun(withMetrics = false): Promise<{ events: Rates; spans:
       logger: silentLogger,
     })
     : undefined;
-  // as in the agent (lib/agent/run_agent.ts): spans are counted, and recorded in the metrics, on their way to export
+  // as in the agent (lib/agent/run_agent.ts): spans are counted, and recorded in the metrics, on their way to export;
+  // the time spent in the metrics is measured inside the run too (a share that host steal cannot skew)
+  let metricsMs = 0;
   const counted = () =>
     new TransformStream<SpanData[], SpanData[]>({
       transform(spans, c) {
         counters.inc("spans_ended", spans.length);
-        metrics?.record(spans);
+        if (metrics) {
+          const t0 = performance.now();
+          metrics.record(spans);
+          metricsMs += performance.now() - t0;
+        }
         c.enqueue(spans);
       },
     });
@@ -146,8 +152,10 @@ async function pipelineRun(withMetrics = false): Promise<{ events: Rates; spans:
     }).pipeThrough(counted()).pipeTo(sinkStream(sink));
     await sink.shutdown(Date.now() + 60_000);
     if (metrics) {
+      const t0 = performance.now();
       encodeOtlpMetricsProto(metrics.store.collect("cumulative"));
       metrics.prometheusText!();
+      metricsMs += performance.now() - t0;
     }
   });
   const spans = counters.get("spans_exported");
@@ -155,7 +163,7 @@ async function pipelineRun(withMetrics = false): Promise<{ events: Rates; spans:
   if (spans !== requests) {
     throw new Error(`expected ${requests} spans exported, got ${spans} (${JSON.stringify(counters.snapshot())})`);
   }
-  return { events: per(events, t), spans: per(spans, t) };
+  return { events: per(events, t), spans: per(spans, t), metricsShare: metricsMs / 1000 / t.wall };
 }
 
 await pipelineRun(); // warm-up
@@ -163,19 +171,22 @@ const ref: Rates[] = [];
 const ev: Rates[] = [];
 const sp: Rates[] = [];
 const withMetrics: Rates[] = [];
+const metricsShares: number[] = [];
 const k = (n: number) => `${Math.round(n / 1000)}k`;
 for (let i = 0; i < runs; i++) {
   ref.push(await jsonParseReference());
   const r = await pipelineRun();
   ev.push(r.events);
   sp.push(r.spans);
-  withMetrics.push((await pipelineRun(true)).events);
+  const m = await pipelineRun(true);
+  withMetrics.push(m.events);
+  metricsShares.push(m.metricsShare);
   console.log(
     `run ${i + 1}: JSON.parse ${k(ref[i].wall)} lines/s | pipeline ${k(r.events.wall)} events/s wall, ${
       k(r.events.cpu)
     } per CPU-second, ${k(r.events.avail)} per available second; ${k(r.spans.wall)} spans/s wall; with span metrics ${
       k(withMetrics[i].cpu)
-    } events per CPU-second`,
+    } events per CPU-second, ${(100 * m.metricsShare).toFixed(1)} % of that run's time in the metrics`,
   );
 }
 const stats = await (await fetch(`http://127.0.0.1:${port}/`)).json();
@@ -199,10 +210,12 @@ for (
 }
 const ratio = median(ev.map((e, i) => e.cpu / ref[i].cpu));
 const metricsCost = median(withMetrics.map((m, i) => 1 - m.cpu / ev[i].cpu));
+const metricsShare = median(metricsShares);
 console.log(
-  `  span metrics on (events/s per CPU-second): ${fmt(med(withMetrics, "cpu"))}; cost vs off, same run: ${
+  `  span metrics on (events/s per CPU-second): ${fmt(med(withMetrics, "cpu"))}; throughput cost vs off, same runs: ${
     (100 * metricsCost).toFixed(1)
-  } % of pipeline throughput (median of per-run ratios; target ≤ 10 %: ${metricsCost <= 0.1 ? "met" : "NOT met"})`,
+  } % (median of per-run ratios); time inside the metrics: ${(100 * metricsShare).toFixed(1)} % of the run` +
+    ` (median); target ≤ 10 %: ${Math.max(metricsCost, metricsShare) <= 0.1 ? "met" : "NOT met"}`,
 );
 console.log(`  ratio pipeline/JSON.parse (same run, CPU time): ${ratio.toFixed(2)}`);
 console.log(`  receiver got ${fmt(stats.requests)} requests, ${(stats.bytes / 2 ** 20).toFixed(1)} MiB`);

@@ -33,6 +33,8 @@ export interface Bounds {
   readonly seconds: readonly number[];
   /** The same bounds in ns. */
   readonly ns: readonly bigint[];
+  /** The same bounds in ns as numbers (exact: whole numbers below 2^53). */
+  readonly nsNumbers: Float64Array;
 }
 
 /** Bounds from seconds; each must be a whole number of nanoseconds, strictly increasing. */
@@ -47,7 +49,7 @@ export function boundsOf(seconds: readonly number[]): Bounds {
   for (let i = 1; i < ns.length; i++) {
     if (ns[i] <= ns[i - 1]) throw new RangeError("bucket bounds must increase strictly");
   }
-  return { seconds: [...seconds], ns };
+  return { seconds: [...seconds], ns, nsNumbers: Float64Array.from(ns, Number) };
 }
 
 /** The default duration bounds ({@linkcode DEFAULT_DURATION_BOUNDS_S}). */
@@ -70,32 +72,66 @@ export function bucketIndex(bounds: Bounds, durationNs: bigint): number {
   return lo;
 }
 
-/** One histogram's running totals. Counts are exact up to 2^53. */
+/**
+ * One histogram's running totals. Counts are exact up to 2^53. The sum is
+ * exact: a number part that stays below 2^53 plus a bigint part it spills
+ * into (see {@linkcode sumNsOf}).
+ */
 export interface HistogramState {
   /** Per-bucket counts (`bounds.length + 1` buckets). */
   readonly counts: Float64Array;
   count: number;
-  sumNs: bigint;
-  /** Smallest and largest observed duration (undefined before the first). */
-  minNs?: bigint;
-  maxNs?: bigint;
+  /** The sum is `sumBig + sumSmall` ns. */
+  sumSmall: number;
+  sumBig: bigint;
+  /** Smallest and largest observed duration in ns (meaningless while `count` is 0). */
+  minNs: number;
+  maxNs: number;
 }
 
 /** An empty histogram for `bounds`. */
 export function newHistogram(bounds: Bounds): HistogramState {
-  return { counts: new Float64Array(bounds.ns.length + 1), count: 0, sumNs: 0n };
+  return { counts: new Float64Array(bounds.ns.length + 1), count: 0, sumSmall: 0, sumBig: 0n, minNs: 0, maxNs: 0 };
 }
 
-/** Adds one duration. */
-export function observe(h: HistogramState, bounds: Bounds, durationNs: bigint): void {
-  h.counts[bucketIndex(bounds, durationNs)]++;
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * The duration to pass to {@linkcode observe}: exact as a number below 2^53
+ * ns (104 days; spans end far sooner, a TTL ends them); longer ones are
+ * capped there (they fall in the +Inf bucket either way, their sum is then
+ * not exact).
+ */
+export function durationOf(startNs: bigint, endNs: bigint): number {
+  const d = endNs - startNs;
+  return d <= 0n ? 0 : d < MAX_SAFE_BIG ? Number(d) : MAX_SAFE;
+}
+
+/** Adds one duration (whole ns, below 2^53, from {@linkcode durationOf}). */
+export function observe(h: HistogramState, bounds: Bounds, durationNs: number): void {
+  const b = bounds.nsNumbers;
+  const n = b.length;
+  let i = 0;
+  while (i < n && durationNs > b[i]) i++;
+  h.counts[i]++;
+  const sum = h.sumSmall + durationNs;
+  if (sum <= MAX_SAFE) h.sumSmall = sum; // exact: both parts are whole numbers and the total is below 2^53
+  else {
+    h.sumBig += BigInt(h.sumSmall) + BigInt(durationNs);
+    h.sumSmall = 0;
+  }
+  if (h.count === 0 || durationNs < h.minNs) h.minNs = durationNs;
+  if (h.count === 0 || durationNs > h.maxNs) h.maxNs = durationNs;
   h.count++;
-  h.sumNs += durationNs;
-  if (h.minNs === undefined || durationNs < h.minNs) h.minNs = durationNs;
-  if (h.maxNs === undefined || durationNs > h.maxNs) h.maxNs = durationNs;
 }
 
-/** Nanoseconds as seconds: one rounding (exact while the sum is below 2^53 ns, ~104 days). */
-export function nsToSeconds(ns: bigint): number {
+/** The exact sum of a histogram, in ns. */
+export function sumNsOf(h: HistogramState): bigint {
+  return h.sumBig + BigInt(h.sumSmall);
+}
+
+/** Nanoseconds as seconds: one rounding (exact while the value is below 2^53 ns, ~104 days). */
+export function nsToSeconds(ns: bigint | number): number {
   return Number(ns) / 1e9;
 }

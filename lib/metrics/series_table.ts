@@ -13,9 +13,12 @@ export const OVERFLOW_ATTRIBUTE = "otel.metric.overflow";
 /** The default cardinality limit per metric. */
 export const DEFAULT_CARDINALITY_LIMIT = 2000;
 
-/** A bounded table of series keyed by a string made from their attributes. */
+/**
+ * The series of one metric with its cardinality budget. Lookup structures
+ * belong to the caller (they must not keep keys of refused attribute sets).
+ */
 export class SeriesTable<S> {
-  readonly #series = new Map<string, S>();
+  readonly #series: S[] = [];
   #overflow: S | undefined;
   /** Points that went to the overflow series. */
   overflowed = 0;
@@ -26,32 +29,31 @@ export class SeriesTable<S> {
    */
   constructor(readonly limit: number, readonly createOverflow: () => S) {}
 
-  /**
-   * The series for `key`; the overflow series (counted) when `key` is new and
-   * the table is full; `undefined` when `key` is new and there is room (then
-   * {@linkcode SeriesTable.add} it).
-   */
-  find(key: string): S | undefined {
-    const s = this.#series.get(key);
-    if (s !== undefined || this.#series.size < this.limit) return s;
+  /** Whether a new attribute set would exceed the limit. */
+  get full(): boolean {
+    return this.#series.length >= this.limit;
+  }
+
+  /** Adds the series of a new attribute set (the caller checked {@linkcode SeriesTable.full}). */
+  add(series: S): S {
+    this.#series.push(series);
+    return series;
+  }
+
+  /** The overflow series, for a point of a new attribute set while full (counted). */
+  overflow(): S {
     this.overflowed++;
     return this.#overflow ??= this.createOverflow();
   }
 
-  /** Adds the series for a new `key` (after {@linkcode SeriesTable.find} returned `undefined`). */
-  add(key: string, series: S): S {
-    this.#series.set(key, series);
-    return series;
-  }
-
   /** Distinct series (the overflow series not counted). */
   get size(): number {
-    return this.#series.size;
+    return this.#series.length;
   }
 
   /** Every series, the overflow one last. */
   *all(): IterableIterator<S> {
-    yield* this.#series.values();
+    yield* this.#series;
     if (this.#overflow) yield this.#overflow;
   }
 }

@@ -33,12 +33,15 @@ import { type Attributes, type AttributeValue, type SpanData, SpanKind, StatusCo
 import {
   type Bounds,
   DEFAULT_DURATION_BOUNDS,
+  durationOf,
   type HistogramState,
   newHistogram,
   nsToSeconds,
   observe,
+  sumNsOf,
 } from "./histogram.ts";
 import type { HistogramPoint, Metric, ResourceMetricsData, SumPoint, Temporality } from "./metric_data.ts";
+import { KeyTree, type KeyValue } from "./key_tree.ts";
 import { DEFAULT_CARDINALITY_LIMIT, OVERFLOW_ATTRIBUTE, SeriesTable } from "./series_table.ts";
 
 /** Name of the span-metrics call counter. */
@@ -55,6 +58,16 @@ const KIND_NAMES = [
   "SPAN_KIND_CONSUMER",
 ];
 const STATUS_NAMES = ["STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"];
+/** The attribute of each position of an HTTP lookup path (after the service). */
+const HTTP_KEYS = [
+  ATTR_SERVICE_NAME,
+  ATTR_HTTP_REQUEST_METHOD,
+  ATTR_HTTP_ROUTE,
+  ATTR_SERVER_ADDRESS,
+  ATTR_SERVER_PORT,
+  ATTR_HTTP_RESPONSE_STATUS_CODE,
+  ATTR_ERROR_TYPE,
+];
 
 /** One series: its attributes and histogram, plus what the last delta collection saw. */
 interface Series {
@@ -67,9 +80,9 @@ interface Series {
   sentCount: number;
   sentSumNs: bigint;
   sentNs: bigint;
-  /** Smallest and largest duration since the last delta collection. */
-  dMinNs?: bigint;
-  dMaxNs?: bigint;
+  /** Smallest and largest duration (ns) since the last delta collection. */
+  dMinNs: number;
+  dMaxNs: number;
 }
 
 /** Options of {@linkcode createSpanMetrics}. */
@@ -107,21 +120,6 @@ function wallNowNs(): bigint {
   return BigInt(Date.now()) * 1_000_000n;
 }
 
-/** A string that cannot be confused with another value or with the separators. */
-function keyPart(v: AttributeValue | undefined): string {
-  switch (typeof v) {
-    case "string":
-      return `s${v.length}:${v}`;
-    case "number":
-    case "bigint":
-      return `n${v}`;
-    case "boolean":
-      return v ? "T" : "F";
-    default:
-      return "-";
-  }
-}
-
 /** A value usable as a metric attribute (scalars only; bytes and arrays are left out). */
 function metricValue(v: AttributeValue | undefined): v is string | number | boolean | bigint {
   const t = typeof v;
@@ -136,24 +134,44 @@ export function createSpanMetrics(o: SpanMetricsOptions = {}): SpanMetrics {
   const startNs = now();
   const newSeries = (service: string | undefined, attributes: Attributes): Series => {
     const t = now();
-    return { service, attributes, h: newHistogram(bounds), sentCount: 0, sentSumNs: 0n, sentNs: t };
+    return {
+      service,
+      attributes,
+      h: newHistogram(bounds),
+      sentCount: 0,
+      sentSumNs: 0n,
+      sentNs: t,
+      dMinNs: 0,
+      dMaxNs: 0,
+    };
   };
   const overflow = () => newSeries(undefined, { [OVERFLOW_ATTRIBUTE]: true });
   const spans = new SeriesTable<Series>(limit, overflow);
   const server = new SeriesTable<Series>(limit, overflow);
   const client = new SeriesTable<Series>(limit, overflow);
+  // lookup: never holds a key whose attribute set was refused (memory stays bounded)
+  const spanIndex = new KeyTree<Series>();
+  const serverIndex = new KeyTree<Series>();
+  const clientIndex = new KeyTree<Series>();
+  /** The lookup path of the span being recorded (reused: recording is synchronous). */
+  const path: KeyValue[] = [];
 
-  function add(s: Series, durationNs: bigint): void {
+  function add(s: Series, durationNs: number): void {
+    const first = s.h.count === s.sentCount;
     observe(s.h, bounds, durationNs);
-    if (s.dMinNs === undefined || durationNs < s.dMinNs) s.dMinNs = durationNs;
-    if (s.dMaxNs === undefined || durationNs > s.dMaxNs) s.dMaxNs = durationNs;
+    if (first || durationNs < s.dMinNs) s.dMinNs = durationNs;
+    if (first || durationNs > s.dMaxNs) s.dMaxNs = durationNs;
   }
 
-  function extraKey(a: Attributes, extra: readonly string[] | undefined): string {
-    if (!extra) return "";
-    let k = "";
-    for (let i = 0; i < extra.length; i++) k += "\u0000" + keyPart(a[extra[i]]);
-    return k;
+  /** Appends the extra attributes' values to `path` from `at`; returns the path's length. */
+  function extraPath(a: Attributes, extra: readonly string[] | undefined, at: number): number {
+    if (extra) {
+      for (let i = 0; i < extra.length; i++) {
+        const v = a[extra[i]];
+        path[at++] = metricValue(v) ? v : undefined;
+      }
+    }
+    return at;
   }
 
   function addExtra(out: Attributes, a: Attributes, extra: readonly string[] | undefined): Attributes {
@@ -166,76 +184,84 @@ export function createSpanMetrics(o: SpanMetricsOptions = {}): SpanMetrics {
     return out;
   }
 
+  /** An HTTP duration point for a server or client span whose method, route or status code is known. */
   function recordHttp(
-    table: SeriesTable<Series>,
-    metric: string,
-    isClient: boolean,
     span: SpanData,
+    isClient: boolean,
     service: string,
-    durationNs: bigint,
+    durationNs: number,
     extra: readonly string[] | undefined,
+    method: AttributeValue | undefined,
+    route: AttributeValue | undefined,
+    status: AttributeValue | undefined,
   ): void {
     const a = span.attributes;
-    const method = a[ATTR_HTTP_REQUEST_METHOD];
-    const route = isClient ? undefined : a[ATTR_HTTP_ROUTE];
+    const table = isClient ? client : server;
     const address = isClient ? a[ATTR_SERVER_ADDRESS] : undefined;
     const port = a[ATTR_SERVER_PORT];
-    const status = a[ATTR_HTTP_RESPONSE_STATUS_CODE];
     const given = a[ATTR_ERROR_TYPE];
-    let errorType: AttributeValue | undefined = metricValue(given) ? given : undefined;
+    let errorType: KeyValue = metricValue(given) ? given : undefined;
     if (errorType === undefined) {
       const code = typeof status === "number" || typeof status === "bigint" ? Number(status) : NaN;
       if (code >= (isClient ? 400 : 500)) errorType = String(code);
       else if (span.status.code === StatusCode.ERROR) errorType = ERROR_TYPE_VALUE_OTHER;
     }
-    const key = keyPart(service) + "\u0000" + keyPart(method) + "\u0000" + keyPart(route) + "\u0000" +
-      keyPart(address) + "\u0000" + keyPart(port) + "\u0000" + keyPart(status) + "\u0000" + keyPart(errorType) +
-      extraKey(a, extra);
-    let s = table.find(key);
+    path[0] = service;
+    path[1] = metricValue(method) ? method : undefined;
+    path[2] = metricValue(route) ? route : undefined;
+    path[3] = metricValue(address) ? address : undefined;
+    path[4] = metricValue(port) ? port : undefined;
+    path[5] = metricValue(status) ? status : undefined;
+    path[6] = errorType;
+    const length = extraPath(a, extra, 7);
+    const index = isClient ? clientIndex : serverIndex;
+    let s = index.get(path, length);
+    if (s === undefined && table.full) {
+      s = table.overflow();
+      o.onOverflow?.(isClient ? METRIC_HTTP_CLIENT_REQUEST_DURATION : METRIC_HTTP_SERVER_REQUEST_DURATION);
+    }
     if (s === undefined) {
       const attrs: Attributes = {};
-      if (metricValue(method)) attrs[ATTR_HTTP_REQUEST_METHOD] = method;
-      if (metricValue(route)) attrs[ATTR_HTTP_ROUTE] = route;
-      if (metricValue(address)) attrs[ATTR_SERVER_ADDRESS] = address;
-      if (metricValue(port)) attrs[ATTR_SERVER_PORT] = port;
-      if (metricValue(status)) attrs[ATTR_HTTP_RESPONSE_STATUS_CODE] = status;
-      if (errorType !== undefined) attrs[ATTR_ERROR_TYPE] = errorType;
-      s = table.add(key, newSeries(service, addExtra(attrs, a, extra)));
-    } else if (s.service === undefined) {
-      o.onOverflow?.(metric);
+      for (let i = 1; i < 7; i++) if (path[i] !== undefined) attrs[HTTP_KEYS[i]] = path[i]!;
+      s = table.add(newSeries(service, addExtra(attrs, a, extra)));
+      index.set(path, length, s);
     }
     add(s, durationNs);
   }
 
   function record(span: SpanData, extra?: readonly string[]): void {
-    const d = span.endNs - span.startNs;
-    const durationNs = d > 0n ? d : 0n;
+    const durationNs = durationOf(span.startNs, span.endNs);
     const sv = span.resource.attributes[ATTR_SERVICE_NAME];
     const service = typeof sv === "string" ? sv : sv === undefined ? "unknown_service" : String(sv);
     const kind = span.kind;
     const code = span.status.code;
     const a = span.attributes;
-    const key = keyPart(service) + "\u0000" + kind + code + keyPart(span.name) + extraKey(a, extra);
-    let s = spans.find(key);
+    const name = span.name;
+    path[0] = service;
+    path[1] = name;
+    path[2] = kind * 3 + code;
+    const length = extraPath(a, extra, 3);
+    let s = spanIndex.get(path, length);
+    if (s === undefined && spans.full) {
+      s = spans.overflow();
+      o.onOverflow?.(SPAN_DURATION);
+    }
     if (s === undefined) {
       const attrs: Attributes = {
-        "span.name": span.name,
+        "span.name": name,
         "span.kind": KIND_NAMES[kind] ?? KIND_NAMES[0],
         "status.code": STATUS_NAMES[code] ?? STATUS_NAMES[0],
       };
-      s = spans.add(key, newSeries(service, addExtra(attrs, a, extra)));
-    } else if (s.service === undefined) {
-      o.onOverflow?.(SPAN_DURATION);
+      s = spans.add(newSeries(service, addExtra(attrs, a, extra)));
+      spanIndex.set(path, length, s);
     }
     add(s, durationNs);
     if (kind === SpanKind.SERVER || kind === SpanKind.CLIENT) {
-      if (
-        a[ATTR_HTTP_RESPONSE_STATUS_CODE] !== undefined || a[ATTR_HTTP_REQUEST_METHOD] !== undefined ||
-        a[ATTR_HTTP_ROUTE] !== undefined
-      ) {
-        if (kind === SpanKind.SERVER) {
-          recordHttp(server, METRIC_HTTP_SERVER_REQUEST_DURATION, false, span, service, durationNs, extra);
-        } else recordHttp(client, METRIC_HTTP_CLIENT_REQUEST_DURATION, true, span, service, durationNs, extra);
+      const status = a[ATTR_HTTP_RESPONSE_STATUS_CODE];
+      const method = a[ATTR_HTTP_REQUEST_METHOD];
+      const route = kind === SpanKind.SERVER ? a[ATTR_HTTP_ROUTE] : undefined;
+      if (status !== undefined || method !== undefined || route !== undefined) {
+        recordHttp(span, kind === SpanKind.CLIENT, service, durationNs, extra, method, route, status);
       }
     }
   }
@@ -249,11 +275,11 @@ export function createSpanMetrics(o: SpanMetricsOptions = {}): SpanMetrics {
         startNs,
         timeNs: t,
         count: h.count,
-        sum: nsToSeconds(h.sumNs),
+        sum: nsToSeconds(sumNsOf(h)),
         bucketCounts: Array.from(h.counts),
         bounds: bounds.seconds,
-        min: h.minNs === undefined ? undefined : nsToSeconds(h.minNs),
-        max: h.maxNs === undefined ? undefined : nsToSeconds(h.maxNs),
+        min: nsToSeconds(h.minNs),
+        max: nsToSeconds(h.maxNs),
       };
     }
     const sent = s.sentCounts;
@@ -262,20 +288,19 @@ export function createSpanMetrics(o: SpanMetricsOptions = {}): SpanMetrics {
       startNs: s.sentNs,
       timeNs: t,
       count: h.count - s.sentCount,
-      sum: nsToSeconds(h.sumNs - s.sentSumNs),
+      sum: nsToSeconds(sumNsOf(h) - s.sentSumNs),
       bucketCounts: Array.from(h.counts, (c, i) => c - (sent ? sent[i] : 0)),
       bounds: bounds.seconds,
-      min: s.dMinNs === undefined ? undefined : nsToSeconds(s.dMinNs),
-      max: s.dMaxNs === undefined ? undefined : nsToSeconds(s.dMaxNs),
+      min: nsToSeconds(s.dMinNs),
+      max: nsToSeconds(s.dMaxNs),
     };
   }
 
   function markSent(s: Series, t: bigint): void {
     s.sentCounts = s.h.counts.slice();
     s.sentCount = s.h.count;
-    s.sentSumNs = s.h.sumNs;
+    s.sentSumNs = sumNsOf(s.h);
     s.sentNs = t;
-    s.dMinNs = s.dMaxNs = undefined;
   }
 
   function collect(temporality: Temporality): ResourceMetricsData[] {
