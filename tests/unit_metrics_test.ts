@@ -1,6 +1,7 @@
 import assert, { deepStrictEqual, strictEqual, throws } from "node:assert/strict";
 import { boundsOf, bucketIndex, DEFAULT_DURATION_BOUNDS, DEFAULT_DURATION_BOUNDS_S } from "../lib/metrics/histogram.ts";
 import type { HistogramMetric, ResourceMetricsData, SumMetric } from "../lib/metrics/metric_data.ts";
+import { KeyTree } from "../lib/metrics/key_tree.ts";
 import { createSpanMetrics, SPAN_CALLS, SPAN_DURATION } from "../lib/metrics/span_metrics.ts";
 import type { SpanData } from "../lib/spans/span_data.ts";
 import { span } from "./support/spans.ts";
@@ -82,6 +83,7 @@ Deno.test("http metrics: server and client spans with HTTP attributes, semantic-
   };
   m.record(timed(3n * MS, { kind: 2, attributes: server, status: { code: 2 } }));
   m.record(timed(4n * MS, { kind: 2, attributes: { ...server, "http.response.status_code": 200 } }));
+  m.record(timed(4n * MS, { kind: 2, attributes: { ...server, "http.response.status_code": 200n } }));
   m.record(timed(1n * MS, {
     kind: 3,
     attributes: { "http.request.method": "POST", "server.address": "db", "server.port": 5432 },
@@ -96,7 +98,7 @@ Deno.test("http metrics: server and client spans with HTTP attributes, semantic-
       "http.request.method": "GET",
       "http.route": "/cart/{id}",
       "server.port": 8080,
-      "http.response.status_code": 503n,
+      "http.response.status_code": 503, // a safe bigint becomes a number: 200n and 200 are one series
       "error.type": "503",
     }, 1],
     [{
@@ -104,13 +106,13 @@ Deno.test("http metrics: server and client spans with HTTP attributes, semantic-
       "http.route": "/cart/{id}",
       "server.port": 8080,
       "http.response.status_code": 200,
-    }, 1],
+    }, 2],
   ]);
   const c = metric(batch, "http.client.request.duration") as HistogramMetric;
   deepStrictEqual(c.points.map((p) => [p.attributes, p.count]), [
     [{ "http.request.method": "POST", "server.address": "db", "server.port": 5432, "error.type": "_OTHER" }, 1],
   ]);
-  strictEqual((metric(batch, SPAN_CALLS) as SumMetric).points.reduce((a, p) => a + p.value, 0), 5);
+  strictEqual((metric(batch, SPAN_CALLS) as SumMetric).points.reduce((a, p) => a + p.value, 0), 6);
 });
 
 Deno.test("extra attributes from a probe spec's metrics: selection become dimensions", () => {
@@ -217,4 +219,21 @@ Deno.test("memory stays bounded under 10^6 distinct paths and span names", () =>
   strictEqual(http.points.length, 1);
   strictEqual(http.points[0].count, n);
   assert(!("url.path" in http.points[0].attributes));
+});
+
+Deno.test("key tree: paths of values, types kept apart, absent values as undefined", () => {
+  const t = new KeyTree<string>();
+  t.set(["web", 200, undefined], 3, "int");
+  t.set(["web", 200n, undefined], 3, "bigint");
+  t.set(["web", "200", undefined], 3, "text");
+  t.set(["web", 200, "x"], 3, "with x");
+  deepStrictEqual(
+    [[200], [200n], ["200"]].map((k) => t.get(["web", ...k, undefined], 3)),
+    ["int", "bigint", "text"],
+  );
+  strictEqual(t.get(["web", 200, "x"], 3), "with x");
+  strictEqual(t.get(["web", 201, undefined], 3), undefined);
+  strictEqual(t.get(["api", 200, undefined], 3), undefined);
+  // only the first `length` values count
+  strictEqual(t.get(["web", 200, "x", "ignored"], 3), "with x");
 });

@@ -1,9 +1,10 @@
 /**
- * A map of metric series with a cardinality limit: past `limit` distinct
- * attribute sets, new sets share one overflow series (attributes
+ * The series of one metric under a cardinality limit: past `limit` distinct
+ * attribute sets, points of new sets go to one overflow series (attributes
  * `otel.metric.overflow=true`, as the OpenTelemetry SDK specifies) and each
- * such point is counted. Nothing about rejected sets is kept, so memory stays
- * bounded however many distinct values arrive.
+ * such point is counted. The caller's lookup (a `KeyTree`, key_tree.ts) keeps
+ * nothing of refused sets, so memory stays bounded however many distinct
+ * values arrive.
  * @module
  */
 

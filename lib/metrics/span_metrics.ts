@@ -120,10 +120,24 @@ function wallNowNs(): bigint {
   return BigInt(Date.now()) * 1_000_000n;
 }
 
-/** A value usable as a metric attribute (scalars only; bytes and arrays are left out). */
-function metricValue(v: AttributeValue | undefined): v is string | number | boolean | bigint {
-  const t = typeof v;
-  return t === "string" || t === "number" || t === "boolean" || t === "bigint";
+const SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * An attribute value as a metric attribute: scalars only (bytes and arrays
+ * are left out: undefined); a `bigint` in the safe range becomes a number, so
+ * `200n` and `200` (both int 200 on the wire) are one series.
+ */
+function metricValue(v: AttributeValue | undefined): KeyValue {
+  switch (typeof v) {
+    case "string":
+    case "number":
+    case "boolean":
+      return v;
+    case "bigint":
+      return v >= -SAFE_BIG && v <= SAFE_BIG ? Number(v) : v;
+    default:
+      return undefined;
+  }
 }
 
 /** Creates an empty metric store. */
@@ -167,18 +181,18 @@ export function createSpanMetrics(o: SpanMetricsOptions = {}): SpanMetrics {
   function extraPath(a: Attributes, extra: readonly string[] | undefined, at: number): number {
     if (extra) {
       for (let i = 0; i < extra.length; i++) {
-        const v = a[extra[i]];
-        path[at++] = metricValue(v) ? v : undefined;
+        path[at++] = metricValue(a[extra[i]]);
       }
     }
     return at;
   }
 
-  function addExtra(out: Attributes, a: Attributes, extra: readonly string[] | undefined): Attributes {
+  /** Adds the extra attributes (their values are in `path` from `at`) to `out`. */
+  function addExtra(out: Attributes, extra: readonly string[] | undefined, at: number): Attributes {
     if (extra) {
-      for (const name of extra) {
-        const v = a[name];
-        if (metricValue(v)) out[name] = v;
+      for (let i = 0; i < extra.length; i++) {
+        const v = path[at + i];
+        if (v !== undefined) out[extra[i]] = v;
       }
     }
     return out;
@@ -200,18 +214,18 @@ export function createSpanMetrics(o: SpanMetricsOptions = {}): SpanMetrics {
     const address = isClient ? a[ATTR_SERVER_ADDRESS] : undefined;
     const port = a[ATTR_SERVER_PORT];
     const given = a[ATTR_ERROR_TYPE];
-    let errorType: KeyValue = metricValue(given) ? given : undefined;
+    let errorType = metricValue(given);
     if (errorType === undefined) {
       const code = typeof status === "number" || typeof status === "bigint" ? Number(status) : NaN;
       if (code >= (isClient ? 400 : 500)) errorType = String(code);
       else if (span.status.code === StatusCode.ERROR) errorType = ERROR_TYPE_VALUE_OTHER;
     }
     path[0] = service;
-    path[1] = metricValue(method) ? method : undefined;
-    path[2] = metricValue(route) ? route : undefined;
-    path[3] = metricValue(address) ? address : undefined;
-    path[4] = metricValue(port) ? port : undefined;
-    path[5] = metricValue(status) ? status : undefined;
+    path[1] = metricValue(method);
+    path[2] = metricValue(route);
+    path[3] = metricValue(address);
+    path[4] = metricValue(port);
+    path[5] = metricValue(status);
     path[6] = errorType;
     const length = extraPath(a, extra, 7);
     const index = isClient ? clientIndex : serverIndex;
@@ -223,7 +237,7 @@ export function createSpanMetrics(o: SpanMetricsOptions = {}): SpanMetrics {
     if (s === undefined) {
       const attrs: Attributes = {};
       for (let i = 1; i < 7; i++) if (path[i] !== undefined) attrs[HTTP_KEYS[i]] = path[i]!;
-      s = table.add(newSeries(service, addExtra(attrs, a, extra)));
+      s = table.add(newSeries(service, addExtra(attrs, extra, 7)));
       index.set(path, length, s);
     }
     add(s, durationNs);
@@ -252,7 +266,7 @@ export function createSpanMetrics(o: SpanMetricsOptions = {}): SpanMetrics {
         "span.kind": KIND_NAMES[kind] ?? KIND_NAMES[0],
         "status.code": STATUS_NAMES[code] ?? STATUS_NAMES[0],
       };
-      s = spans.add(newSeries(service, addExtra(attrs, a, extra)));
+      s = spans.add(newSeries(service, addExtra(attrs, extra, 3)));
       spanIndex.set(path, length, s);
     }
     add(s, durationNs);
