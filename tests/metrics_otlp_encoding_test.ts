@@ -12,7 +12,7 @@ import type { ResourceMetricsData, Temporality } from "../lib/metrics/metric_dat
 import { encodeOtlpMetricsJson } from "../lib/metrics/otlp_metrics_json.ts";
 import { encodeOtlpMetricsProto } from "../lib/metrics/otlp_metrics_proto.ts";
 import { createSpanMetrics } from "../lib/metrics/span_metrics.ts";
-import type { Attributes, SpanData } from "../lib/spans/span_data.ts";
+import type { Attributes, SpanData } from "../lib/core/span_data.ts";
 import { decodeMetricsRequestJson, decodeMetricsRequestProto, flattenPoints } from "./support/otlp_metrics.ts";
 import { span } from "./support/spans.ts";
 

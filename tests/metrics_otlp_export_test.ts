@@ -8,7 +8,7 @@ import assert, { deepStrictEqual, strictEqual, throws } from "node:assert/strict
 import { resolveMetrics } from "../lib/metrics/metrics_config.ts";
 import { createOtlpMetricsExporter } from "../lib/metrics/otlp_metrics_exporter.ts";
 import { createSpanMetrics } from "../lib/metrics/span_metrics.ts";
-import { UserError } from "../lib/sources/probe_run.ts";
+import { UserError } from "../lib/core/errors.ts";
 import { createCounters } from "../lib/telemetry/counters.ts";
 import { silentLogger } from "../lib/telemetry/log.ts";
 import { type DecodedMetricsRequest, flattenPoints } from "./support/otlp_metrics.ts";

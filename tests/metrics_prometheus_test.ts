@@ -11,7 +11,7 @@ import { AggregationTemporality, DataPointType, type ResourceMetrics } from "@op
 import type { ResourceMetricsData } from "../lib/metrics/metric_data.ts";
 import { metricsPrometheusText, prometheusLabelName, prometheusMetricName } from "../lib/metrics/prometheus_text.ts";
 import { createSpanMetrics } from "../lib/metrics/span_metrics.ts";
-import type { Attributes } from "../lib/spans/span_data.ts";
+import type { Attributes } from "../lib/core/span_data.ts";
 import { parsePrometheusText, sampleKey } from "./support/prometheus_text.ts";
 import { span } from "./support/spans.ts";
 

@@ -4,7 +4,7 @@
  */
 import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
 import { parseProbeSpec } from "../lib/config/probe_spec.ts";
-import { UserError } from "../lib/sources/probe_run.ts";
+import { UserError } from "../lib/core/errors.ts";
 
 function spec(metrics: string): string {
   return `events:

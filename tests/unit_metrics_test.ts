@@ -3,7 +3,7 @@ import { boundsOf, bucketIndex, DEFAULT_DURATION_BOUNDS, DEFAULT_DURATION_BOUNDS
 import type { HistogramMetric, ResourceMetricsData, SumMetric } from "../lib/metrics/metric_data.ts";
 import { KeyTree } from "../lib/metrics/key_tree.ts";
 import { createSpanMetrics, SPAN_CALLS, SPAN_DURATION } from "../lib/metrics/span_metrics.ts";
-import type { SpanData } from "../lib/spans/span_data.ts";
+import type { SpanData } from "../lib/core/span_data.ts";
 import { span } from "./support/spans.ts";
 
 const T0 = 1795313354907507123n;

@@ -4,7 +4,7 @@
  * monotonic sums and explicit-bucket histograms.
  * @module
  */
-import type { Attributes } from "../spans/span_data.ts";
+import type { Attributes } from "../core/span_data.ts";
 
 /** How points relate to earlier ones: since the series began, or since the last collection. */
 export type Temporality = "cumulative" | "delta";

@@ -19,7 +19,7 @@
  * @module
  */
 import { type EnvGetter, type OtlpExporterConfig, resolveOtlpConfig } from "../export/otlp_env.ts";
-import { UserError } from "../sources/probe_run.ts";
+import { UserError } from "../core/errors.ts";
 import type { Temporality } from "./metric_data.ts";
 import { METRICS_EXPORT_DEFAULTS } from "./otlp_metrics_exporter.ts";
 

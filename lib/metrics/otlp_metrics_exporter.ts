@@ -11,9 +11,15 @@
  * held and the oldest is dropped (counted as `metrics_exports_failed`,
  * logged). Shutdown collects once more (every span recorded so far), then
  * sends until the deadline.
+ *
+ * It shares the export core's request (`sendOtlpRequest`: timeout, bounded
+ * response read, retryable statuses, `Retry-After`) and retry timing
+ * (`EXPORT_DEFAULTS`, `backoffDelayMs`), not its span sender
+ * (`export/sender.ts`): that one accounts for spans (`spans_exported`, span
+ * drop reasons), which metrics requests must not touch.
  * @module
  */
-import { backoffDelayMs, sleep } from "../export/backoff.ts";
+import { backoffDelayMs, sleep } from "../core/backoff.ts";
 import { gzipBytes, type OtlpProtocol, type OtlpSendResult, sendOtlpRequest } from "../export/otlp_send.ts";
 import { EXPORT_DEFAULTS } from "../export/reliable_exporter.ts";
 import type { Counters } from "../telemetry/counters.ts";

@@ -5,7 +5,7 @@
  * {@linkcode encodeOtlpMetricsProto}.
  * @module
  */
-import type { Attributes, AttributeValue } from "../spans/span_data.ts";
+import type { Attributes, AttributeValue } from "../core/span_data.ts";
 import type { HistogramPoint, Metric, ResourceMetricsData, SumPoint } from "./metric_data.ts";
 import { encodeOtlpMetricsProto, METRICS_SCOPE_NAME, TEMPORALITY_NUMBER } from "./otlp_metrics_proto.ts";
 

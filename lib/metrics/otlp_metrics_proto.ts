@@ -8,7 +8,7 @@
  * clarity: each message is encoded, then length-prefixed into its parent.
  * @module
  */
-import type { Attributes, AttributeValue } from "../spans/span_data.ts";
+import type { Attributes, AttributeValue } from "../core/span_data.ts";
 import type { HistogramPoint, Metric, ResourceMetricsData, SumPoint, Temporality } from "./metric_data.ts";
 
 /** The instrumentation scope of spanprobe's metrics. */

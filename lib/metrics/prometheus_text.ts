@@ -9,7 +9,7 @@
  * becomes the label `service_name`, so series of several services stay apart.
  * @module
  */
-import type { Attributes } from "../spans/span_data.ts";
+import type { Attributes } from "../core/span_data.ts";
 import type { Metric, ResourceMetricsData } from "./metric_data.ts";
 
 const UNIT_WORDS: Record<string, string> = {

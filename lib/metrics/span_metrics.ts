@@ -29,7 +29,7 @@ import {
   METRIC_HTTP_CLIENT_REQUEST_DURATION,
   METRIC_HTTP_SERVER_REQUEST_DURATION,
 } from "@opentelemetry/semantic-conventions";
-import { type Attributes, type AttributeValue, type SpanData, SpanKind, StatusCode } from "../spans/span_data.ts";
+import { type Attributes, type AttributeValue, type SpanData, SpanKind, StatusCode } from "../core/span_data.ts";
 import {
   type Bounds,
   DEFAULT_DURATION_BOUNDS,

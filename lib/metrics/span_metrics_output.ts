@@ -4,7 +4,7 @@
  * endpoint, and its OTLP exporter, built from a {@linkcode MetricsPlan}.
  * @module
  */
-import type { SpanData } from "../spans/span_data.ts";
+import type { SpanData } from "../core/span_data.ts";
 import type { Counters } from "../telemetry/counters.ts";
 import type { Logger } from "../telemetry/log.ts";
 import type { MetricsPlan } from "./metrics_config.ts";

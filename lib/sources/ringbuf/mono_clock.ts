@@ -7,7 +7,7 @@
  * @module
  */
 import { CLOCK, clockNs } from "../../ffi/libc.ts";
-import type { ClockOffsets } from "../../spans/clock.ts";
+import type { ClockOffsets } from "../../core/clock.ts";
 
 /** One measurement: the offset and its uncertainty (the bracketing gap). */
 export interface OffsetSample {
