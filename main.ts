@@ -106,7 +106,7 @@ async function runCommand(args: string[]): Promise<number> {
     }
   }
   const metricsPlan = resolveMetrics({
-    mode: values.metrics,
+    mode: values.metrics ?? file.metrics,
     collector: exportConfig.outputs.some((x) => x.kind === "otlp"),
     prometheusPort: metricsPort !== undefined,
     endpoint: values.endpoint ?? file.endpoint,

@@ -67,7 +67,7 @@ export function permissionsForRun(args: string[], env: (k: string) => string | u
     net = [`${url.hostname}:${url.port || (url.protocol === "https:" ? 443 : 80)}`];
   }
   // span metrics over OTLP (docs/metrics.md) may go to their own endpoint
-  const metricsMode = values.metrics ?? (wantsOtlp ? "both" : "prometheus");
+  const metricsMode = values.metrics ?? file.metrics ?? (wantsOtlp ? "both" : "prometheus");
   if (metricsMode === "otlp" || metricsMode === "both") {
     const own = values.endpoint ?? file.endpoint ? undefined : env("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT");
     const url = new URL(own ?? endpoint ?? "http://localhost:4318");

@@ -3,6 +3,7 @@
  * attributes; mistakes name the file and line.
  */
 import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
+import { parseAgentConfig } from "../lib/config/agent_config.ts";
 import { parseProbeSpec } from "../lib/config/probe_spec.ts";
 import { UserError } from "../lib/core/errors.ts";
 
@@ -47,4 +48,14 @@ Deno.test("metrics.attributes: unknown, repeated or misspelt entries are errors 
       return true;
     });
   }
+});
+
+Deno.test("agent config: metrics: off | otlp | prometheus | both, anything else an error at its line", () => {
+  strictEqual(parseAgentConfig("c.yaml", "metrics: otlp\n").metrics, "otlp");
+  strictEqual(parseAgentConfig("c.yaml", "metrics_port: 9464\n").metrics, undefined);
+  throws(() => parseAgentConfig("c.yaml", "metrics_port: 9464\nmetrics: all\n"), (e: unknown) => {
+    ok(e instanceof UserError && e.exitCode === 2, String(e));
+    ok(/c\.yaml:2.*metrics must be one of off, otlp, prometheus, both/.test(e.message), e.message);
+    return true;
+  });
 });

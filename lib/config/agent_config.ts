@@ -48,6 +48,8 @@ export interface FileConfig {
   spoolMaxBytes?: number;
   /** Prometheus metrics on 127.0.0.1:metricsPort. */
   metricsPort?: number;
+  /** Where span metrics go: off, otlp, prometheus or both (docs/metrics.md). */
+  metrics?: string;
 }
 
 const SIZE_UNITS: Record<string, number> = {
@@ -143,6 +145,7 @@ export function parseAgentConfig(path: string, text: string): FileConfig {
     "flush_timeout_ms",
     "stats_interval_ms",
     "metrics_port",
+    "metrics",
   ]);
   const cfg: FileConfig = {};
   const probes = k.get("probes")?.value;
@@ -241,6 +244,14 @@ export function parseAgentConfig(path: string, text: string): FileConfig {
     } catch (err) {
       throw src.error(mp, (err as Error).message);
     }
+  }
+  const metrics = k.get("metrics")?.value;
+  if (metrics !== undefined) {
+    const v = stringValue(src, metrics, "metrics");
+    if (!["off", "otlp", "prometheus", "both"].includes(v)) {
+      throw src.error(metrics, `metrics must be one of off, otlp, prometheus, both (got ${JSON.stringify(v)})`);
+    }
+    cfg.metrics = v;
   }
   return cfg;
 }
