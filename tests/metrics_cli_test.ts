@@ -1,0 +1,126 @@
+/**
+ * `--metrics` through the real CLI under the launcher's permissions, with
+ * bpftrace replaced by a replay of its output (tests/targets/fake_bpftrace.sh):
+ * durations chosen on bucket edges arrive in the right buckets with exact
+ * sums; metrics go to their own `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT` (the
+ * permission set must allow it) with delta temporality; `--metrics off`
+ * sends none; a bad choice is a usage error.
+ */
+import assert, { deepStrictEqual, strictEqual } from "node:assert/strict";
+import { ROOT, sandboxFlags } from "./support/ebpf.ts";
+import { flattenPoints } from "./support/otlp_metrics.ts";
+import { startOtlpReceiver } from "./support/otlp_receiver.ts";
+
+const FAKE = `${ROOT}tests/targets/fake_bpftrace.sh`;
+const MS = 1_000_000n;
+/** On and around bucket edges: 0, 5 ms, 5 ms + 1 ns, 10 s, 10 s + 1 ns, and 503s at 1 ms. */
+const DURATIONS: [bigint, number][] = [
+  [0n, 200],
+  [5n * MS, 200],
+  [5n * MS + 1n, 200],
+  [10_000n * MS, 200],
+  [10_000n * MS + 1n, 200],
+  [1n * MS, 503],
+  [1n * MS, 503],
+];
+
+async function replayFile(dir: string): Promise<string> {
+  const start = 1795313693000000000n;
+  let text = `{"type": "value", "data": ["__spanprobe_clock", 1000000000, "1795313000.000000"]}\n`;
+  DURATIONS.forEach(([d, status], i) => {
+    text += `{"type": "value", "data": ["request_start", 4242, 4243, "r-${i}", ${start + BigInt(i)}]}\n`;
+    text += `{"type": "value", "data": ["request_end", 4242, 4243, "r-${i}", ${start + BigInt(i)}, ${d}, ${status}]}\n`;
+  });
+  const path = `${dir}/replay.ndjson`;
+  await Deno.writeTextFile(path, text);
+  return path;
+}
+
+async function runAgent(args: string[], env: Record<string, string>) {
+  const all = [
+    "run",
+    "--probe",
+    "usdt-requests",
+    "--binary",
+    FAKE,
+    "--bpftrace",
+    FAKE,
+    "--log-format",
+    "json",
+    ...args,
+  ];
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...sandboxFlags(all, env), `${ROOT}main.ts`, ...all],
+    env,
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  return { code: out.code, stderr };
+}
+
+Deno.test("--metrics otlp to its own endpoint, delta: bucket edges and sums exact through the CLI", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "spanprobe-metrics-cli-" });
+  const receiver = await startOtlpReceiver();
+  try {
+    const env = {
+      SPANPROBE_FAKE_OUTPUT: await replayFile(dir),
+      OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: `${receiver.baseUrl}/v1/metrics`,
+      OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: "delta",
+    };
+    // spans on the console; span metrics over OTLP only
+    const res = await runAgent(["--metrics", "otlp"], env);
+    strictEqual(res.code, 0, res.stderr);
+    strictEqual(receiver.spans.length, 0, "no spans went to the collector");
+    strictEqual(receiver.metricRequests.length, 1, "one export, at shutdown");
+    const points = flattenPoints(receiver.metricRequests[0]);
+    assert(points.every((p) => p.temporality === 1), "DELTA");
+    const ok = points.find((p) =>
+      p.metric === "http.server.request.duration" && p.attributes["http.response.status_code"] === 200
+    )!;
+    deepStrictEqual(
+      ok.histogram!.bucketCounts,
+      [1n, 1n, 1n, 0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n, 1n, 1n],
+      "0 → le=0, 5 ms → le=0.005, 5 ms + 1 ns → le=0.01, 10 s → le=10, 10 s + 1 ns → +Inf",
+    );
+    strictEqual(ok.histogram!.sum, Number(5n * MS + 5n * MS + 1n + 10_000n * MS + 10_000n * MS + 1n) / 1e9);
+    strictEqual(ok.histogram!.min, 0);
+    strictEqual(ok.histogram!.max, 10.000000001);
+    const failed = points.find((p) =>
+      p.metric === "http.server.request.duration" && p.attributes["http.response.status_code"] === 503
+    )!;
+    deepStrictEqual(failed.attributes, { "http.response.status_code": 503, "error.type": "503" });
+    strictEqual(failed.value, 2n);
+    const calls = points.filter((p) => p.metric === "traces.span.metrics.calls");
+    strictEqual(calls.reduce((a, p) => a + p.value, 0n), BigInt(DURATIONS.length));
+  } finally {
+    await receiver.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("--metrics off: spans go to the collector, no metrics request", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "spanprobe-metrics-cli-" });
+  const receiver = await startOtlpReceiver();
+  try {
+    const res = await runAgent(["--endpoint", receiver.baseUrl, "--metrics", "off"], {
+      SPANPROBE_FAKE_OUTPUT: await replayFile(dir),
+    });
+    strictEqual(res.code, 0, res.stderr);
+    strictEqual(receiver.spans.length, DURATIONS.length);
+    strictEqual(receiver.metricRequests.length, 0);
+  } finally {
+    await receiver.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("--metrics: a bad choice, or prometheus without --metrics-port, is a usage error (exit 2)", async () => {
+  const env = { SPANPROBE_FAKE_OUTPUT: "/dev/null" };
+  const bad = await runAgent(["--metrics", "all"], env);
+  strictEqual(bad.code, 2);
+  assert(/--metrics all: expected one of off, otlp, prometheus, both/.test(bad.stderr), bad.stderr);
+  const noPort = await runAgent(["--metrics", "prometheus"], env);
+  strictEqual(noPort.code, 2);
+  assert(/--metrics prometheus: .*--metrics-port/.test(noPort.stderr), noPort.stderr);
+});
