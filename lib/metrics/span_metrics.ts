@@ -29,6 +29,7 @@ import {
   METRIC_HTTP_CLIENT_REQUEST_DURATION,
   METRIC_HTTP_SERVER_REQUEST_DURATION,
 } from "@opentelemetry/semantic-conventions";
+import { wallNowNs } from "../core/clock.ts";
 import { type Attributes, type AttributeValue, type SpanData, SpanKind, StatusCode } from "../core/span_data.ts";
 import {
   type Bounds,
@@ -114,10 +115,6 @@ export interface SpanMetrics {
   readonly seriesCount: number;
   /** Points that went to overflow series so far, all metrics together. */
   readonly overflowed: number;
-}
-
-function wallNowNs(): bigint {
-  return BigInt(Date.now()) * 1_000_000n;
 }
 
 const SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
