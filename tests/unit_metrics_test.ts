@@ -237,3 +237,20 @@ Deno.test("key tree: paths of values, types kept apart, absent values as undefin
   // only the first `length` values count
   strictEqual(t.get(["web", 200, "x", "ignored"], 3), "with x");
 });
+
+Deno.test("extra attributes: spans of probes with different metrics: lists never share a series", () => {
+  const m = createSpanMetrics();
+  const attributes = { "order.status": "paid", "region": "paid" };
+  m.record(timed(MS, { name: "op", attributes })); // a probe without metrics:
+  m.record(timed(MS, { name: "op", attributes }), ["order.status"]);
+  m.record(timed(MS, { name: "op", attributes }), ["region"]); // same value, another attribute
+  m.record(timed(MS, { name: "op", attributes }), ["order.status", "region"]);
+  m.record(timed(MS, { name: "op", attributes }), ["order.status"].slice()); // an equal list from elsewhere
+  const calls = metric(m.collect("cumulative"), SPAN_CALLS) as SumMetric;
+  deepStrictEqual(
+    calls.points.map((
+      p,
+    ) => [Object.keys(p.attributes).filter((k) => !k.includes("span.") && k !== "status.code"), p.value]),
+    [[[], 1], [["order.status"], 2], [["region"], 1], [["order.status", "region"], 1]],
+  );
+});

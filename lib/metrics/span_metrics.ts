@@ -174,13 +174,23 @@ export function createSpanMetrics(o: SpanMetricsOptions = {}): SpanMetrics {
     if (first || durationNs > s.dMaxNs) s.dMaxNs = durationNs;
   }
 
-  /** Appends the extra attributes' values to `path` from `at`; returns the path's length. */
+  /** Canonical text of each list of extra attribute names (lists from different probes may be equal). */
+  const extraKeys = new WeakMap<readonly string[], string>();
+
+  /**
+   * Appends to `path` from `at` which extra attributes there are (so paths of
+   * spans with different lists never mix) and their values; returns the
+   * path's length.
+   */
   function extraPath(a: Attributes, extra: readonly string[] | undefined, at: number): number {
-    if (extra) {
-      for (let i = 0; i < extra.length; i++) {
-        path[at++] = metricValue(a[extra[i]]);
-      }
+    if (!extra) {
+      path[at] = "";
+      return at + 1;
     }
+    let names = extraKeys.get(extra);
+    if (names === undefined) extraKeys.set(extra, names = JSON.stringify(extra));
+    path[at++] = names;
+    for (let i = 0; i < extra.length; i++) path[at++] = metricValue(a[extra[i]]);
     return at;
   }
 
@@ -234,7 +244,7 @@ export function createSpanMetrics(o: SpanMetricsOptions = {}): SpanMetrics {
     if (s === undefined) {
       const attrs: Attributes = {};
       for (let i = 1; i < 7; i++) if (path[i] !== undefined) attrs[HTTP_KEYS[i]] = path[i]!;
-      s = table.add(newSeries(service, addExtra(attrs, extra, 7)));
+      s = table.add(newSeries(service, addExtra(attrs, extra, 8)));
       index.set(path, length, s);
     }
     add(s, durationNs);
@@ -263,7 +273,7 @@ export function createSpanMetrics(o: SpanMetricsOptions = {}): SpanMetrics {
         "span.kind": KIND_NAMES[kind] ?? KIND_NAMES[0],
         "status.code": STATUS_NAMES[code] ?? STATUS_NAMES[0],
       };
-      s = spans.add(newSeries(service, addExtra(attrs, extra, 3)));
+      s = spans.add(newSeries(service, addExtra(attrs, extra, 4)));
       spanIndex.set(path, length, s);
     }
     add(s, durationNs);
