@@ -204,7 +204,7 @@ Deno.test({
         stderr: "piped",
       }).output();
       const logs = new TextDecoder().decode(out.stderr).split("\n").filter(Boolean).map((l) => JSON.parse(l));
-      strictEqual(out.code, 0, JSON.stringify(logs.slice(-5)));
+      strictEqual(out.code, 3, `spans were lost: exit 3; ${JSON.stringify(logs.slice(-5))}`);
       const summary = logs.find((l) => l.msg === "summary");
       strictEqual(summary.spans_ended, requests);
       strictEqual(summary.spans_exported ?? 0, 0, "the collector took no span");

@@ -1,6 +1,6 @@
 /**
  * `--metrics` through the real CLI under the launcher's permissions, with
- * bpftrace replaced by a replay of its output (tests/targets/fake_bpftrace.sh):
+ * bpftrace replaced by a replay of its output (`writeFakeBpftrace`):
  * durations chosen on bucket edges arrive in the right buckets with exact
  * sums; metrics go to their own `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT` (the
  * permission set must allow it) with delta temporality; `--metrics off`
@@ -10,8 +10,8 @@ import assert, { deepStrictEqual, strictEqual } from "node:assert/strict";
 import { ROOT, sandboxFlags } from "./support/ebpf.ts";
 import { flattenPoints } from "./support/otlp_metrics.ts";
 import { startOtlpReceiver } from "./support/otlp_receiver.ts";
+import { REPLAY_START_NS, writeFakeBpftrace } from "./support/replay.ts";
 
-const FAKE = `${ROOT}tests/targets/fake_bpftrace.sh`;
 const MS = 1_000_000n;
 /** On and around bucket edges: 0, 5 ms, 5 ms + 1 ns, 10 s, 10 s + 1 ns, and 503s at 1 ms. */
 const DURATIONS: [bigint, number][] = [
@@ -24,8 +24,9 @@ const DURATIONS: [bigint, number][] = [
   [1n * MS, 503],
 ];
 
-async function replayFile(dir: string): Promise<string> {
-  const start = 1795313693000000000n;
+/** The stand-in bpftrace in `dir`, replaying one request per entry of {@linkcode DURATIONS}. */
+async function fakeBpftrace(dir: string): Promise<string> {
+  const start = REPLAY_START_NS;
   let text = `{"type": "value", "data": ["__spanprobe_clock", 1000000000, "1795313000.000000"]}\n`;
   DURATIONS.forEach(([d, status], i) => {
     text += `{"type": "value", "data": ["request_start", 4242, 4243, "r-${i}", ${start + BigInt(i)}]}\n`;
@@ -33,18 +34,18 @@ async function replayFile(dir: string): Promise<string> {
   });
   const path = `${dir}/replay.ndjson`;
   await Deno.writeTextFile(path, text);
-  return path;
+  return await writeFakeBpftrace(dir, path);
 }
 
-async function runAgent(args: string[], env: Record<string, string>) {
+async function runAgent(fake: string, args: string[], env: Record<string, string> = {}) {
   const all = [
     "run",
     "--probe",
     "usdt-requests",
     "--binary",
-    FAKE,
+    fake,
     "--bpftrace",
-    FAKE,
+    fake,
     "--log-format",
     "json",
     ...args,
@@ -55,21 +56,20 @@ async function runAgent(args: string[], env: Record<string, string>) {
     stdout: "null",
     stderr: "piped",
   }).output();
-  const stderr = new TextDecoder().decode(out.stderr);
-  return { code: out.code, stderr };
+  return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
 }
 
 Deno.test("--metrics otlp to its own endpoint, delta: bucket edges and sums exact through the CLI", async () => {
   const dir = await Deno.makeTempDir({ prefix: "spanprobe-metrics-cli-" });
   const receiver = await startOtlpReceiver();
   try {
+    const fake = await fakeBpftrace(dir);
     const env = {
-      SPANPROBE_FAKE_OUTPUT: await replayFile(dir),
       OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: `${receiver.baseUrl}/v1/metrics`,
       OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: "delta",
     };
     // spans on the console; span metrics over OTLP only
-    const res = await runAgent(["--metrics", "otlp"], env);
+    const res = await runAgent(fake, ["--metrics", "otlp"], env);
     strictEqual(res.code, 0, res.stderr);
     strictEqual(receiver.spans.length, 0, "no spans went to the collector");
     strictEqual(receiver.metricRequests.length, 1, "one export, at shutdown");
@@ -103,9 +103,7 @@ Deno.test("--metrics off: spans go to the collector, no metrics request", async 
   const dir = await Deno.makeTempDir({ prefix: "spanprobe-metrics-cli-" });
   const receiver = await startOtlpReceiver();
   try {
-    const res = await runAgent(["--endpoint", receiver.baseUrl, "--metrics", "off"], {
-      SPANPROBE_FAKE_OUTPUT: await replayFile(dir),
-    });
+    const res = await runAgent(await fakeBpftrace(dir), ["--endpoint", receiver.baseUrl, "--metrics", "off"]);
     strictEqual(res.code, 0, res.stderr);
     strictEqual(receiver.spans.length, DURATIONS.length);
     strictEqual(receiver.metricRequests.length, 0);
@@ -116,11 +114,16 @@ Deno.test("--metrics off: spans go to the collector, no metrics request", async 
 });
 
 Deno.test("--metrics: a bad choice, or prometheus without --metrics-port, is a usage error (exit 2)", async () => {
-  const env = { SPANPROBE_FAKE_OUTPUT: "/dev/null" };
-  const bad = await runAgent(["--metrics", "all"], env);
-  strictEqual(bad.code, 2);
-  assert(/--metrics all: expected one of off, otlp, prometheus, both/.test(bad.stderr), bad.stderr);
-  const noPort = await runAgent(["--metrics", "prometheus"], env);
-  strictEqual(noPort.code, 2);
-  assert(/--metrics prometheus: .*--metrics-port/.test(noPort.stderr), noPort.stderr);
+  const dir = await Deno.makeTempDir({ prefix: "spanprobe-metrics-cli-" });
+  try {
+    const fake = await fakeBpftrace(dir);
+    const bad = await runAgent(fake, ["--metrics", "all"]);
+    strictEqual(bad.code, 2);
+    assert(/--metrics all: expected one of off, otlp, prometheus, both/.test(bad.stderr), bad.stderr);
+    const noPort = await runAgent(fake, ["--metrics", "prometheus"]);
+    strictEqual(noPort.code, 2);
+    assert(/--metrics prometheus: .*--metrics-port/.test(noPort.stderr), noPort.stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -67,37 +67,55 @@ Deno.test("resolveMetrics: default mode, URL precedence, temporality, interval",
   strictEqual(resolveMetrics({ mode: "off", collector: true, prometheusPort: true, env }).otlp, undefined);
 });
 
-Deno.test("resolveMetrics: unusable values are usage errors naming the flag or variable", () => {
+Deno.test("resolveMetrics: an unusable flag is a usage error naming it", () => {
   const cases: [Parameters<typeof resolveMetrics>[0], RegExp][] = [
     [{ mode: "all", collector: true, prometheusPort: true, env: envOf({}) }, /--metrics all: expected one of off/],
     [{ mode: "prometheus", collector: false, prometheusPort: false, env: envOf({}) }, /--metrics-port/],
     [
-      { collector: true, prometheusPort: false, env: envOf({ OTEL_METRIC_EXPORT_INTERVAL: "10s" }) },
-      /OTEL_METRIC_EXPORT_INTERVAL: expected a positive number of milliseconds/,
+      { collector: true, prometheusPort: false, endpoint: "ftp://user:secret@x", env: envOf({}) },
+      /--endpoint: only http and https endpoints are supported/,
     ],
-    [
-      {
-        collector: true,
-        prometheusPort: false,
-        env: envOf({ OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: "sometimes" }),
-      },
-      /OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: expected cumulative, delta or lowmemory/,
-    ],
-    [
-      { collector: true, prometheusPort: false, env: envOf({ OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: "ftp://x" }) },
-      /OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: only http and https/,
-    ],
-    [
-      { collector: true, prometheusPort: false, env: envOf({ OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: "grpc" }) },
-      /OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: grpc is not supported/,
-    ],
+    [{ collector: true, prometheusPort: false, protocol: "grpc", env: envOf({}) }, /--protocol: grpc is not supported/],
   ];
   for (const [input, re] of cases) {
-    throws(
-      () => resolveMetrics(input),
-      (e: unknown) => e instanceof UserError && e.exitCode === 2 && re.test(e.message),
-    );
+    throws(() => resolveMetrics(input), (e: unknown) => {
+      assert(e instanceof UserError && e.exitCode === 2 && re.test(e.message), String(e));
+      assert(!e.message.includes("secret"), "no credential in the message");
+      return true;
+    });
   }
+});
+
+Deno.test("resolveMetrics: an unusable variable is ignored with a warning naming it; the next source applies", () => {
+  const plan = resolveMetrics({
+    collector: true,
+    prometheusPort: false,
+    env: envOf({
+      OTEL_METRIC_EXPORT_INTERVAL: "10s",
+      OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: "sometimes",
+      OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: "ftp://user:secret@x",
+      OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318",
+      OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: "grpc",
+      OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+    }),
+  });
+  const o = plan.otlp!;
+  deepStrictEqual([o.intervalMs, o.temporality, o.endpoint, o.protocol], [
+    60_000,
+    "cumulative",
+    "http://c:4318/v1/metrics",
+    "http/json",
+  ]);
+  const text = plan.warnings.join("\n");
+  for (
+    const re of [
+      /OTEL_METRIC_EXPORT_INTERVAL: expected a positive number of milliseconds.*ignored/,
+      /OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: expected cumulative, delta or lowmemory.*ignored/,
+      /OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: only http and https.*ignored/,
+      /OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: grpc is not supported.*ignored/,
+    ]
+  ) assert(re.test(text), `${re} in ${text}`);
+  assert(!text.includes("secret"), "no credential in a warning");
 });
 
 function callsOf(req: DecodedMetricsRequest): bigint {

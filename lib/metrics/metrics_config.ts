@@ -15,11 +15,15 @@
  *   (default), `delta`, or `lowmemory` (delta for spanprobe's counters and
  *   histograms, as the spec defines it).
  *
- * Unusable values are usage errors (exit 2) naming the flag or variable.
+ * An unusable flag is a usage error (exit 2) naming it; an unusable
+ * environment variable is ignored with a warning naming it (the next source,
+ * or the default, applies), as for traces and as the OpenTelemetry SDK
+ * environment spec says.
  * @module
  */
 import { type EnvGetter, type OtlpExporterConfig, resolveOtlpConfig } from "../export/otlp_env.ts";
 import { UserError } from "../core/errors.ts";
+import { redactUrl } from "../telemetry/redact.ts";
 import type { Temporality } from "./metric_data.ts";
 import { METRICS_EXPORT_DEFAULTS } from "./otlp_metrics_exporter.ts";
 
@@ -75,39 +79,52 @@ function checkUrl(url: string, source: string): string {
   try {
     parsed = new URL(url);
   } catch {
-    throw new UserError(`${source}: not a URL: ${JSON.stringify(url)}`, 2);
+    throw new UserError(`${source}: not a URL: ${JSON.stringify(redactUrl(url))}`, 2);
   }
   if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
-    throw new UserError(`${source}: only http and https endpoints are supported, got ${JSON.stringify(url)}`, 2);
+    throw new UserError(
+      `${source}: only http and https endpoints are supported, got ${JSON.stringify(redactUrl(url))}`,
+      2,
+    );
   }
   return url;
 }
 
-function temporalityFrom(env: EnvGetter): Temporality {
-  const name = `${M}TEMPORALITY_PREFERENCE`;
-  const v = env(name)?.trim().toLowerCase();
-  if (!v || v === "cumulative") return "cumulative";
-  if (v === "delta" || v === "lowmemory") return "delta";
-  throw new UserError(`${name}: expected cumulative, delta or lowmemory, got ${JSON.stringify(env(name))}`, 2);
+/** `parse(value)`; a bad environment value: undefined, with `parse`'s error (naming the variable) as a warning. */
+function fromEnv<T>(value: string | undefined, parse: (v: string) => T, warnings: string[]): T | undefined {
+  const v = value?.trim();
+  if (!v) return undefined;
+  try {
+    return parse(v);
+  } catch (e) {
+    warnings.push(`${(e as Error).message}; ignored`);
+    return undefined;
+  }
 }
 
-function intervalFrom(env: EnvGetter): number {
-  const name = "OTEL_METRIC_EXPORT_INTERVAL";
-  const v = env(name)?.trim();
-  if (!v) return METRICS_EXPORT_DEFAULTS.intervalMs;
+function parseTemporality(v: string): Temporality {
+  const name = `${M}TEMPORALITY_PREFERENCE`;
+  const lower = v.toLowerCase();
+  if (lower === "cumulative") return "cumulative";
+  if (lower === "delta" || lower === "lowmemory") return "delta";
+  throw new UserError(`${name}: expected cumulative, delta or lowmemory, got ${JSON.stringify(v)}`, 2);
+}
+
+function parseInterval(v: string): number {
   if (!/^\d+$/.test(v) || Number(v) <= 0 || !Number.isSafeInteger(Number(v))) {
-    throw new UserError(`${name}: expected a positive number of milliseconds, got ${JSON.stringify(v)}`, 2);
+    throw new UserError(
+      `OTEL_METRIC_EXPORT_INTERVAL: expected a positive number of milliseconds, got ${JSON.stringify(v)}`,
+      2,
+    );
   }
   return Number(v);
 }
 
-function url(input: MetricsInput): string {
+function url(input: MetricsInput, warnings: string[]): string {
   if (input.endpoint) return checkUrl(metricsUrlFromBase(input.endpoint), "--endpoint");
-  const own = input.env(`${M}ENDPOINT`)?.trim();
-  if (own) return checkUrl(own, `${M}ENDPOINT`);
-  const base = input.env(`${E}ENDPOINT`)?.trim();
-  if (base) return checkUrl(metricsUrlFromBase(base), `${E}ENDPOINT`);
-  return "http://localhost:4318/v1/metrics";
+  return fromEnv(input.env(`${M}ENDPOINT`), (v) => checkUrl(v, `${M}ENDPOINT`), warnings) ??
+    fromEnv(input.env(`${E}ENDPOINT`), (v) => checkUrl(metricsUrlFromBase(v), `${E}ENDPOINT`), warnings) ??
+    "http://localhost:4318/v1/metrics";
 }
 
 /** Resolves the metrics plan; throws {@linkcode UserError} (exit 2) on an unusable value. */
@@ -123,22 +140,24 @@ export function resolveMetrics(input: MetricsInput): MetricsPlan {
   if (mode !== "otlp" && mode !== "both") return { mode, prometheus, warnings: [] };
   // the traces resolver, reading OTEL_EXPORTER_OTLP_METRICS_* where it reads ..._TRACES_*
   const env: EnvGetter = (name) => input.env(name.startsWith(T) ? M + name.slice(T.length) : name);
-  const endpoint = url(input);
-  try {
-    const { config, warnings } = resolveOtlpConfig(env, {
-      tracesEndpoint: endpoint,
-      protocol: input.protocol,
-      compression: input.compression,
-      headers: input.headers,
-    });
-    return {
-      mode,
-      prometheus,
-      otlp: { ...config, temporality: temporalityFrom(input.env), intervalMs: intervalFrom(input.env) },
-      warnings: warnings.map((w) => w.replaceAll(T, M)),
-    };
-  } catch (e) {
-    if (e instanceof UserError) throw new UserError(e.message.replaceAll(T, M), e.exitCode);
-    throw e;
-  }
+  const warnings: string[] = [];
+  const endpoint = url(input, warnings);
+  const { config, warnings: otlpWarnings } = resolveOtlpConfig(env, {
+    tracesEndpoint: endpoint,
+    protocol: input.protocol,
+    compression: input.compression,
+    headers: input.headers,
+  });
+  const temporality = fromEnv(input.env(`${M}TEMPORALITY_PREFERENCE`), parseTemporality, warnings);
+  const intervalMs = fromEnv(input.env("OTEL_METRIC_EXPORT_INTERVAL"), parseInterval, warnings);
+  return {
+    mode,
+    prometheus,
+    otlp: {
+      ...config,
+      temporality: temporality ?? "cumulative",
+      intervalMs: intervalMs ?? METRICS_EXPORT_DEFAULTS.intervalMs,
+    },
+    warnings: [...warnings, ...otlpWarnings.map((w) => w.replaceAll(T, M))],
+  };
 }
