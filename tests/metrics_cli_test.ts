@@ -4,7 +4,8 @@
  * durations chosen on bucket edges arrive in the right buckets with exact
  * sums; metrics go to their own `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT` (the
  * permission set must allow it) with delta temporality; `--metrics off`
- * sends none; a bad choice is a usage error.
+ * sends none; span metrics lost to an endpoint still down at exit make the
+ * exit code 3; a bad choice is a usage error.
  */
 import assert, { deepStrictEqual, strictEqual } from "node:assert/strict";
 import { ROOT, sandboxFlags } from "./support/ebpf.ts";
@@ -124,6 +125,24 @@ Deno.test("--metrics: a bad choice, or prometheus without --metrics-port, is a u
     strictEqual(noPort.code, 2);
     assert(/--metrics prometheus: .*--metrics-port/.test(noPort.stderr), noPort.stderr);
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("span metrics lost to a metrics endpoint still down at exit: exit 3, logged, counted", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "spanprobe-metrics-cli-" });
+  const receiver = await startOtlpReceiver({ behavior: "down" });
+  try {
+    const res = await runAgent(await fakeBpftrace(dir), ["--metrics", "otlp", "--flush-timeout", "500"], {
+      OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: `${receiver.baseUrl}/v1/metrics`,
+    });
+    strictEqual(res.code, 3, res.stderr);
+    const logs = res.stderr.split("\n").filter(Boolean).map((l) => JSON.parse(l));
+    const lost = logs.find((l) => l.msg === "span metrics were lost because the metrics endpoint is failing");
+    assert(lost && /^unreachable: /.test(lost.output) && lost.requestsDropped === 1, res.stderr);
+    strictEqual(logs.find((l) => l.msg === "summary").metrics_exports_failed, 1);
+  } finally {
+    await receiver.close();
     await Deno.remove(dir, { recursive: true });
   }
 });

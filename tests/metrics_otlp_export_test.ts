@@ -204,8 +204,10 @@ Deno.test("metrics exporter: delta collections are queued through an outage and 
 Deno.test("metrics exporter: what is unsent at the flush deadline is counted", async () => {
   await withExporter("cumulative", "http/protobuf", async ({ metrics, exporter, counters }) => {
     metrics.record(span());
+    strictEqual(exporter.failure(), undefined, "nothing tried yet");
     await exporter.shutdown(Date.now() + 300);
     strictEqual(counters.get("metrics_exports_failed"), 1);
     strictEqual(counters.get("metrics_exports_ok"), 0);
+    assert(/^unreachable: /.test(exporter.failure() ?? ""), exporter.failure());
   }, "down");
 });

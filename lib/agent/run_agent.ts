@@ -15,7 +15,9 @@
  * failed, and {@linkcode EXIT_EXPORT_FAILED} (3) when spans were dropped
  * because an output failed and that output is still failing at exit
  * (unreachable, refusing, unwritable): a run that delivered nothing never
- * exits 0. An output that failed and recovered does not change the code.
+ * exits 0. The same holds for span metrics (docs/metrics.md) lost to an OTLP
+ * metrics endpoint still failing at exit. An output that failed and
+ * recovered does not change the code.
  * @module
  */
 import { EXIT_EXPORT_FAILED, exportDrops } from "../export/export_health.ts";
@@ -151,7 +153,20 @@ export async function runAgent(o: AgentOptions): Promise<number> {
   summary.flush_ms = Date.now() - flushStart;
   logger.info("summary", summary);
   if (failed) return 1;
-  return exportExitCode(o.sink, counters, logger);
+  return exportExitCode(o.sink, counters, logger) || metricsExitCode(spanMetrics, counters, logger);
+}
+
+/** {@linkcode EXIT_EXPORT_FAILED} when span metrics were lost to an OTLP endpoint still failing at exit, else 0. */
+function metricsExitCode(spanMetrics: SpanMetricsOutput | undefined, counters: Counters, logger: Logger): number {
+  const failure = spanMetrics?.failure();
+  const lost = counters.get("metrics_exports_failed");
+  if (failure === undefined || lost === 0) return 0;
+  logger.error("span metrics were lost because the metrics endpoint is failing", {
+    output: failure,
+    requestsDropped: lost,
+    exitCode: EXIT_EXPORT_FAILED,
+  });
+  return EXIT_EXPORT_FAILED;
 }
 
 /** {@linkcode EXIT_EXPORT_FAILED} when spans were lost to an output that is still failing, else 0 (logged). */

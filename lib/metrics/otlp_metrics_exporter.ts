@@ -62,6 +62,8 @@ export interface OtlpMetricsExporter {
   collectNow(): Promise<void>;
   /** Stop the interval, collect a last time and send until `deadline` (epoch ms). Idempotent. */
   shutdown(deadline?: number): Promise<void>;
+  /** How the last send failed ("refused: http 400", "unreachable: ..."), or undefined when it succeeded. */
+  failure(): string | undefined;
 }
 
 /** Starts exporting every `intervalMs`. */
@@ -84,6 +86,7 @@ export function createOtlpMetricsExporter(o: OtlpMetricsExporterOptions): OtlpMe
   let running: Promise<void> | undefined;
   let failures = 0;
   let healthy = true;
+  let lastFailure: string | undefined;
   let closed: Promise<void> | undefined;
 
   async function collectNow(): Promise<void> {
@@ -111,6 +114,7 @@ export function createOtlpMetricsExporter(o: OtlpMetricsExporterOptions): OtlpMe
       counters.inc("metrics_exports_ok");
       if (!healthy) logger.info("metrics endpoint answers again", { url: o.url });
       healthy = true;
+      lastFailure = undefined;
       failures = 0;
       if (result.rejectedSpans) {
         logger.warnLimited("metrics_rejected", "metrics endpoint rejected data points", {
@@ -121,6 +125,7 @@ export function createOtlpMetricsExporter(o: OtlpMetricsExporterOptions): OtlpMe
       }
       return;
     }
+    lastFailure = `${result.retryable ? "unreachable" : "refused"}: ${result.error ?? `http ${result.status}`}`;
     if (!result.retryable || abort.signal.aborted) {
       if (queue[0] === body) queue.shift();
       counters.inc("metrics_exports_failed");
@@ -168,6 +173,7 @@ export function createOtlpMetricsExporter(o: OtlpMetricsExporterOptions): OtlpMe
 
   return {
     collectNow,
+    failure: () => lastFailure,
     shutdown(deadline) {
       return closed ??= (async () => {
         clearInterval(timer);

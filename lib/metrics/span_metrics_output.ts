@@ -22,6 +22,8 @@ export interface SpanMetricsOutput {
   readonly store: SpanMetrics;
   /** Send what is left over OTLP until `deadline` (epoch ms). */
   shutdown(deadline?: number): Promise<void>;
+  /** How the OTLP metrics output is failing (its last send failed), or undefined. */
+  failure(): string | undefined;
 }
 
 /** Builds the span metrics output for `plan`, or undefined when nothing would read them. */
@@ -64,5 +66,6 @@ export function createSpanMetricsOutput(
     async shutdown(deadline) {
       await exporter?.shutdown(deadline);
     },
+    failure: () => exporter?.failure(),
   };
 }
