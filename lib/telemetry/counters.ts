@@ -30,6 +30,9 @@ export type CounterName =
   | "spool_spans_recovered"
   | "spool_corrupt_files"
   | "spool_foreign_files"
+  | "gotrace_files"
+  | "gotrace_files_failed"
+  | "gotrace_files_truncated"
   | "metric_points_overflowed"
   | "metrics_exports_ok"
   | "metrics_exports_failed";
