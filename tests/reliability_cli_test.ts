@@ -591,9 +591,9 @@ Deno.test({
         await new Deno.Command(target, {
           args: ["--requests", "3000", "--threads", "2", "--rate", "2000", "--truth", `${dir}/truth.txt`],
         }).output();
-        const deadline = Date.now() + 15_000;
+        const deadline = performance.now() + 15_000;
         while ((await metric(metricsPort, "spanprobe_spool_spans")) !== 3000) {
-          assert(Date.now() < deadline, `spool never held all 3000 spans:\n${a.stderr.slice(-10).join("\n")}`);
+          assert(performance.now() < deadline, `spool never held all 3000 spans:\n${a.stderr.slice(-10).join("\n")}`);
           await sleep(100);
         }
         a.kill("SIGKILL");
@@ -601,9 +601,9 @@ Deno.test({
         strictEqual(ra.signal, "SIGKILL");
         strictEqual(ra.summary, undefined, "killed: no summary");
         // its bpftrace notices (heartbeat → EPIPE) and exits
-        const gone = Date.now() + 5000;
+        const gone = performance.now() + 5000;
         while (!isGone(attached.bpftrace_pid)) {
-          assert(Date.now() < gone, "bpftrace outlived the killed agent");
+          assert(performance.now() < gone, "bpftrace outlived the killed agent");
           await sleep(100);
         }
         const files = [...Deno.readDirSync(spool)].map((e) => e.name);
