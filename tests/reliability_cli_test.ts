@@ -521,37 +521,49 @@ Deno.test({
         ]);
         const attached = await agent.waitLog((l) => l.msg === "probes attached", "attached");
         await agent.waitLog((l) => l.msg === "running", "running");
+        // workload A runs across the kill; workload B starts once the new bpftrace has attached (the
+        // "bpftrace restarted" log comes after attach): every one of B's requests must become a span,
+        // with no time window assumed. Ids repeat between runs: a request is its id and start time.
         const workload = new Deno.Command(target, {
-          args: ["--requests", "6000", "--threads", "2", "--rate", "1000", "--truth", `${dir}/truth.txt`],
+          args: ["--requests", "6000", "--threads", "2", "--rate", "1000", "--truth", `${dir}/truth-a.txt`],
         }).spawn();
-        await sleep(1500);
+        await receiver.waitForSpans(100, 60_000); // spans flow before the kill
         Deno.kill(attached.bpftrace_pid, "SIGKILL");
-        const restarted = await agent.waitLog((l) => l.msg === "bpftrace restarted", "restart", 15_000);
-        const restartedAt = Date.parse(restarted.time);
+        const restarted = await agent.waitLog((l) => l.msg === "bpftrace restarted", "restart", 60_000);
         const died = agent.logs.find((l) => l.msg === "bpftrace died; restarting")!;
-        console.log(`bpftrace restarted ${restartedAt - Date.parse(died.time)} ms after it died`);
+        console.log(`bpftrace restarted ${Date.parse(restarted.time) - Date.parse(died.time)} ms after it died`);
         ok(restarted.bpftrace_pid !== attached.bpftrace_pid);
+        const after = await new Deno.Command(target, {
+          args: ["--requests", "2000", "--threads", "2", "--rate", "1000", "--truth", `${dir}/truth-b.txt`],
+        }).output();
+        assert(after.success, "workload B ran");
         await workload.status;
-        await sleep(1500);
+        const truthA = await readTruth(`${dir}/truth-a.txt`);
+        const truthB = await readTruth(`${dir}/truth-b.txt`);
+        const key = (id: string, startNs: bigint) => `${id}@${startNs}`;
+        const keyOf = (x: ReceivedSpan) => key(hexOf(x.attributes["request.id"]), x.startNs);
+        // B's spans are in once the receiver has them all (a condition, not a pause)
+        const wantB = new Set(truthB.map((t) => key(t.idHex, t.startNs)));
+        const deadline = performance.now() + 60_000;
+        while (receiver.spans.filter((x) => wantB.has(keyOf(x))).length < wantB.size) {
+          if (performance.now() > deadline) break; // the assertions below say what is missing
+          await sleep(100);
+        }
         agent.kill("SIGTERM");
         const res = await agent.exited;
         assert(res.code === 0, `exit ${res.code}:\n${agent.stderr.slice(-30).join("\n")}`);
         const s = res.summary!;
         strictEqual(s.source_restarts, 1);
         ok(agent.logs.some((l) => l.msg === "bpftrace died; restarting" && l.signal === "SIGKILL"));
-        const truth = await readTruth(`${dir}/truth.txt`);
-        const startOf = new Map(truth.map((t) => [t.idHex, t.startNs]));
         const spans = receiver.spans;
         strictEqual(new Set(spans.map((x) => x.spanId)).size, spans.length, "none twice");
-        const after = spans.filter((x) => x.startNs > BigInt(restartedAt + 200) * 1_000_000n);
-        const truthAfter = truth.filter((t) => t.startNs > BigInt(restartedAt + 200) * 1_000_000n);
-        ok(truthAfter.length > 1000, `${truthAfter.length} requests after the restart`);
-        strictEqual(after.length, truthAfter.length, "every request after the restart became a span");
-        for (const x of spans) {
-          const id = hexOf(x.attributes["request.id"]);
-          strictEqual(x.startNs, startOf.get(id), `span ${id} matches a request`);
-        }
-        ok(spans.length < truth.length, "requests while no bpftrace ran are missing (nobody saw them)");
+        const known = new Set([...truthA, ...truthB].map((t) => key(t.idHex, t.startNs)));
+        for (const x of spans) ok(known.has(keyOf(x)), `span ${keyOf(x)} matches a request`);
+        const gotB = spans.filter((x) => wantB.has(keyOf(x)));
+        strictEqual(gotB.length, truthB.length, "every request after the restart became a span");
+        const gotA = spans.length - gotB.length;
+        ok(gotA > 0, "requests before the kill became spans");
+        ok(gotA < truthA.length, "requests while no bpftrace ran are missing (nobody saw them)");
         ok(isGone(restarted.bpftrace_pid) && isGone(attached.bpftrace_pid), "no bpftrace left behind");
         checkInvariant(s);
       } finally {
