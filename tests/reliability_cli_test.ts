@@ -622,7 +622,11 @@ Deno.test({
         ok(files.length > 0 && files.every((f) => f.endsWith(".otlp")), files.join(" "));
 
         await receiver.setBehavior("ok");
-        const b = startAgent(args(["--duration", "3"]));
+        const b = startAgent(args([]));
+        await b.waitLog((l) => l.msg === "running", "running"); // its SIGTERM handler is in place
+        // it replays the spool at start: stop it once the collector has every span (however long that takes)
+        await receiver.waitForSpans(3000, 60_000).catch(() => {/* the assertions below say what is missing */});
+        b.kill("SIGTERM");
         const rb = await b.exited;
         assert(rb.code === 0, `exit ${rb.code}:\n${b.stderr.slice(-30).join("\n")}`);
         const s = rb.summary!;
