@@ -283,7 +283,8 @@ async function outageRun(
       const rss = setInterval(() => agent.sampleRss(), o.rssEveryMs ?? 250);
       try {
         await agent.waitLog((l) => l.msg === "running", "running");
-        await sleep(leadMs);
+        // the outage starts during a steady flow: once spans are being delivered (not after a fixed pause)
+        await awaitMetric(metricsPort, "spanprobe_spans_exported_total", (v) => v >= 1000, "1000 spans delivered");
         await receiver.setBehavior("down");
         const rssBefore = agent.maxRssKb;
         // spans that ended while the collector was down: what the queue must hold (same run, no rate assumed)
