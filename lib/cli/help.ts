@@ -110,8 +110,8 @@ export const GOTRACE_HELP = `Usage: spanprobe gotrace [options] FILE...
 
 Converts Go execution traces (runtime/trace output, trace.FlightRecorder
 snapshots; Go 1.22 to 1.26) to spans: tasks, regions, logs, GC and
-stop-the-world ranges (see docs/gotrace.md). Exit code 1 when a file cannot
-be parsed or spans were not delivered, 2 for usage errors.
+stop-the-world ranges (see docs/gotrace.md). Exit codes: 0 success, 1 a file
+cannot be parsed, 2 usage error, 3 spans lost to an output still failing.
 
   -o, --output KIND         console | otlp | file:PATH (repeatable; default: console
                             unless an endpoint is set)
