@@ -4,6 +4,7 @@
  */
 import { parseArgs } from "node:util";
 import { runAgent } from "./lib/agent/run_agent.ts";
+import { catchStopSignals, type StopSignals } from "./lib/agent/stop_signals.ts";
 import { WATCH_STDIN_ENV, watchParentPipe } from "./lib/agent/parent_watch.ts";
 import { CHECK_HELP, GOTRACE_HELP, MAIN_HELP, PROBES_HELP, RUN_HELP } from "./lib/cli/help.ts";
 import { buildSink, checkFileOutputs, resolveExport } from "./lib/agent/outputs.ts";
@@ -88,7 +89,17 @@ function envGetter(): (name: string) => string | undefined {
   };
 }
 
+/** `spanprobe run`: SIGINT/SIGTERM are caught from here on, so a signal at any phase ends in an orderly stop. */
 async function runCommand(args: string[]): Promise<number> {
+  const signals = catchStopSignals();
+  try {
+    return await runWithSignals(args, signals);
+  } finally {
+    signals.dispose();
+  }
+}
+
+async function runWithSignals(args: string[], signals: StopSignals): Promise<number> {
   const { values } = parseArgs({ args, options: RUN_OPTIONS, strict: true, allowPositionals: false });
   if (values.help) {
     out(RUN_HELP);
@@ -173,7 +184,7 @@ async function runCommand(args: string[]): Promise<number> {
   const metricAttributes: Record<string, readonly string[]> = {};
   for (const p of probes) if (p.spec?.metricAttributes.length) metricAttributes[p.spec.name] = p.spec.metricAttributes;
   return await runAgent({
-    start: async () => {
+    start: async (abort) => {
       const runs = probes.length
         ? await startProbes(probes, {
           logger,
@@ -185,9 +196,10 @@ async function runCommand(args: string[]): Promise<number> {
           libbpf: env("SPANPROBE_LIBBPF"),
           cacheDir: resolveCacheDir({ flag: values["cache-dir"], config: file.ringbufCacheDir, env }),
           defines: file.ringbufDefines,
+          abort,
         })
         : [];
-      if (gotraceDir === undefined) return runs;
+      if (gotraceDir === undefined || abort.aborted) return runs;
       try {
         runs.push(
           await startGoTraceDir({
@@ -217,6 +229,7 @@ async function runCommand(args: string[]): Promise<number> {
     metricAttributes,
     durationMs: durationS !== undefined ? durationS * 1000 : undefined,
     stop: env(WATCH_STDIN_ENV) === "1" ? watchParentPipe() : undefined,
+    signals,
   });
 }
 

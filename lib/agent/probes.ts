@@ -122,6 +122,8 @@ export interface StartOptions {
   cacheDir?: string;
   /** `-D` definitions for ring-buffer probes built from source (e.g. SPANPROBE_WAKEUP_*). */
   defines?: Record<string, string>;
+  /** A stop asked for during start-up: probes not started yet are skipped, a bpftrace still attaching is stopped. */
+  abort?: AbortSignal;
 }
 
 /**
@@ -167,6 +169,7 @@ export async function startProbes(planned: PlannedProbe[], o: StartOptions): Pro
   const failures: { name: string; error: Error }[] = [];
   try {
     for (const p of planned) {
+      if (o.abort?.aborted) break;
       try {
         if (p.ref.kind === "ringbuf") {
           // loaded on demand: a bpftrace-only run needs no FFI permission at all
@@ -199,6 +202,7 @@ export async function startProbes(planned: PlannedProbe[], o: StartOptions): Pro
             resources,
             logger: o.logger,
             counters: o.counters,
+            abort: o.abort,
           }),
         );
       } catch (e) {
