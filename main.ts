@@ -332,7 +332,9 @@ export async function main(args: string[]): Promise<number> {
     }
     const code = (e as { code?: string }).code;
     if (e instanceof TypeError && code?.startsWith("ERR_PARSE_ARGS")) {
-      console.error(`spanprobe: ${redactor.redact(e.message)} (see 'spanprobe ${command} --help')`);
+      // one line: node's own message for a value that starts with "-" spans three
+      const message = e.message.replace(/\s*\n\s*/g, " ");
+      console.error(`spanprobe: ${redactor.redact(message)} (see 'spanprobe ${command} --help')`);
       return 2;
     }
     console.error(`spanprobe: ${redactor.redact(String((e as Error).stack ?? e))}`);

@@ -344,7 +344,10 @@ if (import.meta.main) {
     flags = permissionFlags(options, { cwd });
     added = launchEnv(options);
   } catch (e) {
-    console.error(`spanprobe: ${e instanceof UserError ? e.message : (e as Error).message}`);
+    // one line: node's own parse message for a value that starts with "-" spans three
+    console.error(
+      `spanprobe: ${(e instanceof UserError ? e.message : (e as Error).message).replace(/\s*\n\s*/g, " ")}`,
+    );
     Deno.exit(2);
   }
   const moved = command === "run" || command === "gotrace" ? moveSecretsToEnv(rest) : { args: rest, env: {} };

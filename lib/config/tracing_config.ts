@@ -26,7 +26,7 @@
 import { isMap, isScalar, isSeq } from "yaml";
 import type { AttachTarget } from "../ffi/bpf_object.ts";
 import { createDecoder, type DecoderConfig } from "../decoders/mod.ts";
-import { UserError } from "../core/errors.ts";
+import { readConfigText } from "./text_file.ts";
 import { knownKeys, parseYamlSource, scalarValue, seqItems, stringValue, type YamlSource } from "./yaml_source.ts";
 
 /** One field of a record. */
@@ -86,12 +86,7 @@ export const SPECIAL_LABELS: Readonly<Record<string, { size?: number; decoder?: 
 
 /** Reads and validates the config at `path`; throws UserError (exit 2) with file and line. */
 export function loadTracingConfig(path: string): TracingConfig {
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(path);
-  } catch (e) {
-    throw new UserError(`cannot read tracing config ${path}: ${(e as Error).message}`, 2);
-  }
+  const text = readConfigText(path, "tracing config");
   return parseTracingConfig(path, text);
 }
 
