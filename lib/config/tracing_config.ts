@@ -212,7 +212,16 @@ function parseAttach(src: YamlSource, node: unknown, what: string, baseDir: stri
 /** Parses config `text` (read from `path`); throws UserError (exit 2) with file and line. */
 export function parseTracingConfig(path: string, text: string): TracingConfig {
   const src = parseYamlSource(path, text);
-  const top = knownKeys(src, src.root, "the config", ["tracing", "metrics", ...Object.keys(UNSUPPORTED_KEYS)]);
+  const top = knownKeys(src, src.root, "the config", [
+    "description", // one line for `spanprobe probes`
+    "tracing",
+    "metrics",
+    ...Object.keys(UNSUPPORTED_KEYS),
+  ]);
+  const description = top.get("description");
+  if (description && typeof plain(description.value) !== "string") {
+    throw src.error(description.value, "description must be one line of text");
+  }
   for (const [key, message] of Object.entries(UNSUPPORTED_KEYS)) {
     const pair = top.get(key);
     if (pair) throw src.error(pair.keyNode, message);
