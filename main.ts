@@ -123,6 +123,12 @@ async function runWithSignals(args: string[], signals: StopSignals): Promise<num
         "put secrets in OTEL_EXPORTER_OTLP_HEADERS or the config file's headers: (see README)",
     );
   }
+  if (/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(values.endpoint ?? "")) {
+    logger.warn(
+      "credentials in --endpoint are visible in the process list; " +
+        "put the endpoint in OTEL_EXPORTER_OTLP_ENDPOINT or the config file's exporter.endpoint (see README)",
+    );
+  }
   const exportConfig = resolveExport({
     outputs: values.output?.map(parseOutput) ?? file.outputs,
     endpoint,

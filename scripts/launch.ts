@@ -357,6 +357,12 @@ if (import.meta.main) {
         "`deno task`'s echo; put secrets in OTEL_EXPORTER_OTLP_HEADERS or the config file's headers: (see README)",
     );
   }
+  if (/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(moved.env.SPANPROBE_ENDPOINT ?? "")) {
+    console.error(
+      "spanprobe: warning: credentials in --endpoint are visible in the process list and in `deno task`'s echo; " +
+        "put the endpoint in OTEL_EXPORTER_OTLP_ENDPOINT or the config file's exporter.endpoint (see README)",
+    );
+  }
   // stdin: a pipe never written to; the agent ends when it closes, i.e. when this launcher dies (even by SIGKILL)
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...flags, `${root}main.ts`, ...(command === undefined ? [] : [command]), ...moved.args],

@@ -6,9 +6,9 @@
  * collector accepts. The real OTLP sender and CLI, the real loopback
  * receiver.
  */
-import { deepStrictEqual, strictEqual } from "node:assert/strict";
+import { deepStrictEqual, match, strictEqual } from "node:assert/strict";
 import { sendOtlpRequest } from "../lib/export/otlp_send.ts";
-import { runSpanprobe } from "./support/ebpf.ts";
+import { ROOT, runSpanprobe } from "./support/ebpf.ts";
 import { startOtlpReceiver } from "./support/otlp_receiver.ts";
 import { writeFakeBpftrace, writeReplay } from "./support/replay.ts";
 
@@ -64,6 +64,29 @@ Deno.test("spanprobe run --endpoint http://user:pw@â€¦ --header authorization=â€
     strictEqual(receiver.spans.length, 5);
     deepStrictEqual([...new Set(receiver.requests.map((q) => q.headers.authorization))], ["Bearer TOPSECRET"]);
     strictEqual(/TOPSECRET|S3cretPW/.test(r.stderr), false, r.stderr);
+    match(r.stderr, /WARN {2}credentials in --endpoint are visible in the process list/);
+    // through the launcher (deno task start), which moves the endpoint out of the agent's argv
+    const launch = async (args: string[], env: Record<string, string>) => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", `${ROOT}scripts/launch.ts`, "--probe", "usdt-requests", "--binary", fake, ...args],
+        env: { INIT_CWD: "", ...env },
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+      return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+    };
+    const loud = await launch(["--bpftrace", fake, "--metrics", "off", "--endpoint", endpoint], {});
+    strictEqual(loud.code, 0, loud.stderr);
+    match(loud.stderr, /^spanprobe: warning: credentials in --endpoint are visible in the process list/m);
+    const quiet = await launch(["--bpftrace", fake, "--metrics", "off"], { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint });
+    strictEqual(quiet.code, 0, quiet.stderr);
+    strictEqual(
+      /credentials in --endpoint/.test(quiet.stderr),
+      false,
+      `the environment is the place:\n${quiet.stderr}`,
+    );
+    strictEqual(/S3cretPW/.test(loud.stderr + quiet.stderr), false);
+    strictEqual(receiver.spans.length, 15);
   } finally {
     await receiver.close();
     await Deno.remove(dir, { recursive: true });
