@@ -5,6 +5,7 @@
  * the agent under the launcher's permission set.
  */
 import { match, ok, strictEqual } from "node:assert/strict";
+import { MAX_CONFIG_BYTES } from "../lib/config/text_file.ts";
 import { ROOT, runSpanprobe } from "./support/ebpf.ts";
 
 /** Runs the launcher as `deno task start` would, in `cwd`, with a bound (a hang is a failure, not a wait). */
@@ -59,6 +60,10 @@ Deno.test("a config or probe spec that is a FIFO or a device is refused at once 
     });
     oneLine(r, notRegular);
     oneLine(await launch(["--config", dir], dir), /: cannot read config: it is a directory$/);
+    const huge = `${dir}/huge.yaml`;
+    await Deno.writeTextFile(huge, "");
+    await Deno.truncate(huge, MAX_CONFIG_BYTES + 1); // sparse: no 4 MiB written
+    oneLine(await launch(["check", "--config", huge], dir), /: cannot read config: 4194305 bytes; at most 4194304/);
   });
 });
 

@@ -7,8 +7,8 @@
  */
 import { UserError } from "../core/errors.ts";
 
-/** The largest config or spec file read (1 MiB): the bundled ones are a few kB. */
-export const MAX_CONFIG_BYTES = 1024 * 1024;
+/** The largest config or spec file read (4 MiB): the bundled ones are a few kB, big static maps a few hundred kB. */
+export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 
 /**
  * The text of the regular file at `path`; a read failure, a non-regular file
