@@ -80,6 +80,8 @@ async function runCommand(args: string[]): Promise<number> {
     binary: values.binary,
     pid: values.pid,
     fileProbes: file.probes,
+    openPorts: values["open-port"],
+    openPortEnv: env("OTEL_EBPF_OPEN_PORT"),
   });
   const opt = <T>(text: string | undefined, flag: string, parse: (t: string, w: string) => T): T | undefined =>
     text === undefined ? undefined : parse(text, flag);

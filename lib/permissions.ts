@@ -20,6 +20,8 @@ export const ENV_VARS: readonly string[] = [
   "OTEL_EXPORTER_OTLP_TIMEOUT",
   "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
   "SPANPROBE_LIBBPF",
+  // the http probe's port selection (OBI's name, for users switching over)
+  "OTEL_EBPF_OPEN_PORT",
   "BPFTRACE_PERF_RB_PAGES",
   // read by the `yaml` package's parser (its debug switches)
   "LOG_TOKENS",

@@ -27,7 +27,7 @@ export function permissionsForRun(args: string[], env: (k: string) => string | u
   for (const p of values.probe ?? file.probes?.map((x) => x.probe) ?? []) {
     const ref = findProbe(p);
     if (!ref.specPath.startsWith(`${root}probes/`)) read.push(dirname(ref.specPath));
-    if (ref.kind === "ringbuf") ffi = true;
+    if (ref.kind !== "bpftrace") ffi = true; // ringbuf and http load BPF objects through FFI
   }
   // path parameters the user named (the agent checks that they exist)
   const paramValues = [

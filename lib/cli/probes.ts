@@ -12,6 +12,8 @@ import { loadProbeSpec, type ProbeSpec } from "../config/probe_spec.ts";
 import { openBpftraceProbe } from "../sources/bpftrace_probe.ts";
 import { resolveParams } from "../sources/bpftrace_script.ts";
 import { type ProbeRun, UserError } from "../sources/probe_run.ts";
+import { HTTP_PARAMS, type HttpParams, parseHttpParams } from "../sources/http/params.ts";
+import { type HttpSelectors, parsePorts } from "../sources/http/selectors.ts";
 import { createResourceCache } from "../spans/resources.ts";
 import { parseResourceAttributes } from "../export/otlp_env.ts";
 import type { Counters } from "../telemetry/counters.ts";
@@ -26,6 +28,8 @@ export interface PlannedProbe {
   tracing?: TracingConfig;
   params: Record<string, string>;
   pid?: number;
+  /** The http probe's selection and parameters (http probes only). */
+  http?: { selectors: HttpSelectors; params: HttpParams };
 }
 
 /** Inputs of {@linkcode planProbes}. */
@@ -35,6 +39,10 @@ export interface PlanInput {
   binary?: string;
   pid?: string;
   fileProbes?: ProbeChoice[];
+  /** `--open-port` values (http probe). */
+  openPorts?: string[];
+  /** OTEL_EBPF_OPEN_PORT (used when `--open-port` is absent). */
+  openPortEnv?: string;
   /** Check parameter values too (default true). */
   validateParams?: boolean;
 }
@@ -59,7 +67,7 @@ export async function planProbes(input: PlanInput): Promise<PlannedProbe[]> {
     const ref = findProbe(choice.probe);
     const params: Record<string, string> = { ...choice.params };
     const spec = ref.kind === "bpftrace" ? await loadProbeSpec(ref.specPath) : undefined;
-    const declared = new Set(spec?.params.map((p) => p.name) ?? []);
+    const declared = new Set(spec?.params.map((p) => p.name) ?? (ref.kind === "http" ? HTTP_PARAMS : []));
     const global: Record<string, string> = { ...input.cliParams };
     if (input.binary !== undefined) global.binary = input.binary;
     if (pid !== undefined) global.pid = String(pid);
@@ -82,7 +90,28 @@ export async function planProbes(input: PlanInput): Promise<PlannedProbe[]> {
       tracing = loadTracingConfig(ref.specPath);
     }
     if (spec && input.validateParams !== false) resolveParams(spec, params);
-    planned.push({ ref, spec, tracing, params, pid: choice.pid ?? pid });
+    const planPid = choice.pid ?? pid;
+    let http: PlannedProbe["http"];
+    if (ref.kind === "http") {
+      const fromCli = input.openPorts?.length ? input.openPorts : undefined;
+      const ports = fromCli
+        ? parsePorts(fromCli)
+        : input.openPortEnv
+        ? parsePorts([input.openPortEnv], "OTEL_EBPF_OPEN_PORT")
+        : [];
+      const selectors = { ports, pids: planPid !== undefined ? [planPid] : [] };
+      if (input.validateParams !== false && !ports.length && !selectors.pids.length) {
+        throw new UserError(
+          "the http probe needs a selection: --open-port PORTS (or OTEL_EBPF_OPEN_PORT) and/or --pid PID",
+          2,
+        );
+      }
+      http = { selectors, params: parseHttpParams(params) };
+    }
+    planned.push({ ref, spec, tracing, params, pid: planPid, http });
+  }
+  if (input.openPorts?.length && !planned.some((p) => p.ref.kind === "http")) {
+    throw new UserError("--open-port selects processes for the http probe: add --probe http", 2);
   }
   for (const k of Object.keys(input.cliParams)) {
     const dot = k.indexOf(".");
@@ -138,6 +167,27 @@ export async function startProbes(planned: PlannedProbe[], o: StartOptions): Pro
   try {
     for (const p of planned) {
       try {
+        if (p.ref.kind === "http") {
+          // loaded on demand, like the ring-buffer source (FFI)
+          const { openHttpProbe } = await import("../sources/http/mod.ts");
+          const hp = p.http!.params;
+          runs.push(
+            await openHttpProbe({
+              selectors: p.http!.selectors,
+              specPath: p.ref.specPath,
+              logger: o.logger,
+              counters: o.counters,
+              libbpfPath: o.libbpf,
+              captureBytes: hp.captureBytes,
+              routes: hp.routes,
+              urlQuery: hp.urlQuery,
+              commandLine: hp.commandLine,
+              linkGraceMs: hp.linkGraceMs,
+              resourceAttributes: parseResourceAttributes(o.resourceAttributes ?? ""),
+            }),
+          );
+          continue;
+        }
         if (p.ref.kind === "ringbuf") {
           // loaded on demand: a bpftrace-only run needs no FFI permission at all
           const { openRingbufProbe } = await import("../sources/ringbuf/mod.ts");

@@ -99,3 +99,11 @@ export function listSysDir(path: string): SysDirEntry[] {
 export function readKernelText(path: string): string {
   return /^\/(proc|sys)\//.test(path) ? readSysText(path) : Deno.readTextFileSync(path);
 }
+
+/** The target of symbolic link `path` (e.g. /proc/PID/exe), through libc `readlink`. */
+export function readSysLink(path: string): string {
+  const buf = new Uint8Array(4096);
+  const n = Number(libc().readlink(cpath(path), buf, BigInt(buf.length)));
+  if (n < 0) throw new SysError("readlink", path, errno());
+  return decoder.decode(buf.subarray(0, n));
+}

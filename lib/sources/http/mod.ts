@@ -1,0 +1,391 @@
+/**
+ * The zero-code HTTP source: probes/http.bpf.c reports the socket system
+ * calls of selected processes with their first bytes; this source turns
+ * them into one SERVER span per HTTP/1.x request a process serves and one
+ * CLIENT span per request it sends, linked across processes on this host
+ * (see exchanges.ts for the rules, docs/zero-code-http.md for the user's
+ * view).
+ *
+ * Built on the ring-buffer machinery (lib/sources/ringbuf: object build,
+ * memory-mapped ring reading, bounded epoll waits, reserve-failure stats);
+ * only the record decoding differs: records are events, not spans.
+ *
+ * Spans are handed out `linkGraceMs` after their exchange ended, so that a
+ * link found late (the other end's event arriving after this one's) still
+ * lands in the right trace.
+ * @module
+ */
+import { errnoName } from "../../ffi/errno_names.ts";
+import { type BpfMap, type BpfObject, loadBpfObject } from "../../ffi/bpf_object.ts";
+import { possibleCpus } from "../../ffi/bpf_object.ts";
+import { sysPathExists } from "../../ffi/sysfs.ts";
+import { type ClockOffsets, createClockOffsets } from "../../spans/clock.ts";
+import type { Attributes, SpanData } from "../../spans/span_data.ts";
+import type { Counters } from "../../telemetry/counters.ts";
+import type { Logger } from "../../telemetry/log.ts";
+import { type ProbeRun, UserError } from "../probe_run.ts";
+import { buildBpfObject } from "../ringbuf/build.ts";
+import { monotonicNowNs, syncMonotonic } from "../ringbuf/mono_clock.ts";
+import { openRingReader, type RingReader } from "../ringbuf/ring_reader.ts";
+import { createRingWaiter, MAX_WAIT_MS } from "../ringbuf/ring_wait.ts";
+import { openStatsReader, type StatsReader } from "../ringbuf/stats.ts";
+import { addressesOf, blankEvent, decodeEvent } from "./events.ts";
+import { createExchangeTracker, type Exchange, type TrackerStats } from "./exchanges.ts";
+import { createProcessResources } from "./process_resource.ts";
+import { createRouteNormaliser } from "./route.ts";
+import type { HttpSelectors } from "./selectors.ts";
+import { spanOfExchange } from "./span_shape.ts";
+
+/** Most bytes captured per call (HTTP_MAX_CAPTURE in probes/http.bpf.c). */
+export const MAX_CAPTURE_BYTES = 4096;
+/** Bytes captured per call by default. */
+export const DEFAULT_CAPTURE_BYTES = 1024;
+
+const DEFAULT_CACHE_DIR = new URL("../../../.cache/bpf", import.meta.url).pathname;
+const DEFAULT_SPEC = new URL("../../../probes/http.yaml", import.meta.url).pathname;
+
+/** Options of {@linkcode openHttpProbe}. */
+export interface HttpProbeOptions {
+  selectors: HttpSelectors;
+  logger: Logger;
+  counters: Counters;
+  /** The probe's spec (probes/http.yaml); its BPF program is NAME.bpf.o or NAME.bpf.c beside it. */
+  specPath?: string;
+  libbpfPath?: string;
+  cacheDir?: string;
+  /** Bytes of each read/write captured (default 1024, at most 4096). */
+  captureBytes?: number;
+  /** Route templates tried before the identifier heuristics. */
+  routes?: string[];
+  /** Add `url.query` (default false). */
+  urlQuery?: boolean;
+  /** Add `process.command_line` (default false). */
+  commandLine?: boolean;
+  /** Extra resource attributes (the agent's OTEL_RESOURCE_ATTRIBUTES). */
+  resourceAttributes?: Attributes;
+  /** How long an ended exchange waits for late links (default 100 ms). */
+  linkGraceMs?: number;
+  clocks?: ClockOffsets;
+  /** Most records per batch (default 1024). */
+  batchSize?: number;
+}
+
+/** What the http probe has done so far. */
+export interface HttpProbeStats extends TrackerStats {
+  events: number;
+  decodeErrors: number;
+  spans: number;
+  reserveFailures: number;
+  /** Kernel-side counters: processes that did not fit the pid table, calls that did not fit the call table. */
+  kernelPidsFull: number;
+  kernelCallsFull: number;
+}
+
+/** A running http probe. */
+export interface HttpProbeRun extends ProbeRun {
+  readonly object: BpfObject;
+  stats(): HttpProbeStats;
+}
+
+function u32(n: number): Uint8Array<ArrayBuffer> {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, n, true);
+  return b;
+}
+
+function u16(n: number): Uint8Array<ArrayBuffer> {
+  const b = new Uint8Array(2);
+  new DataView(b.buffer).setUint16(0, n, true);
+  return b;
+}
+
+function readKernelCounters(map: BpfMap, cpus: number): number[] {
+  const stride = 8;
+  const value = new Uint8Array(stride * cpus);
+  const view = new DataView(value.buffer);
+  const out: number[] = [];
+  for (let k = 0; k < 2; k++) {
+    let sum = 0;
+    if (map.lookup(u32(k), value)) {
+      for (let c = 0; c < cpus; c++) sum += Number(view.getBigUint64(c * stride, true));
+    }
+    out.push(sum);
+  }
+  return out;
+}
+
+/**
+ * Builds (or finds) and loads probes/http.bpf.c, fills its selection maps,
+ * attaches it and streams spans. Throws a UserError (nothing left attached)
+ * when the selection is empty, the capture size is out of range, or loading
+ * or attaching fails.
+ */
+export async function openHttpProbe(o: HttpProbeOptions): Promise<HttpProbeRun> {
+  const { logger, counters } = o;
+  const sel = o.selectors;
+  if (sel.ports.length === 0 && sel.pids.length === 0) {
+    throw new UserError(
+      "the http probe needs a selection: --open-port PORTS (or OTEL_EBPF_OPEN_PORT) and/or --pid PID",
+      2,
+    );
+  }
+  const captureBytes = o.captureBytes ?? DEFAULT_CAPTURE_BYTES;
+  if (!Number.isInteger(captureBytes) || captureBytes < 64 || captureBytes > MAX_CAPTURE_BYTES) {
+    throw new UserError(`capture_bytes ${captureBytes}: expected an integer from 64 to ${MAX_CAPTURE_BYTES}`, 2);
+  }
+  const routes = createRouteNormaliser(o.routes ?? []);
+  const graceNs = BigInt(Math.round((o.linkGraceMs ?? 100) * 1e6));
+  const batchSize = o.batchSize ?? 1024;
+  const base = (o.specPath ?? DEFAULT_SPEC).replace(/\.ya?ml$/, "");
+  let objectPath: string;
+  if (sysPathExists(`${base}.bpf.o`)) objectPath = `${base}.bpf.o`;
+  else if (sysPathExists(`${base}.bpf.c`)) {
+    objectPath = await buildBpfObject(`${base}.bpf.c`, o.cacheDir ?? DEFAULT_CACHE_DIR);
+  } else throw new UserError(`no BPF program for the http probe: expected ${base}.bpf.c`, 2);
+
+  const clocks = o.clocks ?? createClockOffsets();
+  const obj = loadBpfObject(objectPath, { logger, libbpfPath: o.libbpfPath });
+  let reader: RingReader | undefined;
+  let statsReader: StatsReader;
+  let kernelCounters: BpfMap;
+  let cpus: number;
+  let wallOffset: bigint;
+  try {
+    obj.map("http_config").update(u32(0), new Uint8Array([...u32(captureBytes), 0, 0, 0, 0]));
+    const ports = obj.map("http_ports");
+    for (const p of sel.ports) ports.update(u16(p), new Uint8Array([1]));
+    const pids = obj.map("http_pids");
+    for (const p of sel.pids) pids.update(u32(p), new Uint8Array([1]));
+    reader = openRingReader(obj.map("http_events"));
+    statsReader = openStatsReader(obj);
+    kernelCounters = obj.map("http_counters");
+    cpus = possibleCpus(obj.libbpf);
+    wallOffset = syncMonotonic(clocks).offsetNs;
+    obj.attachAll();
+  } catch (e) {
+    reader?.close();
+    obj.close();
+    throw e;
+  }
+  const ring = reader;
+
+  const resources = createProcessResources({ extra: o.resourceAttributes, commandLine: o.commandLine });
+  const ended: Exchange[] = [];
+  let out: SpanData[] = [];
+  let events = 0;
+  let decodeErrors = 0;
+  let spans = 0;
+  let currentBuf: Uint8Array = new Uint8Array(0);
+  const ev = blankEvent();
+  const tracker = createExchangeTracker({
+    captureBytes,
+    onEnded: (ex) => ended.push(ex),
+    addresses: (e) => {
+      // the first event of a process also reads its resource, while it surely still runs
+      resources.forPid(e.pid);
+      return addressesOf(currentBuf, e);
+    },
+    errnoName: (n) => errnoName(n) ?? `errno ${n}`,
+  });
+
+  function onRecord(data: Uint8Array, off: number, len: number): void {
+    events++;
+    try {
+      currentBuf = data;
+      tracker.handle(decodeEvent(data, off, len, ev));
+    } catch (e) {
+      decodeErrors++;
+      counters.inc("decode_errors");
+      logger.warnLimited("http-decode", "cannot decode http event", { error: (e as Error).message });
+    }
+  }
+
+  /** Turn exchanges that ended at least the grace period ago (all when `all`) into spans. */
+  function emitReady(all: boolean): void {
+    if (ended.length === 0) return;
+    const now = monotonicNowNs();
+    let keep = 0;
+    for (let i = 0; i < ended.length; i++) {
+      const ex = ended[i];
+      if (!all && ex.endNs + graceNs > now) {
+        ended[keep++] = ex;
+        continue;
+      }
+      out.push(spanOfExchange(ex, {
+        routes,
+        urlQuery: o.urlQuery ?? false,
+        wallOffsetNs: wallOffset,
+        resource: resources.forPid(ex.pid),
+      }));
+      spans++;
+      tracker.release(ex);
+    }
+    ended.length = keep;
+  }
+
+  let reserveFailures = 0;
+  let kernel = [0, 0];
+  function publishStats(): void {
+    const d = statsReader.poll();
+    if (d.reserveFailures > 0) {
+      reserveFailures += d.reserveFailures;
+      counters.inc("ringbuf_reserve_failures", d.reserveFailures);
+      counters.drop("ringbuf_full", d.reserveFailures);
+      logger.warnLimited("http-ringbuf-full", "http event ring buffer full: events dropped", {
+        dropped: d.reserveFailures,
+      });
+    }
+    kernel = readKernelCounters(kernelCounters, cpus);
+    const s = tracker.stats();
+    counters.gauge("http.connections", s.connections);
+    counters.gauge("http.open_exchanges", s.openExchanges);
+    for (const [reason, n] of Object.entries(s.unparsed)) counters.gauge(`http.unparsed.${reason}`, n);
+    counters.gauge("http.connect_failed", s.connectFailed);
+    counters.gauge("http.evicted_connections", s.evictedConnections);
+    counters.gauge("http.ambiguous_thread_context", s.ambiguousThreadContext);
+    counters.gauge("http.kernel_pids_full", kernel[0]);
+    counters.gauge("http.kernel_calls_full", kernel[1]);
+  }
+
+  const waiter = createRingWaiter([ring.fd]);
+  let lastPeriodic = performance.now();
+  let lastResync = performance.now();
+  let lastYield = performance.now();
+  let stopping = false;
+  let finished = false;
+  let cancelled = false;
+  let failure: unknown;
+  let pulling: Promise<void> | undefined;
+  let controller!: ReadableStreamDefaultController<SpanData[]>;
+  let resolveDone!: () => void;
+  let rejectDone!: (e: unknown) => void;
+  const done = new Promise<void>((res, rej) => {
+    resolveDone = res;
+    rejectDone = rej;
+  });
+  done.catch(() => {});
+
+  function drainOnce(): number {
+    const n = ring.drain(onRecord, batchSize);
+    if (n) counters.inc("events_in", n);
+    return n;
+  }
+
+  function take(): SpanData[] {
+    const batch = out;
+    out = [];
+    return batch;
+  }
+
+  async function finish(): Promise<void> {
+    if (finished) return;
+    finished = true;
+    let error = failure;
+    try {
+      await waiter.close();
+      await obj.closeAsync();
+      while (drainOnce() > 0) { /* what is still in the ring */ }
+      publishStats();
+      tracker.endAll();
+      emitReady(true);
+      const batch = take();
+      if (batch.length && !cancelled) controller.enqueue(batch);
+    } catch (e) {
+      error ??= e;
+    } finally {
+      ring.close();
+    }
+    if (!cancelled) {
+      if (error !== undefined) controller.error(error);
+      else controller.close();
+    }
+    if (error !== undefined) rejectDone(error);
+    else resolveDone();
+  }
+
+  async function pullOnce(): Promise<void> {
+    for (;;) {
+      if (stopping) return finish();
+      const nowMs = performance.now();
+      if (nowMs - lastPeriodic >= 1000) {
+        lastPeriodic = nowMs;
+        tracker.sweep(monotonicNowNs());
+        publishStats();
+      }
+      if (nowMs - lastResync >= 10_000) {
+        lastResync = nowMs;
+        wallOffset = syncMonotonic(clocks).offsetNs;
+      }
+      if (nowMs - lastYield > 25) {
+        lastYield = nowMs;
+        await waiter.wait(0);
+      }
+      const n = drainOnce();
+      emitReady(false);
+      if (out.length) {
+        controller.enqueue(take());
+        return;
+      }
+      if (n > 0) continue;
+      // wait for data, or until the oldest ended exchange's grace period is over
+      const graceLeftMs = ended.length
+        ? Math.max(1, Number(ended[0].endNs + graceNs - monotonicNowNs()) / 1e6)
+        : MAX_WAIT_MS;
+      await waiter.wait(Math.min(MAX_WAIT_MS, graceLeftMs));
+      lastYield = performance.now();
+    }
+  }
+
+  const stream = new ReadableStream<SpanData[]>({
+    start(c) {
+      controller = c;
+    },
+    pull() {
+      pulling = pullOnce().catch((e) => {
+        logger.error("http source failed", { error: e });
+        failure = e;
+        stopping = true;
+        return finish();
+      }).finally(() => {
+        pulling = undefined;
+      });
+      return pulling;
+    },
+    cancel() {
+      stopping = true;
+      cancelled = true;
+      return pulling ? pulling.then(() => finish()) : finish();
+    },
+  }, { highWaterMark: 0 });
+
+  logger.info("http probe attached", {
+    object: objectPath,
+    ports: sel.ports.join(",") || undefined,
+    pids: sel.pids.join(",") || undefined,
+    captureBytes,
+  });
+
+  return {
+    name: "http",
+    object: obj,
+    spans: stream,
+    done,
+    async stop() {
+      stopping = true;
+      if (pulling) await pulling;
+      await finish();
+      await done.catch(() => {});
+    },
+    stats() {
+      return {
+        ...tracker.stats(),
+        events,
+        decodeErrors,
+        spans,
+        reserveFailures,
+        kernelPidsFull: kernel[0],
+        kernelCallsFull: kernel[1],
+      };
+    },
+  };
+}

@@ -1,0 +1,585 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * http: socket system calls of selected processes, with the first bytes of
+ * what they read and write, for zero-code HTTP/1.x spans
+ * (lib/sources/http/ turns these events into server and client spans).
+ *
+ * Syscall tracepoints only (no kprobes, no fentry): accept/accept4, connect,
+ * read/recvfrom/readv/recvmsg, write/sendto/writev/sendmsg/sendfile64,
+ * close, plus sched_process_fork/exit to follow processes. The fd is
+ * resolved to its TCP socket through the current task's file table (CO-RE
+ * reads), which also gives the connection's 4-tuple.
+ *
+ * Selection happens here, first thing in every program: a process is traced
+ * when its tgid is in `http_pids`. The agent puts --pid there; a process
+ * that accepts a connection on a port in `http_ports` (--open-port) is
+ * added by accept's exit; children of traced processes are added at fork;
+ * exited ones are removed. Other processes cost one hash lookup per call.
+ *
+ * One event per call that moved bytes on a TCP socket (and per accept,
+ * connect, close of one), with up to `capture_bytes` (config, at most
+ * HTTP_MAX_CAPTURE) of the data, from up to HTTP_MAX_IOV iovecs. Records
+ * are variable-sized (bpf_ringbuf_output of header + captured bytes).
+ */
+#include <vmlinux.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "spanprobe.bpf.h"
+
+#define HTTP_MAX_CAPTURE 4096 /* a power of two */
+#define HTTP_MAX_IOV 4
+#define AF_INET 2
+#define AF_INET6 10
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define IPPROTO_TCP 6
+
+enum http_kind {
+    HK_ACCEPT = 1,
+    HK_CONNECT = 2,
+    HK_RECV = 3,
+    HK_SEND = 4,
+    HK_CLOSE = 5,
+};
+
+/* What the agent reads: a fixed 96-byte header, then `captured` bytes. */
+struct http_event {
+    u64 start_ns;  /* syscall entry (bpf_ktime_get_ns) */
+    u64 end_ns;    /* syscall exit */
+    u64 sock;      /* the struct sock address: the connection's identity while it lives */
+    s64 ret;       /* bytes moved, the new fd (accept), or -errno */
+    u32 pid;       /* tgid */
+    u32 tid;
+    u32 fd;
+    u32 captured;  /* bytes of data that follow */
+    u16 lport;     /* local port, host order */
+    u16 rport;     /* remote port, host order */
+    u8 kind;       /* enum http_kind */
+    u8 family;     /* AF_INET or AF_INET6 */
+    u8 pad[2];
+    u8 laddr[16];  /* IPv4 in the first 4 bytes */
+    u8 raddr[16];
+    u8 pad2[8];
+};
+
+struct http_scratch {
+    struct http_event ev;
+    u8 data[2 * HTTP_MAX_CAPTURE]; /* room for an offset + a bounded copy */
+};
+
+/* An entered call waiting for its exit. */
+struct http_call {
+    u64 start_ns;
+    u64 buf;  /* buffer, iovec array, or user_msghdr */
+    u32 fd;
+    u8 kind;  /* HK_RECV / HK_SEND / HK_ACCEPT / HK_CONNECT */
+    u8 vec;   /* 0 plain buffer, 1 iovec array (len in iovlen), 2 msghdr, 3 no data */
+    u16 pad;
+    u64 iovlen;
+};
+
+struct http_config {
+    u32 capture_bytes;
+    u32 pad;
+};
+
+/* Counters the agent reads (array "http_counters"). */
+enum http_counter {
+    HC_PIDS_FULL = 0,   /* a process could not be added to http_pids */
+    HC_CALLS_FULL = 1,  /* an entered call could not be remembered */
+    HC_MAX = 4,
+};
+
+SPANPROBE_RINGBUF(http_events, struct http_event, 4 * 1024 * 1024);
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 16384);
+    __type(key, u32);
+    __type(value, u8);
+} http_pids SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 1024);
+    __type(key, u16);
+    __type(value, u8);
+} http_ports SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 16384);
+    __type(key, u64);
+    __type(value, struct http_call);
+} http_calls SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, u32);
+    __type(value, struct http_config);
+} http_config SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, HC_MAX);
+    __type(key, u32);
+    __type(value, u64);
+} http_counters SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, u32);
+    __type(value, struct http_scratch);
+} http_scratch SEC(".maps");
+
+/* The record layouts of syscalls:sys_enter_* / sys_exit_* (args are 8 bytes each). */
+struct sys_enter_args {
+    u64 common;
+    s64 nr;
+    u64 args[6];
+};
+
+struct sys_exit_args {
+    u64 common;
+    s64 nr;
+    s64 ret;
+};
+
+static __always_inline void count(u32 which)
+{
+    u64 *c = bpf_map_lookup_elem(&http_counters, &which);
+    if (c)
+        (*c)++;
+}
+
+static __always_inline int traced(u32 tgid)
+{
+    return bpf_map_lookup_elem(&http_pids, &tgid) != 0;
+}
+
+/* The TCP socket behind `fd` of the current task, or NULL. */
+static __always_inline struct sock *tcp_sock_of_fd(u32 fd)
+{
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+    struct file **fds;
+    struct file *f = 0;
+    struct socket *sock;
+    struct sock *sk;
+    u32 mode;
+
+    if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+        return 0;
+    fds = BPF_CORE_READ(fdt, fd);
+    if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) < 0 || !f)
+        return 0;
+    mode = BPF_CORE_READ(f, f_inode, i_mode);
+    if ((mode & S_IFMT) != S_IFSOCK)
+        return 0;
+    sock = BPF_CORE_READ(f, private_data);
+    if (!sock)
+        return 0;
+    sk = BPF_CORE_READ(sock, sk);
+    if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+        return 0;
+    return sk;
+}
+
+/* Fill the event's address fields from `sk`; 0 when it is not IPv4/IPv6. */
+static __always_inline int fill_tuple(struct http_event *ev, struct sock *sk)
+{
+    u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+    ev->sock = (u64)sk;
+    ev->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+    ev->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+    if (family == AF_INET) {
+        __builtin_memset(ev->laddr, 0, 16);
+        __builtin_memset(ev->raddr, 0, 16);
+        BPF_CORE_READ_INTO((u32 *)ev->laddr, sk, __sk_common.skc_rcv_saddr);
+        BPF_CORE_READ_INTO((u32 *)ev->raddr, sk, __sk_common.skc_daddr);
+    } else if (family == AF_INET6) {
+        BPF_CORE_READ_INTO((struct in6_addr *)ev->laddr, sk, __sk_common.skc_v6_rcv_saddr);
+        BPF_CORE_READ_INTO((struct in6_addr *)ev->raddr, sk, __sk_common.skc_v6_daddr);
+    } else {
+        return 0;
+    }
+    ev->family = family;
+    return 1;
+}
+
+static __always_inline struct http_scratch *scratch(void)
+{
+    u32 zero = 0;
+    return bpf_map_lookup_elem(&http_scratch, &zero);
+}
+
+static __always_inline u32 capture_limit(void)
+{
+    u32 zero = 0;
+    struct http_config *cfg = bpf_map_lookup_elem(&http_config, &zero);
+    u32 n = cfg ? cfg->capture_bytes : 0;
+    return n > HTTP_MAX_CAPTURE ? HTTP_MAX_CAPTURE : n;
+}
+
+/* Copy up to `want` bytes from user `src` into the scratch data at `off`; returns bytes copied. */
+static __always_inline u32 copy_at(struct http_scratch *s, u32 off, u64 src, u64 want)
+{
+    u32 n;
+
+    if (off >= HTTP_MAX_CAPTURE || !src)
+        return 0;
+    n = want > HTTP_MAX_CAPTURE ? HTTP_MAX_CAPTURE : want;
+    n &= (2 * HTTP_MAX_CAPTURE - 1);
+    off &= (HTTP_MAX_CAPTURE - 1);
+    if (n == 0 || n > HTTP_MAX_CAPTURE)
+        return 0;
+    if (bpf_probe_read_user(&s->data[off], n, (void *)src) < 0)
+        return 0;
+    return n;
+}
+
+static __always_inline void submit(struct http_scratch *s)
+{
+    struct spanprobe_stats_t *st = spanprobe_stats_cpu();
+    u64 size = sizeof(struct http_event) + (s->ev.captured & (2 * HTTP_MAX_CAPTURE - 1));
+
+    if (size > sizeof(struct http_scratch))
+        return;
+    if (bpf_ringbuf_output(&http_events, s, size, spanprobe_wakeup_flags(&http_events, st)) < 0) {
+        if (st)
+            st->reserve_failures++;
+        return;
+    }
+    if (st)
+        st->submitted++;
+}
+
+static __always_inline int enter(u32 fd, u8 kind, u8 vec, u64 buf, u64 iovlen)
+{
+    u64 id = bpf_get_current_pid_tgid();
+    struct http_call call = {};
+
+    if (!traced(id >> 32))
+        return 0;
+    call.start_ns = bpf_ktime_get_ns();
+    call.fd = fd;
+    call.kind = kind;
+    call.vec = vec;
+    call.buf = buf;
+    call.iovlen = iovlen;
+    if (bpf_map_update_elem(&http_calls, &id, &call, BPF_ANY) < 0)
+        count(HC_CALLS_FULL);
+    return 0;
+}
+
+/* Capture data of a finished read/write into the scratch buffer. */
+static __always_inline u32 capture(struct http_scratch *s, struct http_call *call, u64 moved)
+{
+    u32 limit = capture_limit();
+    u64 want = moved < limit ? moved : limit;
+    u64 iov = call->buf, iovlen = call->iovlen;
+    u32 got = 0;
+
+    if (want == 0 || call->vec == 3)
+        return 0;
+    if (call->vec == 0)
+        return copy_at(s, 0, call->buf, want);
+    if (call->vec == 2) {
+        struct user_msghdr msg;
+        if (bpf_probe_read_user(&msg, sizeof(msg), (void *)call->buf) < 0)
+            return 0;
+        iov = (u64)msg.msg_iov;
+        iovlen = msg.msg_iovlen;
+    }
+#pragma unroll
+    for (int i = 0; i < HTTP_MAX_IOV; i++) {
+        struct iovec v;
+        u32 n;
+        if (i >= iovlen || got >= want)
+            break;
+        if (bpf_probe_read_user(&v, sizeof(v), (void *)(iov + i * sizeof(struct iovec))) < 0)
+            break;
+        n = copy_at(s, got, (u64)v.iov_base, v.iov_len < want - got ? v.iov_len : want - got);
+        got += n;
+        if (n < v.iov_len)
+            break;
+    }
+    return got;
+}
+
+static __always_inline int exit_call(s64 ret)
+{
+    u64 id = bpf_get_current_pid_tgid();
+    struct http_call *call = bpf_map_lookup_elem(&http_calls, &id);
+    struct http_scratch *s;
+    struct sock *sk;
+    u32 fd;
+
+    if (!call)
+        return 0;
+    s = scratch();
+    if (!s)
+        goto out;
+    /* accept: the new fd is the socket; others: the fd passed in */
+    fd = call->kind == HK_ACCEPT ? (u32)ret : call->fd;
+    if (call->kind == HK_ACCEPT && ret < 0)
+        goto out;
+    /* data calls that moved nothing (EAGAIN, EOF) are of no interest; errors like ECONNRESET are */
+    if ((call->kind == HK_RECV || call->kind == HK_SEND) && (ret == 0 || ret == -11 || ret == -4))
+        goto out;
+    sk = tcp_sock_of_fd(fd);
+    if (!sk)
+        goto out;
+    __builtin_memset(&s->ev, 0, sizeof(s->ev));
+    if (!fill_tuple(&s->ev, sk))
+        goto out;
+    s->ev.start_ns = call->start_ns;
+    s->ev.end_ns = bpf_ktime_get_ns();
+    s->ev.ret = ret;
+    s->ev.pid = id >> 32;
+    s->ev.tid = (u32)id;
+    s->ev.fd = fd;
+    s->ev.kind = call->kind;
+    if (ret > 0 && (call->kind == HK_RECV || call->kind == HK_SEND))
+        s->ev.captured = capture(s, call, ret);
+    submit(s);
+out:
+    bpf_map_delete_elem(&http_calls, &id);
+    return 0;
+}
+
+/* accept on a selected port selects the process; events only for traced processes. */
+static __always_inline int accept_exit(s64 ret)
+{
+    u64 id = bpf_get_current_pid_tgid();
+    u32 tgid = id >> 32;
+    struct sock *sk;
+    u16 port;
+    u8 one = 1;
+
+    if (ret >= 0 && !traced(tgid)) {
+        sk = tcp_sock_of_fd((u32)ret);
+        if (!sk)
+            return 0;
+        port = BPF_CORE_READ(sk, __sk_common.skc_num);
+        if (!bpf_map_lookup_elem(&http_ports, &port))
+            return 0;
+        if (bpf_map_update_elem(&http_pids, &tgid, &one, BPF_NOEXIST) < 0 && !traced(tgid)) {
+            count(HC_PIDS_FULL);
+            return 0;
+        }
+        /* no entry was recorded at accept's entry: record one now */
+        enter(0, HK_ACCEPT, 3, 0, 0);
+    }
+    return exit_call(ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_accept")
+int http_accept_enter(struct sys_enter_args *ctx)
+{
+    return enter(ctx->args[0], HK_ACCEPT, 3, 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int http_accept_exit(struct sys_exit_args *ctx)
+{
+    return accept_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_accept4")
+int http_accept4_enter(struct sys_enter_args *ctx)
+{
+    return enter(ctx->args[0], HK_ACCEPT, 3, 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int http_accept4_exit(struct sys_exit_args *ctx)
+{
+    return accept_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int http_connect_enter(struct sys_enter_args *ctx)
+{
+    return enter(ctx->args[0], HK_CONNECT, 3, 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int http_connect_exit(struct sys_exit_args *ctx)
+{
+    return exit_call(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_read")
+int http_read_enter(struct sys_enter_args *ctx)
+{
+    return enter(ctx->args[0], HK_RECV, 0, ctx->args[1], 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_read")
+int http_read_exit(struct sys_exit_args *ctx)
+{
+    return exit_call(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvfrom")
+int http_recvfrom_enter(struct sys_enter_args *ctx)
+{
+    return enter(ctx->args[0], HK_RECV, 0, ctx->args[1], 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_recvfrom")
+int http_recvfrom_exit(struct sys_exit_args *ctx)
+{
+    return exit_call(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_readv")
+int http_readv_enter(struct sys_enter_args *ctx)
+{
+    return enter(ctx->args[0], HK_RECV, 1, ctx->args[1], ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_readv")
+int http_readv_exit(struct sys_exit_args *ctx)
+{
+    return exit_call(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvmsg")
+int http_recvmsg_enter(struct sys_enter_args *ctx)
+{
+    return enter(ctx->args[0], HK_RECV, 2, ctx->args[1], 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_recvmsg")
+int http_recvmsg_exit(struct sys_exit_args *ctx)
+{
+    return exit_call(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_write")
+int http_write_enter(struct sys_enter_args *ctx)
+{
+    return enter(ctx->args[0], HK_SEND, 0, ctx->args[1], 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_write")
+int http_write_exit(struct sys_exit_args *ctx)
+{
+    return exit_call(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int http_sendto_enter(struct sys_enter_args *ctx)
+{
+    return enter(ctx->args[0], HK_SEND, 0, ctx->args[1], 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendto")
+int http_sendto_exit(struct sys_exit_args *ctx)
+{
+    return exit_call(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_writev")
+int http_writev_enter(struct sys_enter_args *ctx)
+{
+    return enter(ctx->args[0], HK_SEND, 1, ctx->args[1], ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_writev")
+int http_writev_exit(struct sys_exit_args *ctx)
+{
+    return exit_call(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int http_sendmsg_enter(struct sys_enter_args *ctx)
+{
+    return enter(ctx->args[0], HK_SEND, 2, ctx->args[1], 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendmsg")
+int http_sendmsg_exit(struct sys_exit_args *ctx)
+{
+    return exit_call(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendfile64")
+int http_sendfile_enter(struct sys_enter_args *ctx)
+{
+    return enter(ctx->args[0], HK_SEND, 3, 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendfile64")
+int http_sendfile_exit(struct sys_exit_args *ctx)
+{
+    return exit_call(ctx->ret);
+}
+
+/* close: reported at entry, while the fd still names the socket. */
+SEC("tracepoint/syscalls/sys_enter_close")
+int http_close_enter(struct sys_enter_args *ctx)
+{
+    u64 id = bpf_get_current_pid_tgid();
+    struct http_scratch *s;
+    struct sock *sk;
+
+    if (!traced(id >> 32))
+        return 0;
+    sk = tcp_sock_of_fd(ctx->args[0]);
+    if (!sk)
+        return 0;
+    s = scratch();
+    if (!s)
+        return 0;
+    __builtin_memset(&s->ev, 0, sizeof(s->ev));
+    if (!fill_tuple(&s->ev, sk))
+        return 0;
+    s->ev.start_ns = s->ev.end_ns = bpf_ktime_get_ns();
+    s->ev.pid = id >> 32;
+    s->ev.tid = (u32)id;
+    s->ev.fd = ctx->args[0];
+    s->ev.kind = HK_CLOSE;
+    submit(s);
+    return 0;
+}
+
+/*
+ * Children of traced processes are traced (pre-fork servers, workers). The
+ * tracepoint cannot tell a new thread from a new process, so new threads are
+ * added too (harmless: a thread's id is never another process's tgid while it
+ * lives) and every task's id is removed again when it exits.
+ */
+SEC("tracepoint/sched/sched_process_fork")
+int http_fork(struct trace_event_raw_sched_process_fork *ctx)
+{
+    u32 parent = bpf_get_current_pid_tgid() >> 32;
+    u32 child = ctx->child_pid;
+    u8 one = 1;
+
+    if (!traced(parent))
+        return 0;
+    if (bpf_map_update_elem(&http_pids, &child, &one, BPF_ANY) < 0)
+        count(HC_PIDS_FULL);
+    return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int http_exit(void *ctx)
+{
+    u64 id = bpf_get_current_pid_tgid();
+    u32 tid = (u32)id;
+
+    bpf_map_delete_elem(&http_calls, &id);
+    bpf_map_delete_elem(&http_pids, &tid);
+    return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
