@@ -226,6 +226,12 @@ export async function openHttpProbe(o: HttpProbeOptions): Promise<HttpProbeRun> 
   let reserveFailures = 0;
   let kernel = [0, 0];
   function publishStats(): void {
+    publishKernelStats();
+    publishTrackerStats();
+  }
+
+  /** Reads the BPF side's counters (only while the object is open). */
+  function publishKernelStats(): void {
     const d = statsReader.poll();
     if (d.reserveFailures > 0) {
       reserveFailures += d.reserveFailures;
@@ -236,6 +242,11 @@ export async function openHttpProbe(o: HttpProbeOptions): Promise<HttpProbeRun> 
       });
     }
     kernel = readKernelCounters(kernelCounters, cpus);
+    counters.gauge("http.kernel_pids_full", kernel[0]);
+    counters.gauge("http.kernel_calls_full", kernel[1]);
+  }
+
+  function publishTrackerStats(): void {
     const s = tracker.stats();
     counters.gauge("http.connections", s.connections);
     counters.gauge("http.open_exchanges", s.openExchanges);
@@ -243,8 +254,6 @@ export async function openHttpProbe(o: HttpProbeOptions): Promise<HttpProbeRun> 
     counters.gauge("http.connect_failed", s.connectFailed);
     counters.gauge("http.evicted_connections", s.evictedConnections);
     counters.gauge("http.ambiguous_thread_context", s.ambiguousThreadContext);
-    counters.gauge("http.kernel_pids_full", kernel[0]);
-    counters.gauge("http.kernel_calls_full", kernel[1]);
   }
 
   const waiter = createRingWaiter([ring.fd]);
@@ -283,10 +292,11 @@ export async function openHttpProbe(o: HttpProbeOptions): Promise<HttpProbeRun> 
     let error = failure;
     try {
       await waiter.close();
-      await obj.closeAsync();
+      publishKernelStats(); // before close: the maps go with the object
+      await obj.closeAsync(); // detached: nothing new arrives; the ring stays mapped
       while (drainOnce() > 0) { /* what is still in the ring */ }
-      publishStats();
       tracker.endAll();
+      publishTrackerStats();
       emitReady(true);
       const batch = take();
       if (batch.length && !cancelled) controller.enqueue(batch);
