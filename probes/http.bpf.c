@@ -29,7 +29,7 @@
 #include "spanprobe.bpf.h"
 
 #define HTTP_MAX_CAPTURE 4096 /* a power of two */
-#define HTTP_MAX_IOV 4
+#define HTTP_MAX_IOV 8
 #define AF_INET 2
 #define AF_INET6 10
 #define S_IFMT 00170000
