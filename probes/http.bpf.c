@@ -19,7 +19,8 @@
  * One event per call that moved bytes on a TCP socket (and per accept,
  * connect, close of one), with up to `capture_bytes` (config, at most
  * HTTP_MAX_CAPTURE) of the data, from up to HTTP_MAX_IOV iovecs. Records
- * are variable-sized (bpf_ringbuf_output of header + captured bytes).
+ * are sized exactly (a dynptr reservation of header + bytes to capture);
+ * no per-CPU scratch buffer, which a preempted program could share.
  */
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
@@ -30,6 +31,7 @@
 
 #define HTTP_MAX_CAPTURE 4096 /* a power of two */
 #define HTTP_MAX_IOV 8
+#define HTTP_CHUNK 256 /* bytes copied per step through the stack */
 #define AF_INET 2
 #define AF_INET6 10
 #define S_IFMT 00170000
@@ -62,11 +64,6 @@ struct http_event {
     u8 laddr[16];  /* IPv4 in the first 4 bytes */
     u8 raddr[16];
     u8 pad2[8];
-};
-
-struct http_scratch {
-    struct http_event ev;
-    u8 data[2 * HTTP_MAX_CAPTURE]; /* room for an offset + a bounded copy */
 };
 
 /* An entered call waiting for its exit. */
@@ -128,13 +125,6 @@ struct {
     __type(key, u32);
     __type(value, u64);
 } http_counters SEC(".maps");
-
-struct {
-    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __uint(max_entries, 1);
-    __type(key, u32);
-    __type(value, struct http_scratch);
-} http_scratch SEC(".maps");
 
 /* The record layouts of syscalls:sys_enter_* / sys_exit_* (args are 8 bytes each). */
 struct sys_enter_args {
@@ -212,12 +202,6 @@ static __always_inline int fill_tuple(struct http_event *ev, struct sock *sk)
     return 1;
 }
 
-static __always_inline struct http_scratch *scratch(void)
-{
-    u32 zero = 0;
-    return bpf_map_lookup_elem(&http_scratch, &zero);
-}
-
 static __always_inline u32 capture_limit(void)
 {
     u32 zero = 0;
@@ -226,37 +210,110 @@ static __always_inline u32 capture_limit(void)
     return n > HTTP_MAX_CAPTURE ? HTTP_MAX_CAPTURE : n;
 }
 
-/* Copy up to `want` bytes from user `src` into the scratch data at `off`; returns bytes copied. */
-static __always_inline u32 copy_at(struct http_scratch *s, u32 off, u64 src, u64 want)
-{
-    u32 n;
+/* The state of one capture: where the bytes come from and how far it got. */
+struct copy_ctx {
+    struct bpf_dynptr *rec;
+    u64 src;     /* current user buffer */
+    u64 left;    /* bytes left in it */
+    u64 iov;     /* next iovec (user address), 0 when none */
+    u64 iovlen;  /* iovecs left after the current buffer */
+    u32 want;    /* bytes to capture in all */
+    u32 got;     /* bytes captured so far */
+    u8 chunk[HTTP_CHUNK];
+};
 
-    if (off >= HTTP_MAX_CAPTURE || !src)
+/*
+ * One step of a capture (a bpf_loop callback, so the verifier checks it
+ * once): move to the next iovec when the current buffer is done, then copy
+ * up to HTTP_CHUNK bytes through the stack into the record (user memory
+ * cannot be written into a dynptr directly). Returns 1 to stop.
+ */
+static long copy_step(u64 index, struct copy_ctx *c)
+{
+    u64 n;
+
+    if (c->got >= c->want)
+        return 1;
+    if (c->left == 0) {
+        struct iovec v;
+        if (c->iovlen == 0 || !c->iov)
+            return 1;
+        if (bpf_probe_read_user(&v, sizeof(v), (void *)c->iov) < 0)
+            return 1;
+        c->iov += sizeof(struct iovec);
+        c->iovlen--;
+        c->src = (u64)v.iov_base;
+        c->left = v.iov_len;
         return 0;
-    n = want > HTTP_MAX_CAPTURE ? HTTP_MAX_CAPTURE : want;
-    n &= (2 * HTTP_MAX_CAPTURE - 1);
-    off &= (HTTP_MAX_CAPTURE - 1);
-    if (n == 0 || n > HTTP_MAX_CAPTURE)
-        return 0;
-    if (bpf_probe_read_user(&s->data[off], n, (void *)src) < 0)
-        return 0;
-    return n;
+    }
+    n = c->want - c->got;
+    if (n > c->left)
+        n = c->left;
+    if (n > HTTP_CHUNK)
+        n = HTTP_CHUNK;
+    if (n == 0)
+        return 1;
+    if (bpf_probe_read_user(c->chunk, n, (void *)c->src) < 0)
+        return 1;
+    if (bpf_dynptr_write(c->rec, sizeof(struct http_event) + c->got, c->chunk, n, 0) < 0)
+        return 1;
+    c->got += n;
+    c->src += n;
+    c->left -= n;
+    return 0;
 }
 
-static __always_inline void submit(struct http_scratch *s)
+/* Capture up to `want` bytes of a finished read/write into the record; returns bytes captured. */
+static __always_inline u32 capture(struct bpf_dynptr *rec, struct http_call *call, u32 want)
+{
+    struct copy_ctx c;
+
+    c.rec = rec;
+    c.want = want;
+    c.got = 0;
+    if (call->vec == 0) {
+        c.src = call->buf;
+        c.left = want;
+        c.iov = 0;
+        c.iovlen = 0;
+    } else {
+        c.src = 0;
+        c.left = 0;
+        c.iov = call->buf;
+        c.iovlen = call->iovlen;
+        if (call->vec == 2) {
+            struct user_msghdr msg;
+            if (bpf_probe_read_user(&msg, sizeof(msg), (void *)call->buf) < 0)
+                return 0;
+            c.iov = (u64)msg.msg_iov;
+            c.iovlen = msg.msg_iovlen;
+        }
+        if (c.iovlen > HTTP_MAX_IOV)
+            c.iovlen = HTTP_MAX_IOV;
+    }
+    bpf_loop(HTTP_MAX_CAPTURE / HTTP_CHUNK + 2 * HTTP_MAX_IOV, copy_step, &c, 0);
+    return c.got;
+}
+
+/* Write `ev` plus up to `want` captured bytes of `call` as one record (exactly sized). */
+static __always_inline void emit(struct http_event *ev, struct http_call *call, u64 want)
 {
     struct spanprobe_stats_t *st = spanprobe_stats_cpu();
-    u64 size = sizeof(struct http_event) + (s->ev.captured & (2 * HTTP_MAX_CAPTURE - 1));
+    struct bpf_dynptr rec;
 
-    if (size > sizeof(struct http_scratch))
-        return;
-    if (bpf_ringbuf_output(&http_events, s, size, spanprobe_wakeup_flags(&http_events, st)) < 0) {
+    if (want > HTTP_MAX_CAPTURE)
+        want = HTTP_MAX_CAPTURE;
+    if (bpf_ringbuf_reserve_dynptr(&http_events, sizeof(*ev) + want, 0, &rec) < 0) {
+        bpf_ringbuf_discard_dynptr(&rec, 0);
         if (st)
             st->reserve_failures++;
         return;
     }
+    ev->captured = want && call ? capture(&rec, call, (u32)want) : 0;
+    bpf_dynptr_write(&rec, 0, ev, sizeof(*ev), 0);
     if (st)
         st->submitted++;
+    bpf_ringbuf_submit_dynptr(&rec, spanprobe_wakeup_flags(&http_events, st));
 }
 
 static __always_inline int enter(u32 fd, u8 kind, u8 vec, u64 buf, u64 iovlen)
@@ -277,77 +334,40 @@ static __always_inline int enter(u32 fd, u8 kind, u8 vec, u64 buf, u64 iovlen)
     return 0;
 }
 
-/* Capture data of a finished read/write into the scratch buffer. */
-static __always_inline u32 capture(struct http_scratch *s, struct http_call *call, u64 moved)
-{
-    u32 limit = capture_limit();
-    u64 want = moved < limit ? moved : limit;
-    u64 iov = call->buf, iovlen = call->iovlen;
-    u32 got = 0;
-
-    if (want == 0 || call->vec == 3)
-        return 0;
-    if (call->vec == 0)
-        return copy_at(s, 0, call->buf, want);
-    if (call->vec == 2) {
-        struct user_msghdr msg;
-        if (bpf_probe_read_user(&msg, sizeof(msg), (void *)call->buf) < 0)
-            return 0;
-        iov = (u64)msg.msg_iov;
-        iovlen = msg.msg_iovlen;
-    }
-#pragma unroll
-    for (int i = 0; i < HTTP_MAX_IOV; i++) {
-        struct iovec v;
-        u32 n;
-        if (i >= iovlen || got >= want)
-            break;
-        if (bpf_probe_read_user(&v, sizeof(v), (void *)(iov + i * sizeof(struct iovec))) < 0)
-            break;
-        n = copy_at(s, got, (u64)v.iov_base, v.iov_len < want - got ? v.iov_len : want - got);
-        got += n;
-        if (n < v.iov_len)
-            break;
-    }
-    return got;
-}
-
 static __always_inline int exit_call(s64 ret)
 {
     u64 id = bpf_get_current_pid_tgid();
     struct http_call *call = bpf_map_lookup_elem(&http_calls, &id);
-    struct http_scratch *s;
+    struct http_event ev = {};
     struct sock *sk;
+    u64 want = 0;
     u32 fd;
 
     if (!call)
         return 0;
-    s = scratch();
-    if (!s)
-        goto out;
     /* accept: the new fd is the socket; others: the fd passed in */
     fd = call->kind == HK_ACCEPT ? (u32)ret : call->fd;
     if (call->kind == HK_ACCEPT && ret < 0)
         goto out;
-    /* data calls that moved nothing (EAGAIN, EOF) are of no interest; errors like ECONNRESET are */
+    /* data calls that moved nothing (EAGAIN, EINTR, EOF) are of no interest; errors like ECONNRESET are */
     if ((call->kind == HK_RECV || call->kind == HK_SEND) && (ret == 0 || ret == -11 || ret == -4))
         goto out;
     sk = tcp_sock_of_fd(fd);
-    if (!sk)
+    if (!sk || !fill_tuple(&ev, sk))
         goto out;
-    __builtin_memset(&s->ev, 0, sizeof(s->ev));
-    if (!fill_tuple(&s->ev, sk))
-        goto out;
-    s->ev.start_ns = call->start_ns;
-    s->ev.end_ns = bpf_ktime_get_ns();
-    s->ev.ret = ret;
-    s->ev.pid = id >> 32;
-    s->ev.tid = (u32)id;
-    s->ev.fd = fd;
-    s->ev.kind = call->kind;
-    if (ret > 0 && (call->kind == HK_RECV || call->kind == HK_SEND))
-        s->ev.captured = capture(s, call, ret);
-    submit(s);
+    ev.start_ns = call->start_ns;
+    ev.end_ns = bpf_ktime_get_ns();
+    ev.ret = ret;
+    ev.pid = id >> 32;
+    ev.tid = (u32)id;
+    ev.fd = fd;
+    ev.kind = call->kind;
+    if (ret > 0 && (call->kind == HK_RECV || call->kind == HK_SEND) && call->vec != 3) {
+        want = capture_limit();
+        if ((u64)ret < want)
+            want = ret;
+    }
+    emit(&ev, call, want);
 out:
     bpf_map_delete_elem(&http_calls, &id);
     return 0;
@@ -528,26 +548,20 @@ SEC("tracepoint/syscalls/sys_enter_close")
 int http_close_enter(struct sys_enter_args *ctx)
 {
     u64 id = bpf_get_current_pid_tgid();
-    struct http_scratch *s;
+    struct http_event ev = {};
     struct sock *sk;
 
     if (!traced(id >> 32))
         return 0;
     sk = tcp_sock_of_fd(ctx->args[0]);
-    if (!sk)
+    if (!sk || !fill_tuple(&ev, sk))
         return 0;
-    s = scratch();
-    if (!s)
-        return 0;
-    __builtin_memset(&s->ev, 0, sizeof(s->ev));
-    if (!fill_tuple(&s->ev, sk))
-        return 0;
-    s->ev.start_ns = s->ev.end_ns = bpf_ktime_get_ns();
-    s->ev.pid = id >> 32;
-    s->ev.tid = (u32)id;
-    s->ev.fd = ctx->args[0];
-    s->ev.kind = HK_CLOSE;
-    submit(s);
+    ev.start_ns = ev.end_ns = bpf_ktime_get_ns();
+    ev.pid = id >> 32;
+    ev.tid = (u32)id;
+    ev.fd = ctx->args[0];
+    ev.kind = HK_CLOSE;
+    emit(&ev, 0, 0);
     return 0;
 }
 

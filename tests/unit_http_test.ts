@@ -241,3 +241,17 @@ Deno.test("tracker: TLS and HTTP/2 connections are counted once and ignored", ()
   strictEqual(t.stats().unparsed.tls, 1);
   strictEqual(t.stats().unparsed.http2, 1);
 });
+
+Deno.test("tracker: a request line split over reads (Go's 1-byte read) starts at the first byte", () => {
+  const { t, ended } = tracker({ 1: ["127.0.0.1", 80, "127.0.0.1", 5000] });
+  const first = ev(EventKind.RECV, 1, 10, 10, "G");
+  t.handle(first);
+  t.handle(ev(EventKind.RECV, 1, 10, 10, "ET /items/1 HT"));
+  t.handle(ev(EventKind.RECV, 1, 10, 10, "TP/1.1\r\nHost: x\r\n\r\n"));
+  t.handle(ev(EventKind.SEND, 1, 10, 10, RES(200)));
+  strictEqual(ended.length, 1);
+  strictEqual(ended[0].request.path, "/items/1");
+  strictEqual(ended[0].startNs, first.endNs);
+  strictEqual(ended[0].endReason, "complete");
+  strictEqual(t.stats().unparsed.too_long, 0);
+});

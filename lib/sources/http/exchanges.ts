@@ -61,7 +61,19 @@ export interface Connection {
   tupleKey?: string;
   unparsed?: UnparsedReason;
   current?: Exchange;
+  /** The start of a request line that ended with its read/write (e.g. Go's 1-byte read): waits for the rest. */
+  pending?: PendingStart;
   lastNs: bigint;
+}
+
+/** The first bytes of a request whose line is not complete yet. */
+interface PendingStart {
+  incoming: boolean;
+  bytes: Uint8Array;
+  len: number;
+  ret: number;
+  startNs: bigint;
+  endNs: bigint;
 }
 
 /** One request and its response. */
@@ -288,6 +300,38 @@ export function createExchangeTracker(o: TrackerOptions): ExchangeTracker {
     return ex.requestBytes >= h.headLength + (h.contentLength ?? 0);
   }
 
+  /**
+   * The event that starts a request, with earlier bytes of its line put in
+   * front when a read/write ended inside the line; undefined while the line
+   * is still incomplete (the bytes are kept, up to `captureBytes`).
+   */
+  function joinPending(c: Connection, ev: HttpEvent, incoming: boolean): HttpEvent | undefined {
+    let p = c.pending;
+    if (p && p.incoming !== incoming) p = c.pending = undefined;
+    const whole = ev.data.length === ev.ret;
+    if (!p) {
+      const kind = classify(ev.data);
+      const lineDone = kind !== "request" || parseRequestHead(ev.data) !== undefined;
+      if ((kind !== "incomplete" && lineDone) || !whole || ev.data.length >= o.captureBytes) return ev;
+      const bytes = new Uint8Array(o.captureBytes);
+      bytes.set(ev.data);
+      c.pending = { incoming, bytes, len: ev.data.length, ret: ev.ret, startNs: ev.startNs, endNs: ev.endNs };
+      return undefined;
+    }
+    const n = Math.min(ev.data.length, p.bytes.length - p.len);
+    p.bytes.set(ev.data.subarray(0, n), p.len);
+    p.len += n;
+    p.ret += ev.ret;
+    const data = p.bytes.subarray(0, p.len);
+    const kind = classify(data);
+    const lineDone = kind !== "request" || parseRequestHead(data) !== undefined;
+    if ((kind === "incomplete" || !lineDone) && whole && n === ev.data.length && p.len < p.bytes.length) {
+      return undefined; // still inside the line
+    }
+    c.pending = undefined;
+    return { ...ev, data, ret: p.ret, startNs: p.startNs, endNs: p.endNs };
+  }
+
   function startServer(c: Connection, ev: HttpEvent): void {
     const kind = classify(ev.data);
     if (kind === "response") {
@@ -404,7 +448,9 @@ export function createExchangeTracker(o: TrackerOptions): ExchangeTracker {
         orphanData++;
         return;
       }
-      return startServer(c, ev);
+      const start = joinPending(c, ev, true);
+      if (start) startServer(c, start);
+      return;
     }
     if (cur?.role === "server") {
       cur.headBytes = undefined;
@@ -420,7 +466,8 @@ export function createExchangeTracker(o: TrackerOptions): ExchangeTracker {
       orphanData++;
       return;
     }
-    startClient(c, ev);
+    const start = joinPending(c, ev, false);
+    if (start) startClient(c, start);
   }
 
   return {
