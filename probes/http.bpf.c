@@ -31,7 +31,7 @@
 
 #define HTTP_MAX_CAPTURE 4096 /* a power of two */
 #define HTTP_MAX_IOV 8
-#define HTTP_CHUNK 256 /* bytes copied per step through the stack */
+#define HTTP_CHUNK 128 /* bytes copied per step through the stack */
 #define AF_INET 2
 #define AF_INET6 10
 #define S_IFMT 00170000
@@ -73,7 +73,8 @@ struct http_call {
     u32 fd;
     u8 kind;  /* HK_RECV / HK_SEND / HK_ACCEPT / HK_CONNECT */
     u8 vec;   /* 0 plain buffer, 1 iovec array (len in iovlen), 2 msghdr, 3 no data */
-    u16 pad;
+    u8 active; /* entered and not exited yet */
+    u8 pad;
     u64 iovlen;
 };
 
@@ -85,11 +86,11 @@ struct http_config {
 /* Counters the agent reads (array "http_counters"). */
 enum http_counter {
     HC_PIDS_FULL = 0,   /* a process could not be added to http_pids */
-    HC_CALLS_FULL = 1,  /* an entered call could not be remembered */
+    HC_CALLS_FULL = 1,  /* an entered call could not be remembered (task storage) */
     HC_MAX = 4,
 };
 
-SPANPROBE_RINGBUF(http_events, struct http_event, 4 * 1024 * 1024);
+SPANPROBE_RINGBUF(http_events, struct http_event, 8 * 1024 * 1024);
 
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
@@ -105,10 +106,11 @@ struct {
     __type(value, u8);
 } http_ports SEC(".maps");
 
+/* The call a thread is in, kept with the task itself (no hash table, freed with the task). */
 struct {
-    __uint(type, BPF_MAP_TYPE_LRU_HASH);
-    __uint(max_entries, 16384);
-    __type(key, u64);
+    __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, int);
     __type(value, struct http_call);
 } http_calls SEC(".maps");
 
@@ -319,31 +321,38 @@ static __always_inline void emit(struct http_event *ev, struct http_call *call, 
 static __always_inline int enter(u32 fd, u8 kind, u8 vec, u64 buf, u64 iovlen)
 {
     u64 id = bpf_get_current_pid_tgid();
-    struct http_call call = {};
+    struct http_call *call;
 
     if (!traced(id >> 32))
         return 0;
-    call.start_ns = bpf_ktime_get_ns();
-    call.fd = fd;
-    call.kind = kind;
-    call.vec = vec;
-    call.buf = buf;
-    call.iovlen = iovlen;
-    if (bpf_map_update_elem(&http_calls, &id, &call, BPF_ANY) < 0)
+    call = bpf_task_storage_get(&http_calls, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+    if (!call) {
         count(HC_CALLS_FULL);
+        return 0;
+    }
+    call->start_ns = bpf_ktime_get_ns();
+    call->fd = fd;
+    call->kind = kind;
+    call->vec = vec;
+    call->buf = buf;
+    call->iovlen = iovlen;
+    call->active = 1;
     return 0;
 }
 
 static __always_inline int exit_call(s64 ret)
 {
     u64 id = bpf_get_current_pid_tgid();
-    struct http_call *call = bpf_map_lookup_elem(&http_calls, &id);
+    struct http_call *call;
     struct http_event ev = {};
     struct sock *sk;
     u64 want = 0;
     u32 fd;
 
-    if (!call)
+    if (!traced(id >> 32))
+        return 0;
+    call = bpf_task_storage_get(&http_calls, bpf_get_current_task_btf(), 0, 0);
+    if (!call || !call->active)
         return 0;
     /* accept: the new fd is the socket; others: the fd passed in */
     fd = call->kind == HK_ACCEPT ? (u32)ret : call->fd;
@@ -369,7 +378,7 @@ static __always_inline int exit_call(s64 ret)
     }
     emit(&ev, call, want);
 out:
-    bpf_map_delete_elem(&http_calls, &id);
+    call->active = 0;
     return 0;
 }
 
@@ -591,7 +600,6 @@ int http_exit(void *ctx)
     u64 id = bpf_get_current_pid_tgid();
     u32 tid = (u32)id;
 
-    bpf_map_delete_elem(&http_calls, &id);
     bpf_map_delete_elem(&http_pids, &tid);
     return 0;
 }

@@ -39,26 +39,34 @@ export interface Addresses {
   remote: string;
 }
 
+let view: DataView = new DataView(new ArrayBuffer(0));
+let viewOf: Uint8Array | undefined;
+
 /**
  * Decodes the record at `buf[off, off + len)` into `out` (reused between
  * calls). Throws when the record is shorter than its header says.
  */
 export function decodeEvent(buf: Uint8Array, off: number, len: number, out: HttpEvent): HttpEvent {
   if (len < EVENT_HEADER_BYTES) throw new Error(`http event of ${len} bytes (header is ${EVENT_HEADER_BYTES})`);
-  const v = new DataView(buf.buffer, buf.byteOffset + off, len);
-  const captured = v.getUint32(44, true);
+  if (viewOf !== buf) {
+    // one view per ring mapping, not one per record
+    view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    viewOf = buf;
+  }
+  const v = view;
+  const captured = v.getUint32(off + 44, true);
   if (EVENT_HEADER_BYTES + captured > len) {
     throw new Error(`http event says ${captured} captured bytes but has ${len - EVENT_HEADER_BYTES}`);
   }
-  out.startNs = v.getBigUint64(0, true);
-  out.endNs = v.getBigUint64(8, true);
-  out.sock = (v.getUint32(20, true) & 0xffff) * 0x1_0000_0000 + v.getUint32(16, true);
-  out.ret = Number(v.getBigInt64(24, true));
-  out.pid = v.getUint32(32, true);
-  out.tid = v.getUint32(36, true);
-  out.lport = v.getUint16(48, true);
-  out.rport = v.getUint16(50, true);
-  out.kind = v.getUint8(52) as EventKindValue;
+  out.startNs = v.getBigUint64(off, true);
+  out.endNs = v.getBigUint64(off + 8, true);
+  out.sock = (v.getUint32(off + 20, true) & 0xffff) * 0x1_0000_0000 + v.getUint32(off + 16, true);
+  out.ret = v.getInt32(off + 28, true) * 0x1_0000_0000 + v.getUint32(off + 24, true); // s64, exact below 2^53
+  out.pid = v.getUint32(off + 32, true);
+  out.tid = v.getUint32(off + 36, true);
+  out.lport = v.getUint16(off + 48, true);
+  out.rport = v.getUint16(off + 50, true);
+  out.kind = v.getUint8(off + 52) as EventKindValue;
   out.headerOffset = off;
   out.data = buf.subarray(off + EVENT_HEADER_BYTES, off + EVENT_HEADER_BYTES + captured);
   return out;

@@ -60,9 +60,14 @@ export interface Connection {
   /** "client-address:port>server-address:port" once the role is known. */
   tupleKey?: string;
   unparsed?: UnparsedReason;
+  /** Seen from its accept/connect: bytes that are not HTTP mean the whole connection is not. */
+  fromStart: boolean;
+  /** Counted as unparsed already. */
+  counted?: boolean;
   current?: Exchange;
   /** The start of a request line that ended with its read/write (e.g. Go's 1-byte read): waits for the rest. */
   pending?: PendingStart;
+  pendingBuffer?: Uint8Array;
   lastNs: bigint;
 }
 
@@ -155,6 +160,11 @@ export interface ExchangeTracker {
 
 const EINPROGRESS = 115;
 
+function hasLineEnd(b: Uint8Array): boolean {
+  const i = b.indexOf(13);
+  return i >= 0 && i + 1 < b.length && b[i + 1] === 10;
+}
+
 /** A tracker of connections and their exchanges. */
 export function createExchangeTracker(o: TrackerOptions): ExchangeTracker {
   const maxConnections = o.maxConnections ?? 65536;
@@ -199,15 +209,23 @@ export function createExchangeTracker(o: TrackerOptions): ExchangeTracker {
       localPort: ev.lport,
       remote: a.remote,
       remotePort: ev.rport,
+      fromStart: ev.kind === EventKind.ACCEPT || ev.kind === EventKind.CONNECT,
       lastNs: ev.endNs,
     };
     conns.set(ev.sock, c);
     return c;
   }
 
+  /**
+   * Counts a connection's traffic as unparsed (once per connection) and
+   * ignores the rest of it, unless it was joined mid-stream (the agent
+   * started while it was open): then only TLS and HTTP/2 are certain, and
+   * other bytes may be the middle of a message, so later bytes get a chance.
+   */
   function markUnparsed(c: Connection, reason: UnparsedReason): void {
-    if (!c.unparsed) unparsed[reason]++;
-    c.unparsed = reason;
+    if (!c.counted) unparsed[reason]++;
+    c.counted = true;
+    if (c.fromStart || reason === "tls" || reason === "http2" || reason === "upgraded") c.unparsed = reason;
   }
 
   function end(ex: Exchange, endNs: bigint, reason: string): void {
@@ -310,10 +328,11 @@ export function createExchangeTracker(o: TrackerOptions): ExchangeTracker {
     if (p && p.incoming !== incoming) p = c.pending = undefined;
     const whole = ev.data.length === ev.ret;
     if (!p) {
+      // a line end in the bytes: nothing to join (the usual case, checked without parsing)
+      if (!whole || ev.data.length >= o.captureBytes || hasLineEnd(ev.data)) return ev;
       const kind = classify(ev.data);
-      const lineDone = kind !== "request" || parseRequestHead(ev.data) !== undefined;
-      if ((kind !== "incomplete" && lineDone) || !whole || ev.data.length >= o.captureBytes) return ev;
-      const bytes = new Uint8Array(o.captureBytes);
+      if (kind !== "incomplete" && kind !== "request") return ev;
+      const bytes = c.pendingBuffer ??= new Uint8Array(o.captureBytes); // reused: Go starts every request so
       bytes.set(ev.data);
       c.pending = { incoming, bytes, len: ev.data.length, ret: ev.ret, startNs: ev.startNs, endNs: ev.endNs };
       return undefined;

@@ -31,6 +31,7 @@ import { createRingWaiter, MAX_WAIT_MS } from "../ringbuf/ring_wait.ts";
 import { openStatsReader, type StatsReader } from "../ringbuf/stats.ts";
 import { addressesOf, blankEvent, decodeEvent } from "./events.ts";
 import { createExchangeTracker, type Exchange, type TrackerStats } from "./exchanges.ts";
+import { pidsListeningOn } from "./listeners.ts";
 import { createProcessResources } from "./process_resource.ts";
 import { createRouteNormaliser } from "./route.ts";
 import type { HttpSelectors } from "./selectors.ts";
@@ -155,7 +156,9 @@ export async function openHttpProbe(o: HttpProbeOptions): Promise<HttpProbeRun> 
     const ports = obj.map("http_ports");
     for (const p of sel.ports) ports.update(u16(p), new Uint8Array([1]));
     const pids = obj.map("http_pids");
-    for (const p of sel.pids) pids.update(u32(p), new Uint8Array([1]));
+    const listening = pidsListeningOn(sel.ports);
+    for (const p of new Set([...sel.pids, ...listening])) pids.update(u32(p), new Uint8Array([1]));
+    if (listening.length) logger.info("already listening on selected ports", { pids: listening.join(",") });
     reader = openRingReader(obj.map("http_events"));
     statsReader = openStatsReader(obj);
     kernelCounters = obj.map("http_counters");
