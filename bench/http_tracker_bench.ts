@@ -13,7 +13,7 @@ import type { HttpEvent } from "../lib/sources/http/events.ts";
 import { createExchangeTracker, type Exchange } from "../lib/sources/http/exchanges.ts";
 import { createRouteNormaliser } from "../lib/sources/http/route.ts";
 import { spanOfExchange } from "../lib/sources/http/span_shape.ts";
-import type { SpanData } from "../lib/spans/span_data.ts";
+import type { SpanData } from "../lib/core/span_data.ts";
 
 const i = Deno.args.indexOf("--requests");
 const N = i >= 0 ? Number(Deno.args[i + 1]) : 200_000;

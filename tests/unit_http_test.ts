@@ -13,7 +13,7 @@ import { createRouteNormaliser } from "../lib/sources/http/route.ts";
 import { parsePorts } from "../lib/sources/http/selectors.ts";
 import { parentSpanIdOf, traceIdOf } from "../lib/sources/http/span_shape.ts";
 import { parseTraceparent } from "../lib/sources/http/traceparent.ts";
-import { UserError } from "../lib/sources/probe_run.ts";
+import { UserError } from "../lib/core/errors.ts";
 
 const enc = new TextEncoder();
 

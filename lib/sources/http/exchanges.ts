@@ -24,7 +24,7 @@
  *   seen), response_not_http, upgraded (101: the rest is not HTTP).
  * @module
  */
-import { newSpanId } from "../../spans/ids.ts";
+import { newSpanId } from "../../core/ids.ts";
 import type { Addresses, HttpEvent } from "./events.ts";
 import { EventKind } from "./events.ts";
 import {

@@ -6,9 +6,9 @@
  * (see exchanges.ts for the rules, docs/zero-code-http.md for the user's
  * view).
  *
- * Built on the ring-buffer machinery (lib/sources/ringbuf: object build,
- * memory-mapped ring reading, bounded epoll waits, reserve-failure stats);
- * only the record decoding differs: records are events, not spans.
+ * Built on the ring-buffer machinery in lib/ffi (memory-mapped ring
+ * reading, bounded epoll waits, reserve-failure stats); records are events,
+ * not spans. The agent builds probes/http.bpf.c and hands over the object.
  *
  * Spans are handed out `linkGraceMs` after their exchange ended, so that a
  * link found late (the other end's event arriving after this one's) still
@@ -18,17 +18,16 @@
 import { errnoName } from "../../ffi/errno_names.ts";
 import { type BpfMap, type BpfObject, loadBpfObject } from "../../ffi/bpf_object.ts";
 import { possibleCpus } from "../../ffi/bpf_object.ts";
-import { sysPathExists } from "../../ffi/sysfs.ts";
-import { type ClockOffsets, createClockOffsets } from "../../spans/clock.ts";
-import type { Attributes, SpanData } from "../../spans/span_data.ts";
+import { type ClockOffsets, createClockOffsets } from "../../core/clock.ts";
+import type { Attributes, SpanData } from "../../core/span_data.ts";
 import type { Counters } from "../../telemetry/counters.ts";
 import type { Logger } from "../../telemetry/log.ts";
-import { type ProbeRun, UserError } from "../probe_run.ts";
-import { buildBpfObject } from "../ringbuf/build.ts";
-import { monotonicNowNs, syncMonotonic } from "../ringbuf/mono_clock.ts";
-import { openRingReader, type RingReader } from "../ringbuf/ring_reader.ts";
-import { createRingWaiter, MAX_WAIT_MS } from "../ringbuf/ring_wait.ts";
-import { openStatsReader, type StatsReader } from "../ringbuf/stats.ts";
+import { UserError } from "../../core/errors.ts";
+import type { ProbeRun } from "../../core/probe_run.ts";
+import { monotonicNowNs, syncMonotonic } from "../../ffi/mono_clock.ts";
+import { openRingReader, type RingReader } from "../../ffi/ring_reader.ts";
+import { createRingWaiter, MAX_WAIT_MS } from "../../ffi/ring_wait.ts";
+import { openStatsReader, type StatsReader } from "../../ffi/ringbuf_stats.ts";
 import { addressesOf, blankEvent, decodeEvent } from "./events.ts";
 import { createExchangeTracker, type Exchange, type TrackerStats } from "./exchanges.ts";
 import { pidsListeningOn } from "./listeners.ts";
@@ -42,18 +41,14 @@ export const MAX_CAPTURE_BYTES = 4096;
 /** Bytes captured per call by default. */
 export const DEFAULT_CAPTURE_BYTES = 1024;
 
-const DEFAULT_CACHE_DIR = new URL("../../../.cache/bpf", import.meta.url).pathname;
-const DEFAULT_SPEC = new URL("../../../probes/http.yaml", import.meta.url).pathname;
-
 /** Options of {@linkcode openHttpProbe}. */
 export interface HttpProbeOptions {
   selectors: HttpSelectors;
   logger: Logger;
   counters: Counters;
-  /** The probe's spec (probes/http.yaml); its BPF program is NAME.bpf.o or NAME.bpf.c beside it. */
-  specPath?: string;
+  /** The compiled probes/http.bpf.c. */
+  objectPath: string;
   libbpfPath?: string;
-  cacheDir?: string;
   /** Bytes of each read/write captured (default 1024, at most 4096). */
   captureBytes?: number;
   /** Route templates tried before the identifier heuristics. */
@@ -121,7 +116,7 @@ function readKernelCounters(map: BpfMap, cpus: number): number[] {
  * when the selection is empty, the capture size is out of range, or loading
  * or attaching fails.
  */
-export async function openHttpProbe(o: HttpProbeOptions): Promise<HttpProbeRun> {
+export function openHttpProbe(o: HttpProbeOptions): HttpProbeRun {
   const { logger, counters } = o;
   const sel = o.selectors;
   if (sel.ports.length === 0 && sel.pids.length === 0) {
@@ -137,12 +132,7 @@ export async function openHttpProbe(o: HttpProbeOptions): Promise<HttpProbeRun> 
   const routes = createRouteNormaliser(o.routes ?? []);
   const graceNs = BigInt(Math.round((o.linkGraceMs ?? 100) * 1e6));
   const batchSize = o.batchSize ?? 1024;
-  const base = (o.specPath ?? DEFAULT_SPEC).replace(/\.ya?ml$/, "");
-  let objectPath: string;
-  if (sysPathExists(`${base}.bpf.o`)) objectPath = `${base}.bpf.o`;
-  else if (sysPathExists(`${base}.bpf.c`)) {
-    objectPath = await buildBpfObject(`${base}.bpf.c`, o.cacheDir ?? DEFAULT_CACHE_DIR);
-  } else throw new UserError(`no BPF program for the http probe: expected ${base}.bpf.c`, 2);
+  const objectPath = o.objectPath;
 
   const clocks = o.clocks ?? createClockOffsets();
   const obj = loadBpfObject(objectPath, { logger, libbpfPath: o.libbpfPath });

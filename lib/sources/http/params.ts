@@ -4,7 +4,7 @@
  * naming the parameter.
  * @module
  */
-import { UserError } from "../probe_run.ts";
+import { UserError } from "../../core/errors.ts";
 import { parseTemplates } from "./route.ts";
 
 /** Parameter names the http probe takes. */

@@ -9,7 +9,7 @@
  * @module
  */
 import { readSysFile, readSysLink } from "../../ffi/sysfs.ts";
-import type { Attributes, Resource } from "../../spans/span_data.ts";
+import type { Attributes, Resource } from "../../core/span_data.ts";
 
 /** What is known about a process. */
 export interface ProcessFacts {

@@ -4,7 +4,7 @@
  * validated here; errors are UserErrors (exit 2) naming the flag and value.
  * @module
  */
-import { UserError } from "../probe_run.ts";
+import { UserError } from "../../core/errors.ts";
 
 /** Most ports selectable (the size of the BPF `http_ports` map). */
 export const MAX_PORTS = 1024;

@@ -5,8 +5,8 @@
  * new trace).
  * @module
  */
-import { newTraceId } from "../../spans/ids.ts";
-import { type Attributes, type Resource, type SpanData, SpanKind, StatusCode } from "../../spans/span_data.ts";
+import { newTraceId } from "../../core/ids.ts";
+import { type Attributes, type Resource, type SpanData, SpanKind, StatusCode } from "../../core/span_data.ts";
 import type { Exchange } from "./exchanges.ts";
 import type { RouteNormaliser } from "./route.ts";
 

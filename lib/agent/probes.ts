@@ -9,9 +9,10 @@ import { findProbe, type ProbeRef } from "../config/probe_catalog.ts";
 import type { TracingConfig } from "../config/tracing_config.ts";
 import type { AttachTarget } from "../ffi/bpf_object.ts";
 import { loadProbeSpec, type ProbeSpec } from "../config/probe_spec.ts";
-import { openBpftraceProbe } from "../sources/bpftrace_probe.ts";
-import { resolveParams } from "../sources/bpftrace_script.ts";
-import { type ProbeRun, UserError } from "../sources/probe_run.ts";
+import { openBpftraceProbe } from "../sources/bpftrace/mod.ts";
+import { resolveParams } from "../sources/bpftrace/script.ts";
+import { UserError } from "../core/errors.ts";
+import type { ProbeRun } from "../core/probe_run.ts";
 import { HTTP_PARAMS, type HttpParams, parseHttpParams } from "../sources/http/params.ts";
 import { type HttpSelectors, parsePorts } from "../sources/http/selectors.ts";
 import { createResourceCache } from "../spans/resources.ts";
@@ -170,11 +171,18 @@ export async function startProbes(planned: PlannedProbe[], o: StartOptions): Pro
         if (p.ref.kind === "http") {
           // loaded on demand, like the ring-buffer source (FFI)
           const { openHttpProbe } = await import("../sources/http/mod.ts");
+          const { buildBpfObject } = await import("../sources/ringbuf/build.ts");
           const hp = p.http!.params;
+          // NAME.bpf.o beside the spec when prebuilt, else NAME.bpf.c built into the cache
+          const base = p.ref.specPath.replace(/\.ya?ml$/, "");
+          const { sysPathExists } = await import("../ffi/sysfs.ts");
+          const objectPath = sysPathExists(`${base}.bpf.o`)
+            ? `${base}.bpf.o`
+            : await buildBpfObject(`${base}.bpf.c`, new URL("../../.cache/bpf", import.meta.url).pathname);
           runs.push(
-            await openHttpProbe({
+            openHttpProbe({
+              objectPath,
               selectors: p.http!.selectors,
-              specPath: p.ref.specPath,
               logger: o.logger,
               counters: o.counters,
               libbpfPath: o.libbpf,
