@@ -122,7 +122,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "http.server selected by --pid; bad selections exit 2",
+  name: "http.server selected by --pid, route templates and url.query by --param; bad selections exit 2",
   ignore: skip,
   sanitizeResources: false,
   async fn() {
@@ -135,15 +135,20 @@ Deno.test({
         "http",
         "--pid",
         String(target.pid),
+        "--param",
+        "http.routes=/nope/{thing}",
+        "--param",
+        "http.url_query=true",
         "--endpoint",
         receiver.baseUrl,
       ]);
       const base = `http://127.0.0.1:${target.port}`;
-      const made = [await request(base, "GET", "/items/7"), await request(base, "GET", "/nope/abc")];
+      const made = [await request(base, "GET", "/items/7?a=1"), await request(base, "GET", "/nope/abc")];
       await waitUntil(() => receiver.spans.length >= 2, () => `${receiver.spans.length} spans`);
       const { code, stderr } = await agent.stop();
       strictEqual(code, 0, stderr);
-      deepStrictEqual(receiver.spans.map((s) => s.name).sort(), ["GET /items/{id}", "GET /nope/abc"]);
+      deepStrictEqual(receiver.spans.map((s) => s.name).sort(), ["GET /items/{id}", "GET /nope/{thing}"]);
+      deepStrictEqual(receiver.spans.map((s) => s.attributes["url.query"] ?? "").sort(), ["", "a=1"]);
       deepStrictEqual(receiver.spans.map((s) => s.attributes["http.response.status_code"]).sort(), [200, 404]);
       strictEqual(made.length, receiver.spans.length);
       for (const s of receiver.spans) {

@@ -4,8 +4,8 @@ no OpenTelemetry SDK anywhere.
   python3 flask_app.py backend
   BACKEND_URL=http://127.0.0.1:PORT python3 flask_app.py frontend
 
-Each listens on 127.0.0.1 port 0 (threaded werkzeug server) and prints
-"PORT <n>" once listening.
+Each listens on 127.0.0.1, port $PORT or else an ephemeral one (threaded
+werkzeug server), and prints "PORT <n>" once listening.
 
 backend:  GET /api/inventory/<id>  200 (404 when id % 5 == 0, 500 when id % 7 == 0)
           POST /api/orders/<id>    201 with the body's length
@@ -54,7 +54,7 @@ def process_order(item):
         return e.read(), e.code, {"Content-Type": "application/json"}
 
 
-server = make_server("127.0.0.1", 0, app, threaded=True)
+server = make_server("127.0.0.1", int(os.environ.get("PORT", "0")), app, threaded=True)
 print(f"PORT {server.server_port}", flush=True)
 try:
     server.serve_forever()
