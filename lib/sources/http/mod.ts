@@ -38,6 +38,8 @@ import { spanOfExchange } from "./span_shape.ts";
 
 /** Most bytes captured per call (HTTP_MAX_CAPTURE in probes/http.bpf.c). */
 export const MAX_CAPTURE_BYTES = 4096;
+/** The longest wait while events are flowing (ms). */
+const ACTIVE_WAIT_MS = 10;
 /** Bytes captured per call by default. */
 export const DEFAULT_CAPTURE_BYTES = 1024;
 
@@ -250,6 +252,7 @@ export function openHttpProbe(o: HttpProbeOptions): HttpProbeRun {
   }
 
   const waiter = createRingWaiter([ring.fd]);
+  let lastData = -Infinity;
   let lastPeriodic = performance.now();
   let lastResync = performance.now();
   let lastYield = performance.now();
@@ -329,12 +332,17 @@ export function openHttpProbe(o: HttpProbeOptions): HttpProbeRun {
         controller.enqueue(take());
         return;
       }
-      if (n > 0) continue;
-      // wait for data, or until the oldest ended exchange's grace period is over
+      if (n > 0) {
+        lastData = performance.now();
+        continue;
+      }
+      // The BPF side wakes us only when the ring is 1/8 full: while events flow, look every
+      // ACTIVE_WAIT_MS; and never sleep past the oldest ended exchange's grace period.
       const graceLeftMs = ended.length
         ? Math.max(1, Number(ended[0].endNs + graceNs - monotonicNowNs()) / 1e6)
         : MAX_WAIT_MS;
-      await waiter.wait(Math.min(MAX_WAIT_MS, graceLeftMs));
+      const activeMs = performance.now() - lastData < 1000 ? ACTIVE_WAIT_MS : MAX_WAIT_MS;
+      await waiter.wait(Math.min(activeMs, graceLeftMs));
       lastYield = performance.now();
     }
   }
