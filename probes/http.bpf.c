@@ -122,6 +122,14 @@ struct {
     __type(value, struct http_config);
 } http_config SEC(".maps");
 
+/* Non-blocking connects of traced processes still in progress: socket → tgid. */
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 4096);
+    __type(key, u64);
+    __type(value, u32);
+} http_connecting SEC(".maps");
+
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
     __uint(max_entries, HC_MAX);
@@ -386,6 +394,11 @@ static __always_inline int exit_call(s64 ret)
     ev.tid = (u32)id;
     ev.fd = fd;
     ev.kind = call->kind;
+    if (call->kind == HK_CONNECT && ret == -115 /* EINPROGRESS */) {
+        u32 tgid = id >> 32;
+        u64 key = (u64)sk;
+        bpf_map_update_elem(&http_connecting, &key, &tgid, BPF_ANY);
+    }
     if (ret > 0 && (call->kind == HK_RECV || call->kind == HK_SEND) && call->vec != 3) {
         want = capture_limit();
         if ((u64)ret < want)
@@ -586,6 +599,42 @@ int http_close_enter(struct sys_enter_args *ctx)
     ev.fd = ctx->args[0];
     ev.kind = HK_CLOSE;
     emit(&ev, 0, 0);
+    return 0;
+}
+
+/*
+ * The end of a non-blocking connect (the outcome is not a syscall's return
+ * value): SYN_SENT → CLOSE means it failed; report it as a connect event with
+ * -sk_err. Runs in whatever context the state changes (often softirq), so
+ * the process comes from http_connecting, filled at connect's exit.
+ */
+SEC("tracepoint/sock/inet_sock_set_state")
+int http_sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+    struct http_event ev = {};
+    struct sock *sk;
+    u64 key;
+    u32 *tgid;
+
+    if (ctx->protocol != IPPROTO_TCP || ctx->oldstate != TCP_SYN_SENT)
+        return 0;
+    key = (u64)ctx->skaddr;
+    tgid = bpf_map_lookup_elem(&http_connecting, &key);
+    if (!tgid)
+        return 0;
+    if (ctx->newstate == TCP_CLOSE) {
+        sk = (struct sock *)ctx->skaddr;
+        if (fill_tuple(&ev, sk)) {
+            ev.start_ns = ev.end_ns = bpf_ktime_get_ns();
+            ev.pid = *tgid;
+            ev.ret = -(s64)BPF_CORE_READ(sk, sk_err);
+            if (ev.ret == 0)
+                ev.ret = -111; /* ECONNREFUSED when the error is already consumed */
+            ev.kind = HK_CONNECT;
+            emit(&ev, 0, 0);
+        }
+    }
+    bpf_map_delete_elem(&http_connecting, &key);
     return 0;
 }
 

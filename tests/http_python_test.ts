@@ -270,3 +270,98 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "urllib client (no server in it): CLIENT spans, ERROR for 5xx and for a connection closed before the response",
+  ignore: skip,
+  sanitizeResources: false,
+  async fn() {
+    const receiver = await startOtlpReceiver();
+    const server = await startTarget(PY, [SERVER_PY]);
+    // a "server" that reads the request and hangs up without answering
+    const rude = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const rudeLoop = (async () => {
+      for await (const conn of rude) {
+        await conn.read(new Uint8Array(4096)).catch(() => null);
+        conn.close();
+      }
+    })().catch(() => {});
+    const client = new Deno.Command(PY, {
+      args: [`${ROOT}tests/targets/http_client.py`],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const lines = client.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let buffered = "";
+    const nextLine = async (): Promise<string> => {
+      while (!buffered.includes("\n")) {
+        const { value, done } = await lines.read();
+        if (done) throw new Error("client exited");
+        buffered += value;
+      }
+      const i = buffered.indexOf("\n");
+      const line = buffered.slice(0, i);
+      buffered = buffered.slice(i + 1);
+      return line;
+    };
+    const writer = client.stdin.getWriter();
+    const get = async (url: string) => {
+      await writer.write(new TextEncoder().encode(url + "\n"));
+      return await nextLine();
+    };
+    try {
+      strictEqual(await nextLine(), "PORT 0");
+      const agent = await startAgent([
+        "run",
+        "--probe",
+        "http",
+        "--pid",
+        String(client.pid),
+        "--endpoint",
+        receiver.baseUrl,
+      ]);
+      const refused = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const refusedPort = (refused.addr as Deno.NetAddr).port;
+      refused.close(); // nothing listens there now: connect is refused
+      const base = `http://127.0.0.1:${server.port}`;
+      deepStrictEqual(
+        [
+          await get(`${base}/items/9`),
+          await get(`${base}/boom`),
+          await get(`http://127.0.0.1:${(rude.addr as Deno.NetAddr).port}/hang-up`),
+          await get(`http://127.0.0.1:${refusedPort}/refused`),
+        ],
+        ["200", "500", "ERR RemoteDisconnected", "ERR URLError"],
+      );
+      await waitUntil(() => receiver.spans.length >= 3, () => `${receiver.spans.length} spans`);
+      const { code, stderr } = await agent.stop();
+      strictEqual(code, 0, stderr);
+      const spans = byPath(receiver.spans, CLIENT);
+      strictEqual(receiver.spans.length, 3, receiver.spans.map((s) => s.name).join("\n"));
+      const ok = spans.get("GET /items/9")!, boom = spans.get("GET /boom")!, cut = spans.get("GET /hang-up")!;
+      strictEqual(ok.attributes["http.response.status_code"], 200);
+      strictEqual(ok.status.code, 0);
+      strictEqual(ok.attributes["server.port"], server.port);
+      strictEqual(ok.name, "GET /items/{id}");
+      strictEqual(boom.attributes["http.response.status_code"], 500);
+      strictEqual(boom.status.code, ERROR);
+      strictEqual(cut.status.code, ERROR);
+      strictEqual(cut.attributes["error.type"], "connection_closed");
+      assert(!("http.response.status_code" in cut.attributes));
+      for (const s of [ok, boom, cut]) {
+        strictEqual(s.resource["process.pid"], client.pid);
+        strictEqual(s.resource["service.name"], "http_client");
+        strictEqual(s.parentSpanId, "", "a client outside any server request is a root");
+      }
+      strictEqual(summaryOf(stderr)["http.connect_failed"], 1, "the refused connect is counted, not a span");
+    } finally {
+      await writer.close().catch(() => {});
+      await client.status;
+      rude.close();
+      await rudeLoop;
+      await server.stop();
+      await receiver.close();
+    }
+  },
+});

@@ -495,7 +495,10 @@ export function createExchangeTracker(o: TrackerOptions): ExchangeTracker {
         case EventKind.ACCEPT:
         case EventKind.CONNECT: {
           if (ev.ret < 0 && -ev.ret !== EINPROGRESS) {
+            // a refused or timed-out connect (blocking: its return value; non-blocking: the socket's SYN_SENT → CLOSE)
             connectFailed++;
+            const c = conns.get(ev.sock);
+            if (c && c.pid === ev.pid) forget(c, "close", ev.endNs);
             return;
           }
           const old = conns.get(ev.sock);
