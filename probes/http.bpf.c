@@ -122,7 +122,7 @@ struct {
     __type(value, struct http_config);
 } http_config SEC(".maps");
 
-/* Non-blocking connects of traced processes still in progress: socket → tgid. */
+/* Connects of traced processes not settled yet: socket → tgid (from connect's entry to its outcome). */
 struct {
     __uint(type, BPF_MAP_TYPE_LRU_HASH);
     __uint(max_entries, 4096);
@@ -394,10 +394,12 @@ static __always_inline int exit_call(s64 ret)
     ev.tid = (u32)id;
     ev.fd = fd;
     ev.kind = call->kind;
-    if (call->kind == HK_CONNECT && ret == -115 /* EINPROGRESS */) {
-        u32 tgid = id >> 32;
+    if (call->kind == HK_CONNECT && ret != -115 /* EINPROGRESS */) {
+        /* done: a failure is reported here unless the socket's state change reported it already */
         u64 key = (u64)sk;
-        bpf_map_update_elem(&http_connecting, &key, &tgid, BPF_ANY);
+        int pending = bpf_map_delete_elem(&http_connecting, &key) == 0;
+        if (ret < 0 && !pending)
+            goto out;
     }
     if (ret > 0 && (call->kind == HK_RECV || call->kind == HK_SEND) && call->vec != 3) {
         want = capture_limit();
@@ -463,6 +465,18 @@ int http_accept4_exit(struct sys_exit_args *ctx)
 SEC("tracepoint/syscalls/sys_enter_connect")
 int http_connect_enter(struct sys_enter_args *ctx)
 {
+    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    struct sock *sk;
+    u64 key;
+
+    if (!traced(tgid))
+        return 0;
+    /* remembered before the SYN goes out: on loopback a refusal arrives within the call */
+    sk = tcp_sock_of_fd(ctx->args[0]);
+    if (sk) {
+        key = (u64)sk;
+        bpf_map_update_elem(&http_connecting, &key, &tgid, BPF_ANY);
+    }
     return enter(ctx->args[0], HK_CONNECT, 3, 0, 0);
 }
 
@@ -603,10 +617,11 @@ int http_close_enter(struct sys_enter_args *ctx)
 }
 
 /*
- * The end of a non-blocking connect (the outcome is not a syscall's return
- * value): SYN_SENT → CLOSE means it failed; report it as a connect event with
- * -sk_err. Runs in whatever context the state changes (often softirq), so
- * the process comes from http_connecting, filled at connect's exit.
+ * The outcome of a connect, also a non-blocking one (whose failure is not a
+ * syscall's return value): SYN_SENT → CLOSE means it failed; report it as a
+ * connect event with -sk_err, once (connect's exit reports only what this did
+ * not). Runs in whatever context the state changes (often softirq), so the
+ * process comes from http_connecting, filled at connect's entry.
  */
 SEC("tracepoint/sock/inet_sock_set_state")
 int http_sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
