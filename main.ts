@@ -83,6 +83,8 @@ async function runCommand(args: string[]): Promise<number> {
     fileProbes: file.probes,
     openPorts: values["open-port"],
     openPortEnv: env("OTEL_EBPF_OPEN_PORT"),
+    exe: values.exe,
+    exeEnv: env("OTEL_EBPF_AUTO_TARGET_EXE"),
   });
   const opt = <T>(text: string | undefined, flag: string, parse: (t: string, w: string) => T): T | undefined =>
     text === undefined ? undefined : parse(text, flag);

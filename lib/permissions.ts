@@ -22,6 +22,7 @@ export const ENV_VARS: readonly string[] = [
   "SPANPROBE_LIBBPF",
   // the http probe's port selection (OBI's name, for users switching over)
   "OTEL_EBPF_OPEN_PORT",
+  "OTEL_EBPF_AUTO_TARGET_EXE",
   // set by scripts/launch.ts: stdin is its pipe, end-of-file means it died (lib/agent/parent_watch.ts)
   "SPANPROBE_WATCH_STDIN",
   "BPFTRACE_PERF_RB_PAGES",

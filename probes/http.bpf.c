@@ -44,6 +44,7 @@ enum http_kind {
     HK_RECV = 3,
     HK_SEND = 4,
     HK_CLOSE = 5,
+    HK_EXEC = 6, /* a process exec'd (only with HTTP_CFG_EXEC: the agent matches its executable) */
 };
 
 /* What the agent reads: a fixed 96-byte header, then `captured` bytes. */
@@ -80,8 +81,10 @@ struct http_call {
 
 struct http_config {
     u32 capture_bytes;
-    u32 pad;
+    u32 flags; /* HTTP_CFG_* */
 };
+
+#define HTTP_CFG_EXEC 1 /* report execs of untraced processes (selection by executable) */
 
 /* Counters the agent reads (array "http_counters"). */
 enum http_counter {
@@ -211,6 +214,13 @@ static __always_inline int fill_tuple(struct http_event *ev, struct sock *sk)
     }
     ev->family = family;
     return 1;
+}
+
+static __always_inline u32 config_flags(void)
+{
+    u32 zero = 0;
+    struct http_config *cfg = bpf_map_lookup_elem(&http_config, &zero);
+    return cfg ? cfg->flags : 0;
 }
 
 static __always_inline u32 capture_limit(void)
@@ -670,6 +680,23 @@ int http_fork(struct trace_event_raw_sched_process_fork *ctx)
         return 0;
     if (bpf_map_update_elem(&http_pids, &child, &one, BPF_ANY) < 0)
         count(HC_PIDS_FULL);
+    return 0;
+}
+
+/* With selection by executable, every exec of an untraced process is reported (header only). */
+SEC("tracepoint/sched/sched_process_exec")
+int http_exec(void *ctx)
+{
+    u64 id = bpf_get_current_pid_tgid();
+    struct http_event ev = {};
+
+    if (!(config_flags() & HTTP_CFG_EXEC) || traced(id >> 32))
+        return 0;
+    ev.start_ns = ev.end_ns = bpf_ktime_get_ns();
+    ev.pid = id >> 32;
+    ev.tid = (u32)id;
+    ev.kind = HK_EXEC;
+    emit(&ev, 0, 0);
     return 0;
 }
 

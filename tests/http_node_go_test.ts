@@ -173,3 +173,59 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "--exe selects running and later-started processes by executable path; others are not traced",
+  ignore: skip,
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "spanprobe-go-exe-" });
+    const receiver = await startOtlpReceiver();
+    const targets: { stop(): Promise<void> }[] = [];
+    try {
+      const build = await new Deno.Command("go", {
+        args: ["build", "-o", `${dir}/go_http_server`, `${ROOT}tests/targets/http_server_go.go`],
+        cwd: dir,
+        stderr: "piped",
+      }).output();
+      assert(build.success, new TextDecoder().decode(build.stderr));
+      await Deno.copyFile(`${dir}/go_http_server`, `${dir}/other_server`);
+      const before = await startTarget(`${dir}/go_http_server`, []);
+      const other = await startTarget(`${dir}/other_server`, []);
+      targets.push(before, other);
+      const agent = await startAgent([
+        "run",
+        "--probe",
+        "http",
+        "--exe",
+        `${dir}/go_http_*`,
+        "--endpoint",
+        receiver.baseUrl,
+      ]);
+      const after = await startTarget(`${dir}/go_http_server`, []); // started while the agent runs
+      targets.push(after);
+      for (const t of [before, other, after]) {
+        for (const id of [1, 2]) {
+          const res = await fetch(`http://127.0.0.1:${t.port}/items/${id}`);
+          await res.arrayBuffer();
+        }
+      }
+      await waitUntil(() => receiver.spans.length >= 4, () => `${receiver.spans.length}/4 spans`);
+      const { code, stderr } = await agent.stop();
+      strictEqual(code, 0, stderr);
+      strictEqual(
+        receiver.spans.length,
+        4,
+        receiver.spans.map((s) => `${s.resource["process.pid"]} ${s.name}`).join("\n"),
+      );
+      const pids = receiver.spans.map((s) => s.resource["process.pid"]);
+      strictEqual(pids.filter((p) => p === before.pid).length, 2);
+      strictEqual(pids.filter((p) => p === after.pid).length, 2);
+      for (const s of receiver.spans) strictEqual(s.resource["service.name"], "go_http_server");
+    } finally {
+      for (const t of targets) await t.stop();
+      await receiver.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

@@ -166,6 +166,7 @@ Deno.test({
         [["--probe", "http", "--open-port", "9-1"], {}, "is empty"],
         [["--probe", "http"], { OTEL_EBPF_OPEN_PORT: "80,x" }, "OTEL_EBPF_OPEN_PORT"],
         [["--open-port", "80", "--probe", "exec-trace"], {}, "add --probe http"],
+        [["--probe", "http", "--exe", "server"], {}, "starts with / or *"],
         [["--probe", "http", "--open-port", "80", "--param", "capture_bytes=9"], {}, "capture_bytes"],
       ] as [string[], Record<string, string>, string][]
     ) {

@@ -10,7 +10,7 @@ import { classify, endsWithLastChunk, parseRequestHead, parseResponseHead } from
 import { parseHttpParams } from "../lib/sources/http/params.ts";
 import { scriptNameOf, serviceNameFromEnviron, serviceNameOf } from "../lib/sources/http/process_resource.ts";
 import { createRouteNormaliser } from "../lib/sources/http/route.ts";
-import { parsePorts } from "../lib/sources/http/selectors.ts";
+import { exeGlob, parsePorts } from "../lib/sources/http/selectors.ts";
 import { parentSpanIdOf, traceIdOf } from "../lib/sources/http/span_shape.ts";
 import { parseTraceparent } from "../lib/sources/http/traceparent.ts";
 import { UserError } from "../lib/core/errors.ts";
@@ -112,6 +112,11 @@ Deno.test("selectors and params: OBI port syntax, bounds, exit 2", () => {
     commandLine: false,
     linkGraceMs: undefined,
   });
+  assert(exeGlob("*/python3*").test("/usr/bin/python3.11"));
+  assert(exeGlob("/srv/app-?").test("/srv/app-1"));
+  assert(!exeGlob("/srv/app").test("/srv/app2"), "the whole path must match");
+  assert(!exeGlob("/srv/a.b").test("/srv/aXb"), "a dot is a dot");
+  throws(() => exeGlob("python3"), UserError);
   throws(() => parseHttpParams({ nope: "1" }), UserError);
   throws(() => parseHttpParams({ capture_bytes: "99999" }), UserError);
   throws(() => parseHttpParams({ routes: "a/b" }), UserError);

@@ -14,7 +14,7 @@ import { resolveParams } from "../sources/bpftrace/script.ts";
 import { UserError } from "../core/errors.ts";
 import type { ProbeRun } from "../core/probe_run.ts";
 import { HTTP_PARAMS, type HttpParams, parseHttpParams } from "../sources/http/params.ts";
-import { type HttpSelectors, parsePorts } from "../sources/http/selectors.ts";
+import { exeGlob, type HttpSelectors, parsePorts } from "../sources/http/selectors.ts";
 import { createResourceCache } from "../spans/resources.ts";
 import { parseResourceAttributes } from "../export/otlp_env.ts";
 import type { Counters } from "../telemetry/counters.ts";
@@ -44,6 +44,10 @@ export interface PlanInput {
   openPorts?: string[];
   /** OTEL_EBPF_OPEN_PORT (used when `--open-port` is absent). */
   openPortEnv?: string;
+  /** `--exe` globs (http probe). */
+  exe?: string[];
+  /** OTEL_EBPF_AUTO_TARGET_EXE (used when `--exe` is absent). */
+  exeEnv?: string;
   /** Check parameter values too (default true). */
   validateParams?: boolean;
 }
@@ -100,10 +104,12 @@ export async function planProbes(input: PlanInput): Promise<PlannedProbe[]> {
         : input.openPortEnv
         ? parsePorts([input.openPortEnv], "OTEL_EBPF_OPEN_PORT")
         : [];
-      const selectors = { ports, pids: planPid !== undefined ? [planPid] : [] };
-      if (input.validateParams !== false && !ports.length && !selectors.pids.length) {
+      const exe = input.exe?.length ? input.exe : input.exeEnv ? [input.exeEnv] : [];
+      for (const g of exe) exeGlob(g, input.exe?.length ? "--exe" : "OTEL_EBPF_AUTO_TARGET_EXE"); // validated before start
+      const selectors = { ports, pids: planPid !== undefined ? [planPid] : [], exe };
+      if (input.validateParams !== false && !ports.length && !selectors.pids.length && !exe.length) {
         throw new UserError(
-          "the http probe needs a selection: --open-port PORTS (or OTEL_EBPF_OPEN_PORT) and/or --pid PID",
+          "the http probe needs a selection: --open-port PORTS (or OTEL_EBPF_OPEN_PORT), --pid PID or --exe GLOB",
           2,
         );
       }
@@ -113,6 +119,9 @@ export async function planProbes(input: PlanInput): Promise<PlannedProbe[]> {
   }
   if (input.openPorts?.length && !planned.some((p) => p.ref.kind === "http")) {
     throw new UserError("--open-port selects processes for the http probe: add --probe http", 2);
+  }
+  if (input.exe?.length && !planned.some((p) => p.ref.kind === "http")) {
+    throw new UserError("--exe selects processes for the http probe: add --probe http", 2);
   }
   for (const k of Object.keys(input.cliParams)) {
     const dot = k.indexOf(".");

@@ -11,6 +11,7 @@ export const RUN_OPTIONS = {
   binary: { type: "string" },
   pid: { type: "string" },
   "open-port": { type: "string", multiple: true },
+  exe: { type: "string", multiple: true },
   command: { type: "string" },
   config: { type: "string", short: "c" },
   bpftrace: { type: "string" },

@@ -1,5 +1,6 @@
 /**
- * Processes already listening on selected ports when the probe starts:
+ * Processes to select when the probe starts. Already listening on selected
+ * ports:
  * found from /proc/net/tcp{,6} (sockets in LISTEN state, by inode) and
  * /proc/PID/fd links (`socket:[inode]`), read through libc. Without this, a
  * server whose clients keep their connections open would be traced only
@@ -58,6 +59,27 @@ export function pidsListeningOn(ports: number[]): number[] {
         break;
       }
     }
+  }
+  return pids;
+}
+
+/** The executable path of `pid` (undefined when gone or unreadable). */
+export function exePathOf(pid: number): string | undefined {
+  try {
+    return readSysLink(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, "");
+  } catch {
+    return undefined;
+  }
+}
+
+/** Pids of running processes whose executable path matches one of `globs` (this process excluded). */
+export function pidsWithExe(globs: RegExp[]): number[] {
+  if (globs.length === 0) return [];
+  const pids: number[] = [];
+  for (const p of listSysDir("/proc")) {
+    if (p.type !== "dir" || !/^\d+$/.test(p.name) || Number(p.name) === Deno.pid) continue;
+    const exe = exePathOf(Number(p.name));
+    if (exe !== undefined && globs.some((g) => g.test(exe))) pids.push(Number(p.name));
   }
   return pids;
 }

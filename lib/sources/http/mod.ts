@@ -28,12 +28,12 @@ import { monotonicNowNs, syncMonotonic } from "../../ffi/mono_clock.ts";
 import { openRingReader, type RingReader } from "../../ffi/ring_reader.ts";
 import { createRingWaiter, MAX_WAIT_MS } from "../../ffi/ring_wait.ts";
 import { openStatsReader, type StatsReader } from "../../ffi/ringbuf_stats.ts";
-import { addressesOf, blankEvent, decodeEvent } from "./events.ts";
+import { addressesOf, blankEvent, decodeEvent, EventKind } from "./events.ts";
 import { createExchangeTracker, type Exchange, type TrackerStats } from "./exchanges.ts";
-import { pidsListeningOn } from "./listeners.ts";
+import { exePathOf, pidsListeningOn, pidsWithExe } from "./listeners.ts";
 import { createProcessResources } from "./process_resource.ts";
 import { createRouteNormaliser } from "./route.ts";
-import type { HttpSelectors } from "./selectors.ts";
+import { exeGlob, type HttpSelectors } from "./selectors.ts";
 import { spanOfExchange } from "./span_shape.ts";
 
 /** Most bytes captured per call (HTTP_MAX_CAPTURE in probes/http.bpf.c). */
@@ -121,12 +121,13 @@ function readKernelCounters(map: BpfMap, cpus: number): number[] {
 export function openHttpProbe(o: HttpProbeOptions): HttpProbeRun {
   const { logger, counters } = o;
   const sel = o.selectors;
-  if (sel.ports.length === 0 && sel.pids.length === 0) {
+  if (sel.ports.length === 0 && sel.pids.length === 0 && !sel.exe?.length) {
     throw new UserError(
-      "the http probe needs a selection: --open-port PORTS (or OTEL_EBPF_OPEN_PORT) and/or --pid PID",
+      "the http probe needs a selection: --open-port PORTS (or OTEL_EBPF_OPEN_PORT), --pid PID or --exe GLOB",
       2,
     );
   }
+  const exeGlobs = (sel.exe ?? []).map((g) => exeGlob(g));
   const captureBytes = o.captureBytes ?? DEFAULT_CAPTURE_BYTES;
   if (!Number.isInteger(captureBytes) || captureBytes < 64 || captureBytes > MAX_CAPTURE_BYTES) {
     throw new UserError(`capture_bytes ${captureBytes}: expected an integer from 64 to ${MAX_CAPTURE_BYTES}`, 2);
@@ -139,18 +140,23 @@ export function openHttpProbe(o: HttpProbeOptions): HttpProbeRun {
   const clocks = o.clocks ?? createClockOffsets();
   const obj = loadBpfObject(objectPath, { logger, libbpfPath: o.libbpfPath });
   let reader: RingReader | undefined;
+  let pidMap: BpfMap | undefined;
   let statsReader: StatsReader;
   let kernelCounters: BpfMap;
   let cpus: number;
   let wallOffset: bigint;
   try {
-    obj.map("http_config").update(u32(0), new Uint8Array([...u32(captureBytes), 0, 0, 0, 0]));
+    // struct http_config { capture_bytes; flags } (flags bit 0: report execs, for --exe)
+    obj.map("http_config").update(u32(0), new Uint8Array([...u32(captureBytes), ...u32(exeGlobs.length ? 1 : 0)]));
     const ports = obj.map("http_ports");
     for (const p of sel.ports) ports.update(u16(p), new Uint8Array([1]));
     const pids = obj.map("http_pids");
     const listening = pidsListeningOn(sel.ports);
-    for (const p of new Set([...sel.pids, ...listening])) pids.update(u32(p), new Uint8Array([1]));
+    const byExe = pidsWithExe(exeGlobs);
+    for (const p of new Set([...sel.pids, ...listening, ...byExe])) pids.update(u32(p), new Uint8Array([1]));
     if (listening.length) logger.info("already listening on selected ports", { pids: listening.join(",") });
+    if (byExe.length) logger.info("running executables selected", { pids: byExe.join(",") });
+    pidMap = pids;
     reader = openRingReader(obj.map("http_events"));
     statsReader = openStatsReader(obj);
     kernelCounters = obj.map("http_counters");
@@ -183,11 +189,27 @@ export function openHttpProbe(o: HttpProbeOptions): HttpProbeRun {
     errnoName: (n) => errnoName(n) ?? `errno ${n}`,
   });
 
+  let execSelected = 0;
+  /** An exec reported for --exe: select the process when its executable matches. */
+  function onExec(pid: number): void {
+    const exe = exePathOf(pid);
+    if (exe === undefined || !exeGlobs.some((g) => g.test(exe))) return;
+    try {
+      pidMap!.update(u32(pid), new Uint8Array([1]));
+      execSelected++;
+      logger.debug("executable selected", { pid, exe });
+    } catch (e) {
+      logger.warnLimited("http-pids-full", "cannot select a process (pid table full?)", { pid, error: e });
+    }
+  }
+
   function onRecord(data: Uint8Array, off: number, len: number): void {
     events++;
     try {
       currentBuf = data;
-      tracker.handle(decodeEvent(data, off, len, ev));
+      decodeEvent(data, off, len, ev);
+      if (ev.kind === EventKind.EXEC) return onExec(ev.pid);
+      tracker.handle(ev);
     } catch (e) {
       decodeErrors++;
       counters.inc("decode_errors");
@@ -249,6 +271,7 @@ export function openHttpProbe(o: HttpProbeOptions): HttpProbeRun {
     counters.gauge("http.connect_failed", s.connectFailed);
     counters.gauge("http.evicted_connections", s.evictedConnections);
     counters.gauge("http.ambiguous_thread_context", s.ambiguousThreadContext);
+    if (exeGlobs.length) counters.gauge("http.exec_selected", execSelected);
   }
 
   const waiter = createRingWaiter([ring.fd]);
@@ -373,6 +396,7 @@ export function openHttpProbe(o: HttpProbeOptions): HttpProbeRun {
     object: objectPath,
     ports: sel.ports.join(",") || undefined,
     pids: sel.pids.join(",") || undefined,
+    exe: sel.exe?.join(",") || undefined,
     captureBytes,
   });
 

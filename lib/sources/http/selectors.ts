@@ -1,7 +1,9 @@
 /**
  * Which processes the http probe traces: `--open-port` (OBI's
- * `OTEL_EBPF_OPEN_PORT` syntax: `80,443,8000-8999`) and `--pid`. Parsed and
- * validated here; errors are UserErrors (exit 2) naming the flag and value.
+ * `OTEL_EBPF_OPEN_PORT` syntax: `80,443,8000-8999`), `--pid` and `--exe`
+ * (a glob on the executable's path, like OBI's `OTEL_EBPF_AUTO_TARGET_EXE`).
+ * Parsed and validated here; errors are UserErrors (exit 2) naming the flag
+ * and value.
  * @module
  */
 import { UserError } from "../../core/errors.ts";
@@ -15,6 +17,8 @@ export interface HttpSelectors {
   ports: number[];
   /** These processes are traced (and their children). */
   pids: number[];
+  /** Processes whose executable path matches one of these globs are traced, also ones started later. */
+  exe?: string[];
 }
 
 function port(text: string, flag: string, whole: string): number {
@@ -55,4 +59,24 @@ export function parsePidSelector(text: string, flag = "--pid"): number {
     throw new UserError(`${flag} ${text}: expected a process id`, 2);
   }
   return Number(text);
+}
+
+/**
+ * A glob on an executable path as a RegExp: `*` matches any run of
+ * characters (`/` included: `*python3*` matches `/usr/bin/python3.11`), `?`
+ * one character; the whole path must match. Throws a UserError (exit 2) on
+ * an empty or non-absolute-looking pattern.
+ */
+export function exeGlob(pattern: string, flag = "--exe"): RegExp {
+  if (!pattern || pattern.length > 4096 || /[\0\n]/.test(pattern)) {
+    throw new UserError(
+      `${flag} ${JSON.stringify(pattern)}: expected a glob on an executable path, e.g. '*/python3*'`,
+      2,
+    );
+  }
+  if (!pattern.startsWith("/") && !pattern.startsWith("*")) {
+    throw new UserError(`${flag} ${pattern}: an executable path glob starts with / or * (e.g. '*/${pattern}')`, 2);
+  }
+  const re = pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+  return new RegExp(`^${re}$`);
 }
