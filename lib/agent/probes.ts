@@ -44,6 +44,8 @@ export interface PlanInput {
   openPorts?: string[];
   /** OTEL_EBPF_OPEN_PORT (used when `--open-port` is absent). */
   openPortEnv?: string;
+  /** Require the http probe to have a selection (default true; `check` has no selectors). */
+  requireSelection?: boolean;
   /** `--exe` globs (http probe). */
   exe?: string[];
   /** OTEL_EBPF_AUTO_TARGET_EXE (used when `--exe` is absent). */
@@ -107,7 +109,8 @@ export async function planProbes(input: PlanInput): Promise<PlannedProbe[]> {
       const exe = input.exe?.length ? input.exe : input.exeEnv ? [input.exeEnv] : [];
       for (const g of exe) exeGlob(g, input.exe?.length ? "--exe" : "OTEL_EBPF_AUTO_TARGET_EXE"); // validated before start
       const selectors = { ports, pids: planPid !== undefined ? [planPid] : [], exe };
-      if (input.validateParams !== false && !ports.length && !selectors.pids.length && !exe.length) {
+      const require = input.validateParams !== false && input.requireSelection !== false;
+      if (require && !ports.length && !selectors.pids.length && !exe.length) {
         throw new UserError(
           "the http probe needs a selection: --open-port PORTS (or OTEL_EBPF_OPEN_PORT), --pid PID or --exe GLOB",
           2,
