@@ -31,6 +31,8 @@ export interface PlannedProbe {
   pid?: number;
   /** The http probe's selection and parameters (http probes only). */
   http?: { selectors: HttpSelectors; params: HttpParams };
+  /** Required parameters not given (`check` only: they are checked at run time). */
+  unchecked?: string[];
 }
 
 /** Inputs of {@linkcode planProbes}. */
@@ -44,14 +46,15 @@ export interface PlanInput {
   openPorts?: string[];
   /** OTEL_EBPF_OPEN_PORT (used when `--open-port` is absent). */
   openPortEnv?: string;
-  /** Require the http probe to have a selection (default true; `check` has no selectors). */
-  requireSelection?: boolean;
   /** `--exe` globs (http probe). */
   exe?: string[];
   /** OTEL_EBPF_AUTO_TARGET_EXE (used when `--exe` is absent). */
   exeEnv?: string;
-  /** Check parameter values too (default true). */
-  validateParams?: boolean;
+  /**
+   * For `check`: a required parameter that is not given is reported in
+   * `unchecked` instead of being an error (given values are validated fully).
+   */
+  checkOnly?: boolean;
 }
 
 function parsePid(text: string): number {
@@ -96,7 +99,12 @@ export async function planProbes(input: PlanInput): Promise<PlannedProbe[]> {
       const { loadTracingConfig } = await import("../config/tracing_config.ts");
       tracing = loadTracingConfig(ref.specPath);
     }
-    if (spec && input.validateParams !== false) resolveParams(spec, params);
+    let unchecked: string[] | undefined;
+    if (spec && input.checkOnly) {
+      unchecked = spec.params.filter((p) => p.required && params[p.name] === undefined).map((p) => p.name);
+      const relaxed = spec.params.map((p) => unchecked!.includes(p.name) ? { ...p, required: false } : p);
+      resolveParams({ ...spec, params: relaxed }, params);
+    } else if (spec) resolveParams(spec, params);
     const planPid = choice.pid ?? pid;
     let http: PlannedProbe["http"];
     if (ref.kind === "http") {
@@ -109,8 +117,8 @@ export async function planProbes(input: PlanInput): Promise<PlannedProbe[]> {
       const exe = input.exe?.length ? input.exe : input.exeEnv ? [input.exeEnv] : [];
       for (const g of exe) exeGlob(g, input.exe?.length ? "--exe" : "OTEL_EBPF_AUTO_TARGET_EXE"); // validated before start
       const selectors = { ports, pids: planPid !== undefined ? [planPid] : [], exe };
-      const require = input.validateParams !== false && input.requireSelection !== false;
-      if (require && !ports.length && !selectors.pids.length && !exe.length) {
+      // `check` has no selectors: the selection is required at run time only
+      if (!input.checkOnly && !ports.length && !selectors.pids.length && !exe.length) {
         throw new UserError(
           "the http probe needs a selection: --open-port PORTS (or OTEL_EBPF_OPEN_PORT), --pid PID or --exe GLOB",
           2,
@@ -118,7 +126,7 @@ export async function planProbes(input: PlanInput): Promise<PlannedProbe[]> {
       }
       http = { selectors, params: parseHttpParams(params) };
     }
-    planned.push({ ref, spec, tracing, params, pid: planPid, http });
+    planned.push({ ref, spec, tracing, params, pid: planPid, http, unchecked });
   }
   if (input.openPorts?.length && !planned.some((p) => p.ref.kind === "http")) {
     throw new UserError("--open-port selects processes for the http probe: add --probe http", 2);
@@ -166,15 +174,27 @@ function retargetAttach(p: PlannedProbe): AttachTarget[] | undefined {
 }
 
 /**
+ * `OTEL_RESOURCE_ATTRIBUTES` as attributes; a malformed value is ignored as a
+ * whole with a warning naming the variable (the OpenTelemetry SDK
+ * environment spec), never an error.
+ */
+function envResourceAttributes(text: string | undefined, logger: Logger): Record<string, string> {
+  try {
+    return parseResourceAttributes(text ?? "");
+  } catch (e) {
+    logger.warn(`OTEL_RESOURCE_ATTRIBUTES ignored: ${(e as Error).message}`);
+    return {};
+  }
+}
+
+/**
  * Starts every planned probe. A probe that cannot attach is logged as an
  * error (which probe, why) and the others run without it; when none can
  * run, this throws (the CLI exits non-zero) with every probe's reason.
  */
 export async function startProbes(planned: PlannedProbe[], o: StartOptions): Promise<ProbeRun[]> {
-  const resources = createResourceCache({
-    serviceName: o.serviceName,
-    extra: parseResourceAttributes(o.resourceAttributes ?? ""),
-  });
+  const resourceAttributes = envResourceAttributes(o.resourceAttributes, o.logger);
+  const resources = createResourceCache({ serviceName: o.serviceName, extra: resourceAttributes });
   const runs: ProbeRun[] = [];
   const failures: { name: string; error: Error }[] = [];
   try {
@@ -219,7 +239,7 @@ export async function startProbes(planned: PlannedProbe[], o: StartOptions): Pro
               counters: o.counters,
               libbpfPath: o.libbpf,
               serviceName: o.serviceName,
-              resourceAttributes: parseResourceAttributes(o.resourceAttributes ?? ""),
+              resourceAttributes,
               attach: retargetAttach(p),
             }),
           );
