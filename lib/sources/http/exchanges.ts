@@ -409,6 +409,7 @@ export function createExchangeTracker(o: TrackerOptions): ExchangeTracker {
   /** Response bytes (written by a server, read by a client); ends the exchange when complete. */
   function responseData(ex: Exchange, ev: HttpEvent): void {
     ex.lastResponseNs = ev.endNs;
+    if (!ex.response && ev.data.length === 0) return; // no bytes captured (sendfile): nothing to parse yet
     if (!ex.response) {
       const head = parseResponseHead(ev.data);
       if (!head) {
