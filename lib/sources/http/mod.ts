@@ -218,16 +218,16 @@ export function openHttpProbe(o: HttpProbeOptions): HttpProbeRun {
   }
 
   /** Turn exchanges that ended at least the grace period ago (all when `all`) into spans. */
+  /** Index of the oldest ended exchange not yet turned into a span (`ended` is a FIFO by processing order). */
+  let head = 0;
   function emitReady(all: boolean): void {
-    if (ended.length === 0) return;
-    const now = monotonicNowNs();
-    let keep = 0;
-    for (let i = 0; i < ended.length; i++) {
-      const ex = ended[i];
-      if (!all && ex.endNs + graceNs > now) {
-        ended[keep++] = ex;
-        continue;
-      }
+    if (head >= ended.length) return;
+    const deadline = monotonicNowNs() - graceNs;
+    while (head < ended.length) {
+      const ex = ended[head];
+      // in processing order: stop at the first one still in its grace period
+      if (!all && ex.endNs > deadline) break;
+      head++;
       out.push(spanOfExchange(ex, {
         routes,
         urlQuery: o.urlQuery ?? false,
@@ -237,7 +237,13 @@ export function openHttpProbe(o: HttpProbeOptions): HttpProbeRun {
       spans++;
       tracker.release(ex);
     }
-    ended.length = keep;
+    if (head === ended.length) {
+      ended.length = 0;
+      head = 0;
+    } else if (head >= 4096) {
+      ended.splice(0, head);
+      head = 0;
+    }
   }
 
   let reserveFailures = 0;
@@ -361,8 +367,8 @@ export function openHttpProbe(o: HttpProbeOptions): HttpProbeRun {
       }
       // The BPF side wakes us only when the ring is 1/8 full: while events flow, look every
       // ACTIVE_WAIT_MS; and never sleep past the oldest ended exchange's grace period.
-      const graceLeftMs = ended.length
-        ? Math.max(1, Number(ended[0].endNs + graceNs - monotonicNowNs()) / 1e6)
+      const graceLeftMs = head < ended.length
+        ? Math.max(1, Number(ended[head].endNs + graceNs - monotonicNowNs()) / 1e6)
         : MAX_WAIT_MS;
       const activeMs = performance.now() - lastData < 1000 ? ACTIVE_WAIT_MS : MAX_WAIT_MS;
       await waiter.wait(Math.min(activeMs, graceLeftMs));
