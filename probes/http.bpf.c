@@ -330,8 +330,8 @@ static __always_inline u64 wakeup_flags(void)
                                                                                        : BPF_RB_NO_WAKEUP;
 }
 
-/* Write `ev` plus up to `want` captured bytes of `call` as one record (exactly sized). */
-static __always_inline void emit(struct http_event *ev, struct http_call *call, u64 want)
+/* Write `ev` plus up to `want` captured bytes of `call` as one record (exactly sized); `wake`: wake the agent now. */
+static __always_inline void emit(struct http_event *ev, struct http_call *call, u64 want, int wake)
 {
     struct spanprobe_stats_t *st = spanprobe_stats_cpu();
     struct bpf_dynptr rec;
@@ -348,7 +348,7 @@ static __always_inline void emit(struct http_event *ev, struct http_call *call, 
     bpf_dynptr_write(&rec, 0, ev, sizeof(*ev), 0);
     if (st)
         st->submitted++;
-    bpf_ringbuf_submit_dynptr(&rec, wakeup_flags());
+    bpf_ringbuf_submit_dynptr(&rec, wake ? BPF_RB_FORCE_WAKEUP : wakeup_flags());
 }
 
 static __always_inline int enter(u32 fd, u8 kind, u8 vec, u64 buf, u64 iovlen)
@@ -416,7 +416,7 @@ static __always_inline int exit_call(s64 ret)
         if ((u64)ret < want)
             want = ret;
     }
-    emit(&ev, call, want);
+    emit(&ev, call, want, 0);
 out:
     call->active = 0;
     return 0;
@@ -622,7 +622,7 @@ int http_close_enter(struct sys_enter_args *ctx)
     ev.tid = (u32)id;
     ev.fd = ctx->args[0];
     ev.kind = HK_CLOSE;
-    emit(&ev, 0, 0);
+    emit(&ev, 0, 0, 0);
     return 0;
 }
 
@@ -656,7 +656,7 @@ int http_sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
             if (ev.ret == 0)
                 ev.ret = -111; /* ECONNREFUSED when the error is already consumed */
             ev.kind = HK_CONNECT;
-            emit(&ev, 0, 0);
+            emit(&ev, 0, 0, 0);
         }
     }
     bpf_map_delete_elem(&http_connecting, &key);
@@ -696,7 +696,7 @@ int http_exec(void *ctx)
     ev.pid = id >> 32;
     ev.tid = (u32)id;
     ev.kind = HK_EXEC;
-    emit(&ev, 0, 0);
+    emit(&ev, 0, 0, 1); /* rare, and the sooner the agent selects it, the fewer of its first calls are missed */
     return 0;
 }
 

@@ -201,9 +201,16 @@ Deno.test({
         `${dir}/go_http_*`,
         "--endpoint",
         receiver.baseUrl,
+        "--log-level",
+        "debug",
       ]);
       const after = await startTarget(`${dir}/go_http_server`, []); // started while the agent runs
       targets.push(after);
+      // selected from its exec event (the agent logs it); its calls before that are not seen
+      await waitUntil(
+        () => agent.logs.some((l) => l.msg === "executable selected" && l.pid === after.pid),
+        () => `no "executable selected" log for pid ${after.pid}`,
+      );
       for (const t of [before, other, after]) {
         for (const id of [1, 2]) {
           const res = await fetch(`http://127.0.0.1:${t.port}/items/${id}`);
