@@ -6,21 +6,28 @@
  *
  * Syscall tracepoints only (no kprobes, no fentry): accept/accept4, connect,
  * read/recvfrom/readv/recvmsg, write/sendto/writev/sendmsg/sendfile64,
- * close, plus sched_process_fork/exit to follow processes. The fd is
- * resolved to its TCP socket through the current task's file table (CO-RE
- * reads), which also gives the connection's 4-tuple.
+ * close; sock:inet_sock_set_state for the outcome of connects;
+ * sched_process_fork/exec/exit to follow processes. The fd is resolved to
+ * its TCP socket through the current task's file table (CO-RE reads), which
+ * also gives the connection's 4-tuple. A call's arguments wait for its exit
+ * in BPF task storage (no hash table).
  *
  * Selection happens here, first thing in every program: a process is traced
- * when its tgid is in `http_pids`. The agent puts --pid there; a process
- * that accepts a connection on a port in `http_ports` (--open-port) is
- * added by accept's exit; children of traced processes are added at fork;
- * exited ones are removed. Other processes cost one hash lookup per call.
+ * when its tgid is in `http_pids`. The agent puts --pid there, and processes
+ * already listening on selected ports or running a selected executable; a
+ * process that accepts a connection on a port in `http_ports` (--open-port)
+ * is added by accept's exit; with --exe, execs of untraced processes are
+ * reported so the agent can add them; children of traced processes are
+ * added at fork; exited ones are removed. Other processes cost one hash
+ * lookup per call.
  *
  * One event per call that moved bytes on a TCP socket (and per accept,
  * connect, close of one), with up to `capture_bytes` (config, at most
  * HTTP_MAX_CAPTURE) of the data, from up to HTTP_MAX_IOV iovecs. Records
- * are sized exactly (a dynptr reservation of header + bytes to capture);
- * no per-CPU scratch buffer, which a preempted program could share.
+ * are sized exactly (a dynptr reservation of header + bytes to capture,
+ * filled through a stack chunk in a bpf_loop); no per-CPU scratch buffer,
+ * which a preempted program could share. The agent is woken only when the
+ * ring is 1/8 full (or for an exec): it looks every 10 ms while events flow.
  */
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
