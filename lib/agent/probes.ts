@@ -203,14 +203,10 @@ export async function startProbes(planned: PlannedProbe[], o: StartOptions): Pro
         if (p.ref.kind === "http") {
           // loaded on demand, like the ring-buffer source (FFI)
           const { openHttpProbe } = await import("../sources/http/mod.ts");
-          const { buildBpfObject } = await import("../sources/ringbuf/build.ts");
+          const { locateObject } = await import("../sources/ringbuf/mod.ts");
           const hp = p.http!.params;
-          // NAME.bpf.o beside the spec when prebuilt, else NAME.bpf.c built into the cache
-          const base = p.ref.specPath.replace(/\.ya?ml$/, "");
-          const { sysPathExists } = await import("../ffi/sysfs.ts");
-          const objectPath = sysPathExists(`${base}.bpf.o`)
-            ? `${base}.bpf.o`
-            : await buildBpfObject(`${base}.bpf.c`, new URL("../../.cache/bpf", import.meta.url).pathname);
+          // found (or built) beside probes/http.yaml exactly as a ring-buffer probe's object
+          const { objectPath } = await locateObject({ configPath: p.ref.specPath, logger: o.logger });
           runs.push(
             openHttpProbe({
               objectPath,

@@ -108,8 +108,13 @@ function mergeTargets(fromConfig: AttachTarget[], extra: AttachTarget[] = []): A
   return [...byProgram.values()];
 }
 
-/** The object to load: the one given, or built from the source given, or found (or built) next to the config. */
-async function locateObject(options: RingbufProbeOptions): Promise<{ objectPath: string; sourcePath?: string }> {
+/**
+ * The object to load: the one given, or built from the source given, or found (or built) next to the config.
+ * Also used by the agent for other probes that load a BPF object from beside their spec (the http probe).
+ */
+export async function locateObject(
+  options: Pick<RingbufProbeOptions, "objectPath" | "sourcePath" | "configPath" | "cacheDir" | "build" | "logger">,
+): Promise<{ objectPath: string; sourcePath?: string }> {
   let objectPath = options.objectPath;
   let sourcePath = options.sourcePath;
   if (!objectPath && !sourcePath) {
