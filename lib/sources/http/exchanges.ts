@@ -451,7 +451,7 @@ export function createExchangeTracker(o: TrackerOptions): ExchangeTracker {
     if (c.unparsed) return;
     if (incoming) {
       if (cur?.role === "client") {
-        if (cur.headBytes && !cur.response && classify(ev.data) !== "response") return moreHead(cur, ev.data);
+        cur.headBytes = undefined; // the request head is complete once the answer comes
         return responseData(cur, ev);
       }
       if (cur?.role === "server" && !cur.response) {
