@@ -260,3 +260,20 @@ Deno.test("tracker: a request line split over reads (Go's 1-byte read) starts at
   strictEqual(ended[0].endReason, "complete");
   strictEqual(t.stats().unparsed.too_long, 0);
 });
+
+Deno.test("tracker: a CONNECT tunnel and a 101 upgrade end their exchange; what follows is not HTTP", () => {
+  const { t, ended } = tracker({ 1: ["127.0.0.1", 3128, "127.0.0.1", 5000], 2: ["127.0.0.1", 80, "127.0.0.1", 5001] });
+  t.handle(ev(EventKind.ACCEPT, 1, 10, 10, "", 5));
+  t.handle(ev(EventKind.RECV, 1, 10, 10, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"));
+  t.handle(ev(EventKind.SEND, 1, 10, 10, "HTTP/1.1 200 Connection established\r\n\r\n"));
+  t.handle(ev(EventKind.RECV, 1, 10, 10, "\x16\x03\x01\x00\x05hello"));
+  t.handle(ev(EventKind.RECV, 2, 10, 10, REQ("/ws", "Upgrade: websocket\r\nConnection: Upgrade\r\n")));
+  t.handle(ev(EventKind.SEND, 2, 10, 10, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"));
+  t.handle(ev(EventKind.RECV, 2, 10, 10, REQ("/looks-like-http-inside-websocket")));
+  deepStrictEqual(ended.map((x) => [x.request.method, x.response?.status, x.endReason]), [
+    ["CONNECT", 200, "complete"],
+    ["GET", 101, "complete"],
+  ]);
+  strictEqual(t.stats().unparsed.upgraded, 2);
+  strictEqual(t.stats().unparsed.tls, 0, "the tunnel's bytes are not looked at");
+});

@@ -21,7 +21,7 @@
  *   traffic that is not HTTP/1.x is counted by reason, never turned into a
  *   span: tls, http2, not_http, too_long (request line longer than the
  *   captured bytes), pipelined, no_request (a response without a request
- *   seen), response_not_http, upgraded (101: the rest is not HTTP).
+ *   seen), response_not_http, upgraded (101 or a CONNECT tunnel: the rest is not HTTP).
  * @module
  */
 import { newSpanId } from "../../core/ids.ts";
@@ -421,7 +421,8 @@ export function createExchangeTracker(o: TrackerOptions): ExchangeTracker {
       if (head.status < 200 && head.status !== 101) return; // interim (100 Continue): the real one follows
       ex.response = head;
       ex.responseBytes = ev.ret;
-      if (head.status === 101) {
+      if (head.status === 101 || (ex.request.method === "CONNECT" && head.status >= 200 && head.status < 300)) {
+        // the connection now carries another protocol (an upgrade, a CONNECT tunnel)
         markUnparsed(ex.conn, "upgraded");
         end(ex, ev.endNs, "complete");
         return;
