@@ -8,6 +8,7 @@
 import assert, { strictEqual } from "node:assert/strict";
 import { announceSkip, ebpfSkipReason, ROOT } from "./support/ebpf.ts";
 import { startAgent, startTarget, summaryOf, waitUntil } from "./support/http_targets.ts";
+import { isGoProcess } from "../lib/sources/http/go_binary.ts";
 import { type ReceivedSpan, startOtlpReceiver } from "./support/otlp_receiver.ts";
 
 const skip = announceSkip("http_node_go_test.ts", ebpfSkipReason());
@@ -157,6 +158,9 @@ Deno.test({
       assert(build.success, new TextDecoder().decode(build.stderr));
       const target = await startTarget(`${dir}/go_http_server`, []);
       try {
+        // thread context is off for Go processes (their goroutines move between threads)
+        assert(isGoProcess(target.pid), "a Go binary is recognised");
+        assert(!isGoProcess(Deno.pid), "deno is not Go");
         await checkServer(target, "go_http_server", [
           ["GET", "/items/2"],
           ["POST", "/items", "y".repeat(300)],

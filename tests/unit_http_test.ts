@@ -145,7 +145,11 @@ function ev(kind: EventKindValue, sock: number, pid: number, tid: number, data =
 }
 
 /** A tracker whose connections get addresses from `addr` by socket. */
-function tracker(addr: Record<number, [string, number, string, number]>, capture = 1024) {
+function tracker(
+  addr: Record<number, [string, number, string, number]>,
+  capture = 1024,
+  threadFollowsRequest?: (pid: number) => boolean,
+) {
   const ended: Exchange[] = [];
   const t = createExchangeTracker({
     captureBytes: capture,
@@ -157,6 +161,7 @@ function tracker(addr: Record<number, [string, number, string, number]>, capture
       return { local, remote };
     },
     errnoName: (n) => (n === 104 ? "ECONNRESET" : `errno ${n}`),
+    threadFollowsRequest,
   });
   return { t, ended };
 }
@@ -276,4 +281,23 @@ Deno.test("tracker: a CONNECT tunnel and a 101 upgrade end their exchange; what 
   ]);
   strictEqual(t.stats().unparsed.upgraded, 2);
   strictEqual(t.stats().unparsed.tls, 0, "the tunnel's bytes are not looked at");
+});
+
+Deno.test("tracker: no thread context for runtimes whose threads do not follow a request (Go)", () => {
+  const { t, ended } = tracker(
+    {
+      1: ["127.0.0.1", 80, "127.0.0.1", 40000],
+      2: ["127.0.0.1", 41000, "127.0.0.1", 9000],
+    },
+    1024,
+    (pid) => pid !== 10,
+  );
+  t.handle(ev(EventKind.RECV, 1, 10, 11, REQ("/front")));
+  t.handle(ev(EventKind.SEND, 2, 10, 11, REQ("/back")));
+  t.handle(ev(EventKind.RECV, 2, 10, 11, RES(200)));
+  t.handle(ev(EventKind.SEND, 1, 10, 11, RES(200)));
+  const [client, front] = ended;
+  strictEqual(client.parent, undefined, "not guessed from the thread");
+  strictEqual(front.parent, undefined);
+  strictEqual(t.stats().threadContextOff, 1);
 });

@@ -15,7 +15,8 @@
  *   the same connection (same 4-tuple, the server's request read after the
  *   client's write began) are linked: the server's parent is the client.
  *   A client exchange started on a thread that is serving exactly one server
- *   exchange becomes its child (thread context).
+ *   exchange becomes its child (thread context), except in runtimes whose
+ *   threads do not follow a request (Go: `threadFollowsRequest`).
  * - Bounded: at most `maxConnections` connections (the oldest evicted,
  *   counted), a head is accumulated over reads up to `captureBytes`, and
  *   traffic that is not HTTP/1.x is counted by reason, never turned into a
@@ -133,6 +134,12 @@ export interface TrackerOptions {
   addresses(ev: HttpEvent): Addresses;
   /** Names an errno (e.g. 104 → ECONNRESET). */
   errnoName(err: number): string;
+  /**
+   * Whether a thread of process `pid` follows one request at a time (default:
+   * yes). False for Go, whose goroutines move between threads: there a thread
+   * serving a request says nothing about who makes an outgoing call.
+   */
+  threadFollowsRequest?(pid: number): boolean;
 }
 
 /** Counters of a tracker. */
@@ -143,6 +150,8 @@ export interface TrackerStats {
   connectFailed: number;
   evictedConnections: number;
   ambiguousThreadContext: number;
+  /** Client requests not linked by thread because the runtime moves work between threads (Go). */
+  threadContextOff: number;
   dataWithoutExchange: number;
 }
 
@@ -190,6 +199,7 @@ export function createExchangeTracker(o: TrackerOptions): ExchangeTracker {
   let connectFailed = 0;
   let evicted = 0;
   let ambiguous = 0;
+  let threadOff = 0;
   let orphanData = 0;
 
   function connectionOf(ev: HttpEvent): Connection {
@@ -395,7 +405,8 @@ export function createExchangeTracker(o: TrackerOptions): ExchangeTracker {
     const ex = newExchange("client", c, ev, head);
     if (!ex.remoteParent) {
       const list = serving.get(ex.tid);
-      if (list?.length === 1 && list[0].pid === ex.pid) ex.parent = list[0];
+      if (list?.length && o.threadFollowsRequest && !o.threadFollowsRequest(ex.pid)) threadOff++;
+      else if (list?.length === 1 && list[0].pid === ex.pid) ex.parent = list[0];
       else if (list && list.length > 1) ambiguous++;
     }
     const server = serverByTuple.get(c.tupleKey);
@@ -546,6 +557,7 @@ export function createExchangeTracker(o: TrackerOptions): ExchangeTracker {
         connectFailed,
         evictedConnections: evicted,
         ambiguousThreadContext: ambiguous,
+        threadContextOff: threadOff,
         dataWithoutExchange: orphanData,
       };
     },

@@ -30,6 +30,7 @@ import { createRingWaiter, MAX_WAIT_MS } from "../../ffi/ring_wait.ts";
 import { openStatsReader, type StatsReader } from "../../ffi/ringbuf_stats.ts";
 import { addressesOf, blankEvent, decodeEvent, EventKind } from "./events.ts";
 import { createExchangeTracker, type Exchange, type TrackerStats } from "./exchanges.ts";
+import { isGoProcess } from "./go_binary.ts";
 import { exePathOf, pidsListeningOn, pidsWithExe } from "./listeners.ts";
 import { createProcessResources } from "./process_resource.ts";
 import { createRouteNormaliser } from "./route.ts";
@@ -178,6 +179,8 @@ export function openHttpProbe(o: HttpProbeOptions): HttpProbeRun {
   let spans = 0;
   let currentBuf: Uint8Array = new Uint8Array(0);
   const ev = blankEvent();
+  /** Whether a process runs Go (read once per process, from its executable's sections). */
+  const goPids = new Map<number, boolean>();
   const tracker = createExchangeTracker({
     captureBytes,
     onEnded: (ex) => ended.push(ex),
@@ -187,6 +190,15 @@ export function openHttpProbe(o: HttpProbeOptions): HttpProbeRun {
       return addressesOf(currentBuf, e);
     },
     errnoName: (n) => errnoName(n) ?? `errno ${n}`,
+    threadFollowsRequest: (pid) => {
+      let go = goPids.get(pid);
+      if (go === undefined) {
+        go = isGoProcess(pid);
+        if (goPids.size >= 4096) goPids.clear();
+        goPids.set(pid, go);
+      }
+      return !go;
+    },
   });
 
   let execSelected = 0;
@@ -277,6 +289,7 @@ export function openHttpProbe(o: HttpProbeOptions): HttpProbeRun {
     counters.gauge("http.connect_failed", s.connectFailed);
     counters.gauge("http.evicted_connections", s.evictedConnections);
     counters.gauge("http.ambiguous_thread_context", s.ambiguousThreadContext);
+    counters.gauge("http.thread_context_off", s.threadContextOff);
     if (exeGlobs.length) counters.gauge("http.exec_selected", execSelected);
   }
 
