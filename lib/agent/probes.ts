@@ -19,6 +19,8 @@ import { createResourceCache } from "../spans/resources.ts";
 import { parseResourceAttributes } from "../export/otlp_env.ts";
 import type { Counters } from "../telemetry/counters.ts";
 import type { Logger } from "../telemetry/log.ts";
+import { bpfCacheDir } from "../sources/ringbuf/cache_dir.ts";
+import { startTracedCommand } from "./traced_command.ts";
 
 /** A probe ready to start. */
 export interface PlannedProbe {
@@ -155,6 +157,10 @@ export interface StartOptions {
   resourceAttributes?: string;
   /** libbpf.so.1 to load (ring-buffer probes; default: found in the standard library folders). */
   libbpf?: string;
+  /** The cache folder (ring-buffer objects are built in its `bpf/`); see lib/sources/ringbuf/cache_dir.ts. */
+  cacheDir?: string;
+  /** `-D` definitions for ring-buffer probes built from source (e.g. SPANPROBE_WAKEUP_*). */
+  defines?: Record<string, string>;
 }
 
 /**
@@ -196,49 +202,62 @@ export async function startProbes(planned: PlannedProbe[], o: StartOptions): Pro
   const resourceAttributes = envResourceAttributes(o.resourceAttributes, o.logger);
   const resources = createResourceCache({ serviceName: o.serviceName, extra: resourceAttributes });
   const runs: ProbeRun[] = [];
+  const ringRuns = new Set<ProbeRun>();
   const failures: { name: string; error: Error }[] = [];
   try {
     for (const p of planned) {
       try {
         if (p.ref.kind === "http") {
-          // loaded on demand, like the ring-buffer source (FFI)
+          // loaded on demand, like the ring-buffer source (FFI); its object is found, embedded or
+          // built exactly as a ring-buffer probe's (probes/http.bpf.c beside probes/http.yaml)
+          const { requireRingbufSupport } = await import("../sources/ringbuf/preflight.ts");
+          requireRingbufSupport({ libbpfPath: o.libbpf, btf: true });
+          const { resolveProbeObject } = await import("../sources/ringbuf/mod.ts");
           const { openHttpProbe } = await import("../sources/http/mod.ts");
-          const { locateObject } = await import("../sources/ringbuf/mod.ts");
+          const object = await resolveProbeObject({
+            configPath: p.ref.specPath,
+            logger: o.logger,
+            cacheDir: o.cacheDir === undefined ? undefined : bpfCacheDir(o.cacheDir),
+            build: o.defines ? { defines: o.defines } : undefined,
+          });
           const hp = p.http!.params;
-          // found (or built) beside probes/http.yaml exactly as a ring-buffer probe's object
-          const { objectPath } = await locateObject({ configPath: p.ref.specPath, logger: o.logger });
-          runs.push(
-            openHttpProbe({
-              objectPath,
-              selectors: p.http!.selectors,
-              logger: o.logger,
-              counters: o.counters,
-              libbpfPath: o.libbpf,
-              captureBytes: hp.captureBytes,
-              routes: hp.routes,
-              urlQuery: hp.urlQuery,
-              commandLine: hp.commandLine,
-              linkGraceMs: hp.linkGraceMs,
-              resourceAttributes: parseResourceAttributes(o.resourceAttributes ?? ""),
-            }),
-          );
+          const run = openHttpProbe({
+            objectPath: object.objectPath,
+            objectBytes: object.bytes,
+            selectors: p.http!.selectors,
+            logger: o.logger,
+            counters: o.counters,
+            libbpfPath: o.libbpf,
+            captureBytes: hp.captureBytes,
+            routes: hp.routes,
+            urlQuery: hp.urlQuery,
+            commandLine: hp.commandLine,
+            linkGraceMs: hp.linkGraceMs,
+            resourceAttributes,
+          });
+          runs.push(run);
+          ringRuns.add(run); // --command: started by the agent, as for ring-buffer probes
           continue;
         }
         if (p.ref.kind === "ringbuf") {
           // loaded on demand: a bpftrace-only run needs no FFI permission at all
+          const { requireRingbufSupport } = await import("../sources/ringbuf/preflight.ts");
+          requireRingbufSupport({ libbpfPath: o.libbpf, btf: true });
           const { openRingbufProbe } = await import("../sources/ringbuf/mod.ts");
-          runs.push(
-            await openRingbufProbe({
-              configPath: p.ref.specPath,
-              config: p.tracing,
-              logger: o.logger,
-              counters: o.counters,
-              libbpfPath: o.libbpf,
-              serviceName: o.serviceName,
-              resourceAttributes,
-              attach: retargetAttach(p),
-            }),
-          );
+          const run = await openRingbufProbe({
+            configPath: p.ref.specPath,
+            config: p.tracing,
+            logger: o.logger,
+            counters: o.counters,
+            libbpfPath: o.libbpf,
+            serviceName: o.serviceName,
+            resourceAttributes,
+            attach: retargetAttach(p),
+            cacheDir: o.cacheDir === undefined ? undefined : bpfCacheDir(o.cacheDir),
+            build: o.defines ? { defines: o.defines } : undefined,
+          });
+          runs.push(run);
+          ringRuns.add(run);
           continue;
         }
         runs.push(
@@ -273,5 +292,48 @@ export async function startProbes(planned: PlannedProbe[], o: StartOptions): Pro
       1,
     );
   }
-  return runs;
+  if (o.command === undefined || ringRuns.size === 0) return runs;
+  return await tieToCommand(runs, ringRuns, o.command, o.logger);
+}
+
+/**
+ * `--command` with ring-buffer probes: they end when the command does.
+ * bpftrace probes start it themselves (`-c`), so with any of them the
+ * ring-buffer probes stop once every bpftrace probe has ended; otherwise the
+ * command is started here, now that everything is attached, and is sent
+ * SIGTERM when the agent stops first.
+ */
+async function tieToCommand(
+  runs: ProbeRun[],
+  ringRuns: Set<ProbeRun>,
+  command: string,
+  logger: Logger,
+): Promise<ProbeRun[]> {
+  const others = runs.filter((r) => !ringRuns.has(r));
+  const stopRings = () =>
+    Promise.all([...ringRuns].map((r) => r.stop())).catch((e) => {
+      logger.error("cannot stop the ring-buffer probes after --command ended", { error: (e as Error).message });
+    });
+  if (others.length) {
+    void Promise.allSettled(others.map((r) => r.done)).then(stopRings);
+    return runs;
+  }
+  let traced;
+  try {
+    traced = startTracedCommand(command, logger);
+  } catch (e) {
+    await Promise.all(runs.map((r) => r.stop()));
+    throw e;
+  }
+  const cmd = traced;
+  void cmd.status.then(stopRings);
+  return runs.map((r): ProbeRun => ({
+    name: r.name,
+    spans: r.spans,
+    done: r.done,
+    stop: () => {
+      cmd.kill();
+      return r.stop();
+    },
+  }));
 }

@@ -5,7 +5,7 @@
  * conditions instead of sleeping.
  * @module
  */
-import { ROOT, sandboxFlags } from "./ebpf.ts";
+import { ROOT, sandboxEnv, sandboxFlags } from "./ebpf.ts";
 
 /** A started target server. */
 export interface Target {
@@ -81,13 +81,13 @@ export interface Agent {
 
 /**
  * Starts `spanprobe ARGS --log-format json` under the launcher's permission
- * set for those arguments and waits for its "running" log line.
+ * set and environment for those arguments and waits for its "running" log line.
  */
 export async function startAgent(args: string[], env: Record<string, string> = {}): Promise<Agent> {
   const all = [...args, "--log-format", "json"];
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...sandboxFlags(all, env), `${ROOT}main.ts`, ...all],
-    env,
+    env: { ...sandboxEnv(all, env), ...env }, // what the launcher adds (the build cache folder)
     stdout: "piped",
     stderr: "piped",
     stdin: "null",

@@ -51,6 +51,8 @@ export interface HttpProbeOptions {
   counters: Counters;
   /** The compiled probes/http.bpf.c. */
   objectPath: string;
+  /** Its bytes, when libbpf cannot open `objectPath` itself (embedded in the compiled binary). */
+  objectBytes?: Uint8Array<ArrayBuffer>;
   libbpfPath?: string;
   /** Bytes of each read/write captured (default 1024, at most 4096). */
   captureBytes?: number;
@@ -139,7 +141,7 @@ export function openHttpProbe(o: HttpProbeOptions): HttpProbeRun {
   const objectPath = o.objectPath;
 
   const clocks = o.clocks ?? createClockOffsets();
-  const obj = loadBpfObject(objectPath, { logger, libbpfPath: o.libbpfPath });
+  const obj = loadBpfObject(objectPath, { logger, libbpfPath: o.libbpfPath, bytes: o.objectBytes });
   let reader: RingReader | undefined;
   let pidMap: BpfMap | undefined;
   let statsReader: StatsReader;
