@@ -172,7 +172,7 @@ async function main(): Promise<void> {
       const mine = new Set(
         (await progs()).filter((p) => !before.has(p.id) && p.name.startsWith("http_")).map((p) => p.id),
       );
-      if (mine.size !== 27) console.warn(`warning: ${mine.size} new http_ programs (another agent started?)`);
+      if (mine.size !== 29) console.warn(`warning: ${mine.size} new http_ programs (another agent started?)`);
       // background: the same programs on everyone else's socket calls, no load on our server
       const idle0 = await ebpfTotals(mine);
       await new Promise((r) => setTimeout(r, SECONDS * 1000));
