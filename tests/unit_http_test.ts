@@ -4,7 +4,14 @@
  * hand-made events (keep-alive, split heads, pipelining, linking, errors).
  */
 import assert, { deepStrictEqual, strictEqual, throws } from "node:assert/strict";
-import { EventKind, type EventKindValue, type HttpEvent } from "../lib/sources/http/events.ts";
+import {
+  addressesOf,
+  blankEvent,
+  decodeEvent,
+  EventKind,
+  type EventKindValue,
+  type HttpEvent,
+} from "../lib/sources/http/events.ts";
 import { createExchangeTracker, type Exchange } from "../lib/sources/http/exchanges.ts";
 import { classify, endsWithLastChunk, parseRequestHead, parseResponseHead } from "../lib/sources/http/http_parse.ts";
 import { parseHttpParams } from "../lib/sources/http/params.ts";
@@ -300,4 +307,49 @@ Deno.test("tracker: no thread context for runtimes whose threads do not follow a
   strictEqual(client.parent, undefined, "not guessed from the thread");
   strictEqual(front.parent, undefined);
   strictEqual(t.stats().threadContextOff, 1);
+});
+
+Deno.test("events: a record's header, bytes and addresses (IPv4, IPv6, IPv4-mapped)", () => {
+  const rec = (family: number, local: number[], remote: number[]) => {
+    const b = new Uint8Array(96 + 3);
+    const v = new DataView(b.buffer);
+    v.setBigUint64(0, 111n, true);
+    v.setBigUint64(8, 222n, true);
+    v.setUint32(16, 0xdeadbeef, true);
+    v.setUint32(20, 0xffff8881, true);
+    v.setBigInt64(24, -104n, true);
+    v.setUint32(32, 42, true);
+    v.setUint32(36, 43, true);
+    v.setUint32(44, 3, true);
+    v.setUint16(48, 8080, true);
+    v.setUint16(50, 51000, true);
+    b[52] = EventKind.RECV;
+    b[53] = family;
+    b.set(local, 56);
+    b.set(remote, 72);
+    b.set([65, 66, 67], 96);
+    return b;
+  };
+  const e = decodeEvent(rec(2, [127, 0, 0, 1], [10, 1, 2, 3]), 0, 99, blankEvent());
+  deepStrictEqual(
+    [e.startNs, e.endNs, e.sock, e.ret, e.pid, e.tid, e.lport, e.rport, e.kind, new TextDecoder().decode(e.data)],
+    [111n, 222n, 0x8881 * 0x1_0000_0000 + 0xdeadbeef, -104, 42, 43, 8080, 51000, EventKind.RECV, "ABC"],
+  );
+  deepStrictEqual(addressesOf(rec(2, [127, 0, 0, 1], [10, 1, 2, 3]), e), { local: "127.0.0.1", remote: "10.1.2.3" });
+  const v6 = rec(10, [...new Array(15).fill(0), 1], [0x20, 0x01, 0x0d, 0xb8, ...new Array(11).fill(0), 5]);
+  deepStrictEqual(addressesOf(v6, decodeEvent(v6, 0, 99, blankEvent())), { local: "::1", remote: "2001:db8::5" });
+  const mapped = rec(10, [...new Array(10).fill(0), 0xff, 0xff, 127, 0, 0, 1], [
+    ...new Array(10).fill(0),
+    0xff,
+    0xff,
+    1,
+    2,
+    3,
+    4,
+  ]);
+  deepStrictEqual(addressesOf(mapped, decodeEvent(mapped, 0, 99, blankEvent())), {
+    local: "127.0.0.1",
+    remote: "1.2.3.4",
+  });
+  throws(() => decodeEvent(rec(2, [], []), 0, 98, blankEvent()), /captured/);
 });
