@@ -52,6 +52,7 @@ enum http_kind {
     HK_SEND = 4,
     HK_CLOSE = 5,
     HK_EXEC = 6, /* a process exec'd (only with HTTP_CFG_EXEC: the agent matches its executable) */
+    HK_EXIT = 7, /* a traced process exits (its connections end with it) */
 };
 
 /* What the agent reads: a fixed 96-byte header, then `captured` bytes. */
@@ -712,7 +713,16 @@ int http_exit(void *ctx)
 {
     u64 id = bpf_get_current_pid_tgid();
     u32 tid = (u32)id;
+    struct http_event ev = {};
 
+    /* a traced process's main thread exits: its sockets close without close() calls, so say so */
+    if (tid == id >> 32 && traced(tid)) {
+        ev.start_ns = ev.end_ns = bpf_ktime_get_ns();
+        ev.pid = tid;
+        ev.tid = tid;
+        ev.kind = HK_EXIT;
+        emit(&ev, 0, 0, 0);
+    }
     bpf_map_delete_elem(&http_pids, &tid);
     return 0;
 }

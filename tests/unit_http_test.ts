@@ -353,3 +353,16 @@ Deno.test("events: a record's header, bytes and addresses (IPv4, IPv6, IPv4-mapp
   });
   throws(() => decodeEvent(rec(2, [], []), 0, 98, blankEvent()), /captured/);
 });
+
+Deno.test("tracker: a traced process's exit ends its open exchanges (error process_exit) and forgets its connections", () => {
+  const { t, ended } = tracker({ 1: ["127.0.0.1", 80, "127.0.0.1", 5000], 2: ["127.0.0.1", 80, "127.0.0.1", 5001] });
+  t.handle(ev(EventKind.RECV, 1, 10, 10, REQ("/slow")));
+  t.handle(ev(EventKind.RECV, 2, 11, 11, REQ("/other-process")));
+  t.handle(ev(EventKind.EXIT, 0, 10, 10, "", 0));
+  deepStrictEqual(ended.map((x) => [x.request.path, x.error, x.endReason]), [[
+    "/slow",
+    "process_exit",
+    "process_exit",
+  ]]);
+  strictEqual(t.stats().connections, 1);
+});

@@ -8,7 +8,7 @@
 export const EVENT_HEADER_BYTES = 96;
 
 /** `enum http_kind`. */
-export const EventKind = { ACCEPT: 1, CONNECT: 2, RECV: 3, SEND: 4, CLOSE: 5, EXEC: 6 } as const;
+export const EventKind = { ACCEPT: 1, CONNECT: 2, RECV: 3, SEND: 4, CLOSE: 5, EXEC: 6, EXIT: 7 } as const;
 
 /** One of the {@linkcode EventKind} values. */
 export type EventKindValue = typeof EventKind[keyof typeof EventKind];

@@ -169,6 +169,9 @@ export interface ExchangeTracker {
 
 const EINPROGRESS = 115;
 
+/** Why a connection is forgotten. */
+type CloseReason = "close" | "shutdown" | "idle" | "process_exit";
+
 function hasLineEnd(b: Uint8Array): boolean {
   const i = b.indexOf(13);
   return i >= 0 && i + 1 < b.length && b[i + 1] === 10;
@@ -262,18 +265,18 @@ export function createExchangeTracker(o: TrackerOptions): ExchangeTracker {
   }
 
   /** Ends the connection's open exchange by its rule for a closed connection. */
-  function endOnClose(ex: Exchange, nowNs: bigint, reason: "close" | "shutdown" | "idle"): void {
+  function endOnClose(ex: Exchange, nowNs: bigint, reason: CloseReason): void {
     if (ex.ended) return;
     if (ex.response) {
       // close-delimited bodies end here; others were cut short (still the last byte seen)
       end(ex, ex.lastResponseNs, reason);
     } else {
       ex.error = reason === "close" ? (ex.role === "server" ? "no_response" : "connection_closed") : reason;
-      end(ex, reason === "close" ? nowNs : ex.startNs, reason);
+      end(ex, reason === "close" || reason === "process_exit" ? nowNs : ex.startNs, reason);
     }
   }
 
-  function forget(c: Connection, reason: "close" | "shutdown" | "idle", nowNs = c.lastNs): void {
+  function forget(c: Connection, reason: CloseReason, nowNs = c.lastNs): void {
     if (c.current) endOnClose(c.current, nowNs, reason);
     if (conns.get(c.sock) === c) conns.delete(c.sock);
   }
@@ -522,6 +525,11 @@ export function createExchangeTracker(o: TrackerOptions): ExchangeTracker {
         case EventKind.CLOSE: {
           const c = conns.get(ev.sock);
           if (c && c.pid === ev.pid) forget(c, "close", ev.endNs);
+          return;
+        }
+        case EventKind.EXIT: {
+          // the process's sockets closed with it (no close() calls to see)
+          for (const c of [...conns.values()]) if (c.pid === ev.pid) forget(c, "process_exit", ev.endNs);
           return;
         }
         case EventKind.RECV:
