@@ -139,11 +139,11 @@ export async function startAgent(args: string[], env: Record<string, string> = {
   };
 }
 
-/** Polls `cond` every 20 ms until true; throws `what` after `timeoutMs`. */
+/** Polls `cond` every 20 ms until true; throws `what` after `timeoutMs` (monotonic clock: a wall-clock step cannot end it). */
 export async function waitUntil(cond: () => boolean, what: () => string, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
+  const end = performance.now() + timeoutMs;
   while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting: ${what()}`);
+    if (performance.now() > end) throw new Error(`timed out waiting: ${what()}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
