@@ -11,7 +11,7 @@ import { fileInSpecFolder } from "./spec_files.ts";
 export const BUNDLED_PROBES_DIR: string = fileURLToPath(new URL("../../probes/", import.meta.url));
 
 /** What kind of source a probe needs. */
-export type ProbeKind = "bpftrace" | "ringbuf";
+export type ProbeKind = "bpftrace" | "ringbuf" | "http";
 
 /** A located probe. */
 export interface ProbeRef {
@@ -22,6 +22,7 @@ export interface ProbeRef {
 }
 
 function kindOf(text: string): ProbeKind {
+  if (/^http\s*:/m.test(text)) return "http"; // zero-code HTTP (lib/sources/http)
   return /^tracing\s*:/m.test(text) ? "ringbuf" : "bpftrace";
 }
 
