@@ -141,7 +141,8 @@ async function runWithSignals(args: string[], signals: StopSignals): Promise<num
   await checkFileOutputs(exportConfig.outputs);
   const gotraceDir = values["gotrace-dir"] ?? file.gotraceDir;
   const gotraceFrames = parseFrames(values["gotrace-frames"], "--gotrace-frames");
-  const wantsProbes = (values.probe ?? []).length > 0 || (file.probes ?? []).length > 0 || gotraceDir === undefined;
+  const wantsProbes = (values.probe ?? []).length > 0 || (file.probes ?? []).length > 0 || gotraceDir === undefined ||
+    (values["open-port"] ?? []).length > 0 || (values.exe ?? []).length > 0; // so a selector without --probe http is an error
   const probes: PlannedProbe[] = wantsProbes
     ? await planProbes({
       cliProbes: values.probe ?? [],
@@ -149,6 +150,10 @@ async function runWithSignals(args: string[], signals: StopSignals): Promise<num
       binary: values.binary,
       pid: values.pid,
       fileProbes: file.probes,
+      openPorts: values["open-port"],
+      openPortEnv: env("OTEL_EBPF_OPEN_PORT"),
+      exe: values.exe,
+      exeEnv: env("OTEL_EBPF_AUTO_TARGET_EXE"),
     })
     : [];
   const opt = <T>(text: string | undefined, flag: string, parse: (t: string, w: string) => T): T | undefined =>

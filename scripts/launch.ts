@@ -69,10 +69,14 @@ export function permissionsForRun(
     if (!ref.specPath.startsWith(`${root}probes/`)) {
       read.push({ path: dirname(ref.specPath), what: `the folder of probe ${choice.probe}` });
     }
-    if (ref.kind === "ringbuf") ffi = true;
+    if (ref.kind !== "bpftrace") ffi = true; // ringbuf and http load BPF objects through FFI
     else bpftraceProbes = true;
     // values of path parameters the user named (the agent checks that they exist)
-    const paths = ref.kind === "ringbuf" ? new Set(["binary"]) : pathParams(ref.specPath);
+    const paths = ref.kind === "ringbuf"
+      ? new Set(["binary"])
+      : ref.kind === "http"
+      ? new Set<string>()
+      : pathParams(ref.specPath);
     for (const [k, v] of [...cliParams, ...Object.entries(choice.params)]) {
       const name = k.startsWith(`${ref.name}.`) ? k.slice(ref.name.length + 1) : k;
       if (paths.has(name)) {

@@ -12,7 +12,7 @@ import { readConfigText } from "./text_file.ts";
 export const BUNDLED_PROBES_DIR: string = fileURLToPath(new URL("../../probes/", import.meta.url));
 
 /** What kind of source a probe needs. */
-export type ProbeKind = "bpftrace" | "ringbuf";
+export type ProbeKind = "bpftrace" | "ringbuf" | "http";
 
 /** A located probe. */
 export interface ProbeRef {
@@ -23,6 +23,7 @@ export interface ProbeRef {
 }
 
 function kindOf(text: string): ProbeKind {
+  if (/^http\s*:/m.test(text)) return "http"; // zero-code HTTP (lib/sources/http)
   return /^tracing\s*:/m.test(text) ? "ringbuf" : "bpftrace";
 }
 
