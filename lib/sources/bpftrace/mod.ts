@@ -69,6 +69,8 @@ export interface BpftraceProbeOptions {
   restart?: RestartPolicy;
   /** How long a stopping bpftrace gets after SIGTERM before SIGKILL (ms); 3000 by default. */
   stopGraceMs?: number;
+  /** Stops a bpftrace that is still attaching (the agent was asked to stop during start-up). */
+  abort?: AbortSignal;
 }
 
 type PipelineOptions = Pick<BpftraceProbeOptions, "spec" | "resources" | "logger" | "counters"> & {
@@ -324,13 +326,18 @@ export async function openBpftraceProbe(o: BpftraceProbeOptions): Promise<ProbeR
 
   let current = spawn();
   let pumping = pump(current);
+  const abortAttach = () => void current.stop(o.stopGraceMs ?? 3000);
+  o.abort?.addEventListener("abort", abortAttach, { once: true });
   try {
+    if (o.abort?.aborted) abortAttach();
     await current.attached;
   } catch (e) {
     await pumping;
     await writer.close().catch(() => {});
     await spans.cancel().catch(() => {});
     throw e;
+  } finally {
+    o.abort?.removeEventListener("abort", abortAttach);
   }
 
   let stopping: Promise<void> | undefined;

@@ -141,7 +141,9 @@ export function spawnBpftrace(o: BpftraceOptions): BpftraceProcess {
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
       throw new UserError(
-        `cannot start ${bin}: not found; install bpftrace (apt-get install bpftrace) or pass --bpftrace PATH`,
+        o.bpftrace === undefined
+          ? `cannot start ${bin}: not found; install bpftrace (apt-get install bpftrace) or pass --bpftrace PATH`
+          : `cannot start ${bin} (--bpftrace, or bpftrace: in the config): not found; give a bpftrace executable`,
         1,
       );
     }
