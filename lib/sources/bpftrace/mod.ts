@@ -27,7 +27,14 @@ import { type ProbeEvent, probeEventMapper } from "../../streams/probe_events.ts
 import type { Counters } from "../../telemetry/counters.ts";
 import type { Logger } from "../../telemetry/log.ts";
 import { backoffDelayMs, sleep } from "../../core/backoff.ts";
-import { type BpftraceProcess, spawnBpftrace } from "./process.ts";
+import {
+  type BpftraceProcess,
+  DEFAULT_PERF_RB_PAGES,
+  MIN_PERF_RB_PAGES,
+  perfBufferRefused,
+  spawnBpftrace,
+  userPerfPages,
+} from "./process.ts";
 import { prepareScript, resolveParams } from "./script.ts";
 import type { ProbeRun } from "../../core/probe_run.ts";
 import { UserError } from "../../core/errors.ts";
@@ -298,6 +305,8 @@ export async function openBpftraceProbe(o: BpftraceProbeOptions): Promise<ProbeR
   const spans = linesSpanPipeline(lines.readable, pipeOptions);
   let writerBroken = false;
 
+  // the output buffer shrinks (down to bpftrace's default) while the kernel refuses to map it, unless the user sized it
+  let perfPages = userPerfPages() === undefined ? Number(DEFAULT_PERF_RB_PAGES) : undefined;
   const spawn = () =>
     spawnBpftrace({
       bpftrace: o.bpftrace,
@@ -307,6 +316,7 @@ export async function openBpftraceProbe(o: BpftraceProbeOptions): Promise<ProbeR
       command: o.command,
       logger,
       scriptPath: spec.scriptPath,
+      perfPages,
     });
   /** Feeds one process's stdout into the pipeline, framed on its own. */
   async function pump(p: BpftraceProcess): Promise<void> {
@@ -330,7 +340,17 @@ export async function openBpftraceProbe(o: BpftraceProbeOptions): Promise<ProbeR
   o.abort?.addEventListener("abort", abortAttach, { once: true });
   try {
     if (o.abort?.aborted) abortAttach();
-    await current.attached;
+    for (;;) {
+      try {
+        await current.attached;
+        break;
+      } catch (e) {
+        if (o.abort?.aborted || !smallerPerfBuffer(current)) throw e;
+        await pumping;
+        current = spawn();
+        pumping = pump(current);
+      }
+    }
   } catch (e) {
     await pumping;
     await writer.close().catch(() => {});
@@ -338,6 +358,19 @@ export async function openBpftraceProbe(o: BpftraceProbeOptions): Promise<ProbeR
     throw e;
   } finally {
     o.abort?.removeEventListener("abort", abortAttach);
+  }
+
+  /** After a refused output buffer: halve it (logged) and say whether to try again. */
+  function smallerPerfBuffer(p: BpftraceProcess): boolean {
+    if (perfPages === undefined || perfPages <= MIN_PERF_RB_PAGES || !perfBufferRefused(p.stderrTail())) return false;
+    const was = perfPages;
+    perfPages = Math.max(MIN_PERF_RB_PAGES, perfPages / 2);
+    logger.warn(
+      "the kernel refused bpftrace's output buffer (locked-memory limit: raise RLIMIT_MEMLOCK, grant CAP_IPC_LOCK " +
+        "or set BPFTRACE_PERF_RB_PAGES); trying a smaller one",
+      { probe: spec.name, pagesPerCpu: was, nextPagesPerCpu: perfPages },
+    );
+    return true;
   }
 
   let stopping: Promise<void> | undefined;
