@@ -4,7 +4,8 @@
 set -euo pipefail
 
 DENO_VERSION=2.9.6
-APT_PACKAGES=(bpftrace gcc libc6-dev clang llvm libbpf-dev bpftool systemtap-sdt-dev)
+APT_PACKAGES=(bpftrace gcc libc6-dev clang llvm libbpf-dev bpftool systemtap-sdt-dev
+  python3-flask golang-go nodejs wrk) # the http probe's test servers (Flask, Go, Node) and its bench (wrk)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

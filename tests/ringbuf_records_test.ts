@@ -6,7 +6,7 @@ import { DecodeError } from "../lib/decoders/mod.ts";
 import { compileRecordDecoder } from "../lib/sources/ringbuf/record_spans.ts";
 import type { Resource } from "../lib/core/span_data.ts";
 import { createClockOffsets } from "../lib/core/clock.ts";
-import { measureMonotonicOffset, monotonicNowNs, syncMonotonic } from "../lib/sources/ringbuf/mono_clock.ts";
+import { measureMonotonicOffset, monotonicNowNs, syncMonotonic } from "../lib/ffi/mono_clock.ts";
 
 const CONFIG = `tracing:
   spans:

@@ -13,6 +13,8 @@ import { openBpftraceProbe } from "../sources/bpftrace/mod.ts";
 import { resolveParams } from "../sources/bpftrace/script.ts";
 import { UserError } from "../core/errors.ts";
 import type { ProbeRun } from "../core/probe_run.ts";
+import { HTTP_PARAMS, type HttpParams, parseHttpParams } from "../sources/http/params.ts";
+import { exeGlob, type HttpSelectors, parsePorts } from "../sources/http/selectors.ts";
 import { createResourceCache } from "../spans/resources.ts";
 import { parseResourceAttributes } from "../export/otlp_env.ts";
 import type { Counters } from "../telemetry/counters.ts";
@@ -29,6 +31,8 @@ export interface PlannedProbe {
   tracing?: TracingConfig;
   params: Record<string, string>;
   pid?: number;
+  /** The http probe's selection and parameters (http probes only). */
+  http?: { selectors: HttpSelectors; params: HttpParams };
   /** Required parameters not given (`check` only: they are checked at run time). */
   unchecked?: string[];
 }
@@ -40,6 +44,14 @@ export interface PlanInput {
   binary?: string;
   pid?: string;
   fileProbes?: ProbeChoice[];
+  /** `--open-port` values (http probe). */
+  openPorts?: string[];
+  /** OTEL_EBPF_OPEN_PORT (used when `--open-port` is absent). */
+  openPortEnv?: string;
+  /** `--exe` globs (http probe). */
+  exe?: string[];
+  /** OTEL_EBPF_AUTO_TARGET_EXE (used when `--exe` is absent). */
+  exeEnv?: string;
   /**
    * For `check`: a required parameter that is not given is reported in
    * `unchecked` instead of being an error (given values are validated fully).
@@ -67,7 +79,7 @@ export async function planProbes(input: PlanInput): Promise<PlannedProbe[]> {
     const ref = findProbe(choice.probe);
     const params: Record<string, string> = { ...choice.params };
     const spec = ref.kind === "bpftrace" ? await loadProbeSpec(ref.specPath) : undefined;
-    const declared = new Set(spec?.params.map((p) => p.name) ?? []);
+    const declared = new Set(spec?.params.map((p) => p.name) ?? (ref.kind === "http" ? HTTP_PARAMS : []));
     const global: Record<string, string> = { ...input.cliParams };
     if (input.binary !== undefined) global.binary = input.binary;
     if (pid !== undefined) global.pid = String(pid);
@@ -95,7 +107,34 @@ export async function planProbes(input: PlanInput): Promise<PlannedProbe[]> {
       const relaxed = spec.params.map((p) => unchecked!.includes(p.name) ? { ...p, required: false } : p);
       resolveParams({ ...spec, params: relaxed }, params);
     } else if (spec) resolveParams(spec, params);
-    planned.push({ ref, spec, tracing, params, pid: choice.pid ?? pid, unchecked });
+    const planPid = choice.pid ?? pid;
+    let http: PlannedProbe["http"];
+    if (ref.kind === "http") {
+      const fromCli = input.openPorts?.length ? input.openPorts : undefined;
+      const ports = fromCli
+        ? parsePorts(fromCli)
+        : input.openPortEnv
+        ? parsePorts([input.openPortEnv], "OTEL_EBPF_OPEN_PORT")
+        : [];
+      const exe = input.exe?.length ? input.exe : input.exeEnv ? [input.exeEnv] : [];
+      for (const g of exe) exeGlob(g, input.exe?.length ? "--exe" : "OTEL_EBPF_AUTO_TARGET_EXE"); // validated before start
+      const selectors = { ports, pids: planPid !== undefined ? [planPid] : [], exe };
+      // `check` has no selectors: the selection is required at run time only
+      if (!input.checkOnly && !ports.length && !selectors.pids.length && !exe.length) {
+        throw new UserError(
+          "the http probe needs a selection: --open-port PORTS (or OTEL_EBPF_OPEN_PORT), --pid PID or --exe GLOB",
+          2,
+        );
+      }
+      http = { selectors, params: parseHttpParams(params) };
+    }
+    planned.push({ ref, spec, tracing, params, pid: planPid, http, unchecked });
+  }
+  if (input.openPorts?.length && !planned.some((p) => p.ref.kind === "http")) {
+    throw new UserError("--open-port selects processes for the http probe: add --probe http", 2);
+  }
+  if (input.exe?.length && !planned.some((p) => p.ref.kind === "http")) {
+    throw new UserError("--exe selects processes for the http probe: add --probe http", 2);
   }
   for (const k of Object.keys(input.cliParams)) {
     const dot = k.indexOf(".");
@@ -122,6 +161,8 @@ export interface StartOptions {
   cacheDir?: string;
   /** `-D` definitions for ring-buffer probes built from source (e.g. SPANPROBE_WAKEUP_*). */
   defines?: Record<string, string>;
+  /** A stop asked for during start-up: probes not started yet are skipped, a bpftrace still attaching is stopped. */
+  abort?: AbortSignal;
 }
 
 /**
@@ -167,7 +208,40 @@ export async function startProbes(planned: PlannedProbe[], o: StartOptions): Pro
   const failures: { name: string; error: Error }[] = [];
   try {
     for (const p of planned) {
+      if (o.abort?.aborted) break;
       try {
+        if (p.ref.kind === "http") {
+          // loaded on demand, like the ring-buffer source (FFI); its object is found, embedded or
+          // built exactly as a ring-buffer probe's (probes/http.bpf.c beside probes/http.yaml)
+          const { requireRingbufSupport } = await import("../sources/ringbuf/preflight.ts");
+          requireRingbufSupport({ libbpfPath: o.libbpf, btf: true });
+          const { resolveProbeObject } = await import("../sources/ringbuf/mod.ts");
+          const { openHttpProbe } = await import("../sources/http/mod.ts");
+          const object = await resolveProbeObject({
+            configPath: p.ref.specPath,
+            logger: o.logger,
+            cacheDir: o.cacheDir === undefined ? undefined : bpfCacheDir(o.cacheDir),
+            build: o.defines ? { defines: o.defines } : undefined,
+          });
+          const hp = p.http!.params;
+          const run = openHttpProbe({
+            objectPath: object.objectPath,
+            objectBytes: object.bytes,
+            selectors: p.http!.selectors,
+            logger: o.logger,
+            counters: o.counters,
+            libbpfPath: o.libbpf,
+            captureBytes: hp.captureBytes,
+            routes: hp.routes,
+            urlQuery: hp.urlQuery,
+            commandLine: hp.commandLine,
+            linkGraceMs: hp.linkGraceMs,
+            resourceAttributes,
+          });
+          runs.push(run);
+          ringRuns.add(run); // --command: started by the agent, as for ring-buffer probes
+          continue;
+        }
         if (p.ref.kind === "ringbuf") {
           // loaded on demand: a bpftrace-only run needs no FFI permission at all
           const { requireRingbufSupport } = await import("../sources/ringbuf/preflight.ts");
@@ -199,6 +273,7 @@ export async function startProbes(planned: PlannedProbe[], o: StartOptions): Pro
             resources,
             logger: o.logger,
             counters: o.counters,
+            abort: o.abort,
           }),
         );
       } catch (e) {

@@ -10,6 +10,8 @@ export const RUN_OPTIONS = {
   param: { type: "string", multiple: true },
   binary: { type: "string" },
   pid: { type: "string" },
+  "open-port": { type: "string", multiple: true },
+  exe: { type: "string", multiple: true },
   command: { type: "string" },
   config: { type: "string", short: "c" },
   bpftrace: { type: "string" },

@@ -24,10 +24,10 @@ import type { Logger } from "../../telemetry/log.ts";
 import { buildBpfObject, type BuildOptions } from "./build.ts";
 import { bpfCacheDir, resolveCacheDir } from "./cache_dir.ts";
 import { embeddedObject } from "./embedded.ts";
-import { syncMonotonic } from "./mono_clock.ts";
-import { createRingWaiter, MAX_WAIT_MS } from "./ring_wait.ts";
+import { syncMonotonic } from "../../ffi/mono_clock.ts";
+import { createRingWaiter, MAX_WAIT_MS } from "../../ffi/ring_wait.ts";
 import { openSpanRing, type SpanOutput, type SpanRing } from "./span_ring.ts";
-import { openStatsReader, type StatsReader } from "./stats.ts";
+import { openStatsReader, type StatsReader } from "../../ffi/ringbuf_stats.ts";
 
 export { buildBpfObject, type BuildOptions } from "./build.ts";
 

@@ -16,7 +16,7 @@ import { createResourceCache } from "../../spans/resources.ts";
 import type { Counters } from "../../telemetry/counters.ts";
 import type { Logger } from "../../telemetry/log.ts";
 import { compileRecordDecoder } from "./record_spans.ts";
-import { openRingReader, type RecordHandler, type RingReader } from "./ring_reader.ts";
+import { openRingReader, type RecordHandler, type RingReader } from "../../ffi/ring_reader.ts";
 
 /** Where decoded spans go, and the clock offset they are converted with (both read per record). */
 export interface SpanOutput {
