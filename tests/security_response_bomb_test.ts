@@ -10,10 +10,11 @@ import zlib from "node:zlib";
 import { createOtlpHttpSink } from "../lib/export/otlp_http.ts";
 import { MAX_RESPONSE_BYTES, sendOtlpRequest } from "../lib/export/otlp_send.ts";
 import { encodeOtlpTraceProto } from "../lib/export/otlp_proto.ts";
-import type { SpanData } from "../lib/core/span_data.ts";
 import { createCounters, spanAccount } from "../lib/telemetry/counters.ts";
 import { createLogger } from "../lib/telemetry/log.ts";
+import { collectorStub } from "./support/collector_stub.ts";
 import { announceSkip, buildTarget, ebpfSkipReason, ROOT, sandboxFlags } from "./support/ebpf.ts";
+import { requestSpans } from "./support/spans.ts";
 
 const GIB = 1 << 30;
 
@@ -39,37 +40,6 @@ function gzipBomb(): Uint8Array {
   return out;
 }
 
-/** A loopback server answering every POST with `answer()`; counts requests. */
-function serve(answer: () => Response) {
-  let requests = 0;
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
-    await req.arrayBuffer();
-    requests++;
-    return answer();
-  });
-  return {
-    url: `http://127.0.0.1:${server.addr.port}/v1/traces`,
-    get requests() {
-      return requests;
-    },
-    close: () => server.shutdown(),
-  };
-}
-
-function spans(n: number): SpanData[] {
-  return Array.from({ length: n }, (_, i) => ({
-    traceId: "0af7651916cd43dd8448eb211c80319c",
-    spanId: (i + 1).toString(16).padStart(16, "0"),
-    name: "request",
-    kind: 2,
-    startNs: 1795313354907507123n,
-    endNs: 1795313354907607123n,
-    attributes: {},
-    status: { code: 0 },
-    resource: { attributes: { "service.name": "bomb-test" } },
-  }));
-}
-
 Deno.test("the gzip bomb is real: a valid gzip stream that inflates past the bound", () => {
   const bomb = gzipBomb();
   assert(bomb.length < 2 * 1024 * 1024, `${bomb.length} bytes`);
@@ -84,7 +54,7 @@ Deno.test("the gzip bomb is real: a valid gzip stream that inflates past the bou
 
 Deno.test("a 200 gzip bomb: at most MAX_RESPONSE_BYTES are read, memory stays flat, the send is ok", async () => {
   const bomb = gzipBomb();
-  const server = serve(() =>
+  const server = collectorStub(() =>
     new Response(bomb as Uint8Array<ArrayBuffer>, {
       headers: { "content-encoding": "gzip", "content-type": "application/x-protobuf" },
     })
@@ -94,7 +64,7 @@ Deno.test("a 200 gzip bomb: at most MAX_RESPONSE_BYTES are read, memory stays fl
     const r = await sendOtlpRequest({
       url: server.url,
       protocol: "http/protobuf",
-      body: encodeOtlpTraceProto(spans(10), "1"),
+      body: encodeOtlpTraceProto(requestSpans(10, "bomb-test"), "1"),
       timeoutMs: 60_000,
     });
     const grew = Deno.memoryUsage().rss - before;
@@ -108,7 +78,7 @@ Deno.test("a 200 gzip bomb: at most MAX_RESPONSE_BYTES are read, memory stays fl
 });
 
 Deno.test("an endless error body is cut at the bound; its start is still the message", async () => {
-  const server = serve(() => {
+  const server = collectorStub(() => {
     const chunk = new TextEncoder().encode("overloaded ".repeat(1000));
     const body = new ReadableStream<Uint8Array>({
       pull(c) {
@@ -129,7 +99,7 @@ Deno.test("an endless error body is cut at the bound; its start is still the mes
 
 Deno.test("exporting to a bomb-answering collector: spans counted exported, shutdown keeps its deadline", async () => {
   const bomb = gzipBomb();
-  const server = serve(() =>
+  const server = collectorStub(() =>
     new Response(bomb as Uint8Array<ArrayBuffer>, {
       headers: { "content-encoding": "gzip", "content-type": "application/x-protobuf" },
     })
@@ -143,10 +113,10 @@ Deno.test("exporting to a bomb-answering collector: spans counted exported, shut
     scheduleDelayMs: 10,
   });
   try {
-    for (let i = 0; i < 5; i++) sink.push(spans(100));
+    for (let i = 0; i < 5; i++) sink.push(requestSpans(100, "bomb-test"));
     await sink.flush(Date.now() + 30_000);
     strictEqual(counters.get("spans_exported"), 500);
-    sink.push(spans(100));
+    sink.push(requestSpans(100, "bomb-test"));
     const started = performance.now();
     await sink.shutdown(Date.now() + 5000);
     const took = performance.now() - started;
@@ -171,7 +141,7 @@ Deno.test({
     const target = await buildTarget("usdt_requests");
     const dir = await Deno.makeTempDir({ prefix: "spanprobe-bomb-" });
     const bomb = gzipBomb();
-    const server = serve(() =>
+    const server = collectorStub(() =>
       new Response(bomb as Uint8Array<ArrayBuffer>, {
         headers: { "content-encoding": "gzip", "content-type": "application/x-protobuf" },
       })
