@@ -13,10 +13,10 @@ import {
   ebpfSkipReason,
   hexOf,
   readTruth,
-  ROOT,
   runSpanprobe,
-  sandboxFlags,
+  spawnSpanprobe,
 } from "./support/ebpf.ts";
+import { TextLineStream } from "./support/text_lines.ts";
 
 const skip = announceSkip("e2e_usdt_requests_test.ts", ebpfSkipReason());
 
@@ -166,11 +166,7 @@ Deno.test({
         "--log-format",
         "json",
       ];
-      const agent = new Deno.Command(Deno.execPath(), {
-        args: ["run", ...sandboxFlags(args), `${ROOT}main.ts`, ...args],
-        stdout: "null",
-        stderr: "piped",
-      }).spawn();
+      const agent = spawnSpanprobe(args);
       const logs: Record<string, unknown>[] = [];
       const lines = agent.stderr.pipeThrough(new TextDecoderStream()).pipeThrough(new TextLineStream());
       const reading = (async () => {
@@ -197,20 +193,3 @@ Deno.test({
     }
   },
 });
-
-/** Splits a text stream into lines. */
-class TextLineStream extends TransformStream<string, string> {
-  constructor() {
-    let carry = "";
-    super({
-      transform(chunk, c) {
-        const parts = (carry + chunk).split("\n");
-        carry = parts.pop()!;
-        for (const p of parts) if (p) c.enqueue(p);
-      },
-      flush(c) {
-        if (carry) c.enqueue(carry);
-      },
-    });
-  }
-}

@@ -13,8 +13,9 @@ import { encodeOtlpTraceProto } from "../lib/export/otlp_proto.ts";
 import { createCounters, spanAccount } from "../lib/telemetry/counters.ts";
 import { createLogger } from "../lib/telemetry/log.ts";
 import { collectorStub } from "./support/collector_stub.ts";
-import { announceSkip, buildTarget, ebpfSkipReason, ROOT, sandboxFlags } from "./support/ebpf.ts";
+import { announceSkip, buildTarget, ebpfSkipReason, spawnSpanprobe } from "./support/ebpf.ts";
 import { requestSpans } from "./support/spans.ts";
+import { TextLineStream } from "./support/text_lines.ts";
 
 const GIB = 1 << 30;
 
@@ -176,11 +177,7 @@ Deno.test({
         "--flush-timeout",
         String(FLUSH_MS),
       ];
-      const agent = new Deno.Command(Deno.execPath(), {
-        args: ["run", ...sandboxFlags(args), `${ROOT}main.ts`, ...args],
-        stdout: "null",
-        stderr: "piped",
-      }).spawn();
+      const agent = spawnSpanprobe(args);
       const logs: Record<string, unknown>[] = [];
       const lines = agent.stderr.pipeThrough(new TextDecoderStream()).pipeThrough(new TextLineStream());
       const reading = (async () => {
@@ -217,20 +214,3 @@ Deno.test({
     }
   },
 });
-
-/** Text chunks → lines. */
-class TextLineStream extends TransformStream<string, string> {
-  constructor() {
-    let carry = "";
-    super({
-      transform(chunk, c) {
-        const parts = (carry + chunk).split("\n");
-        carry = parts.pop()!;
-        for (const p of parts) if (p) c.enqueue(p);
-      },
-      flush(c) {
-        if (carry) c.enqueue(carry);
-      },
-    });
-  }
-}
