@@ -16,7 +16,7 @@ import {
   runSpanprobe,
   spawnSpanprobe,
 } from "./support/ebpf.ts";
-import { TextLineStream } from "./support/text_lines.ts";
+import { followJsonLogs } from "./support/agent_logs.ts";
 
 const skip = announceSkip("e2e_usdt_requests_test.ts", ebpfSkipReason());
 
@@ -166,20 +166,10 @@ Deno.test({
         "--log-format",
         "json",
       ];
-      const agent = spawnSpanprobe(args);
-      const logs: Record<string, unknown>[] = [];
-      const lines = agent.stderr.pipeThrough(new TextDecoderStream()).pipeThrough(new TextLineStream());
-      const reading = (async () => {
-        for await (const line of lines) {
-          logs.push(JSON.parse(line));
-          if (logs.at(-1)!.msg === "running") await Deno.writeTextFile(`${dir}/go`, "");
-        }
-      })();
-      const timer = setTimeout(() => agent.kill("SIGKILL"), 60_000);
-      const status = await agent.status;
-      clearTimeout(timer);
-      await reading;
-      strictEqual(status.code, 0, JSON.stringify(logs));
+      const { code, logs } = await followJsonLogs(spawnSpanprobe(args), async (l) => {
+        if (l.msg === "running") await Deno.writeTextFile(`${dir}/go`, "");
+      });
+      strictEqual(code, 0, JSON.stringify(logs));
       strictEqual((await app.status).code, 0);
       const truth = await readTruth(`${dir}/truth.txt`);
       checkAgainstTruth(truth, receiver.spans);

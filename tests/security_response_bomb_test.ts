@@ -15,7 +15,7 @@ import { createLogger } from "../lib/telemetry/log.ts";
 import { collectorStub } from "./support/collector_stub.ts";
 import { announceSkip, buildTarget, ebpfSkipReason, spawnSpanprobe } from "./support/ebpf.ts";
 import { requestSpans } from "./support/spans.ts";
-import { TextLineStream } from "./support/text_lines.ts";
+import { followJsonLogs } from "./support/agent_logs.ts";
 
 const GIB = 1 << 30;
 
@@ -177,22 +177,11 @@ Deno.test({
         "--flush-timeout",
         String(FLUSH_MS),
       ];
-      const agent = spawnSpanprobe(args);
-      const logs: Record<string, unknown>[] = [];
-      const lines = agent.stderr.pipeThrough(new TextDecoderStream()).pipeThrough(new TextLineStream());
-      const reading = (async () => {
-        for await (const line of lines) {
-          logs.push(JSON.parse(line));
-          if (logs.at(-1)!.msg === "stopping") stoppingAt = performance.now();
-          if (logs.at(-1)!.msg === "running") await Deno.writeTextFile(`${dir}/go`, "");
-        }
-      })();
-      const timer = setTimeout(() => agent.kill("SIGKILL"), 90_000);
-      const status = await agent.status;
-      const exitedAt = performance.now();
-      clearTimeout(timer);
-      await reading;
-      strictEqual(status.code, 0, JSON.stringify(logs.slice(-5)));
+      const { code, logs, exitedAt } = await followJsonLogs(spawnSpanprobe(args), async (l) => {
+        if (l.msg === "stopping") stoppingAt = performance.now();
+        if (l.msg === "running") await Deno.writeTextFile(`${dir}/go`, "");
+      }, 90_000);
+      strictEqual(code, 0, JSON.stringify(logs.slice(-5)));
       // the flush deadline holds (monotonic clock; the slack covers process exit on a loaded machine and
       // stays far from the 29 s a single bomb used to cost)
       const afterStop = exitedAt - stoppingAt;
