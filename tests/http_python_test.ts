@@ -121,6 +121,18 @@ Deno.test({
   },
 });
 
+/** A pid no process has now. */
+function unusedPid(): number {
+  for (let pid = 999_999; pid > 900_000; pid--) {
+    try {
+      Deno.statSync(`/proc/${pid}`);
+    } catch {
+      return pid;
+    }
+  }
+  throw new Error("no unused pid found");
+}
+
 Deno.test({
   name: "http.server selected by --pid, route templates and url.query by --param; bad selections exit 2",
   ignore: skip,
@@ -168,6 +180,7 @@ Deno.test({
         [["--open-port", "80", "--probe", "exec-trace"], {}, "add --probe http"],
         [["--probe", "http", "--exe", "server"], {}, "starts with / or *"],
         [["--probe", "http", "--open-port", "80", "--param", "capture_bytes=9"], {}, "capture_bytes"],
+        [["--probe", "http", "--pid", String(unusedPid()), "--duration", "5"], {}, "no process with pid"],
       ] as [string[], Record<string, string>, string][]
     ) {
       const child = await new Deno.Command(Deno.execPath(), {

@@ -23,6 +23,7 @@ import type { Attributes, SpanData } from "../../core/span_data.ts";
 import type { Counters } from "../../telemetry/counters.ts";
 import type { Logger } from "../../telemetry/log.ts";
 import { UserError } from "../../core/errors.ts";
+import { sysPathExists } from "../../ffi/sysfs.ts";
 import type { ProbeRun } from "../../core/probe_run.ts";
 import { monotonicNowNs, syncMonotonic } from "../../ffi/mono_clock.ts";
 import { openRingReader, type RingReader } from "../../ffi/ring_reader.ts";
@@ -118,7 +119,7 @@ function readKernelCounters(map: BpfMap, cpus: number): number[] {
 /**
  * Builds (or finds) and loads probes/http.bpf.c, fills its selection maps,
  * attaches it and streams spans. Throws a UserError (nothing left attached)
- * when the selection is empty, the capture size is out of range, or loading
+ * when the selection is empty or names a pid no process has, the capture size is out of range, or loading
  * or attaching fails.
  */
 export function openHttpProbe(o: HttpProbeOptions): HttpProbeRun {
@@ -129,6 +130,11 @@ export function openHttpProbe(o: HttpProbeOptions): HttpProbeRun {
       "the http probe needs a selection: --open-port PORTS (or OTEL_EBPF_OPEN_PORT), --pid PID or --exe GLOB",
       2,
     );
+  }
+  for (const pid of sel.pids) {
+    if (!sysPathExists(`/proc/${pid}`)) {
+      throw new UserError(`no process with pid ${pid} (--pid): it does not exist or has exited`, 2);
+    }
   }
   const exeGlobs = (sel.exe ?? []).map((g) => exeGlob(g));
   const captureBytes = o.captureBytes ?? DEFAULT_CAPTURE_BYTES;
