@@ -78,6 +78,12 @@ Deno.test("spanprobe gotrace FILE...: spans over OTLP to the receiver; exit 1 na
     const missing = await run(["gotrace", "/nonexistent/x.trace"], ["-A"]);
     assertEquals(missing.code, 1);
     assert(/\/nonexistent\/x\.trace: no such file/.test(missing.stderr), missing.stderr);
+    const dir = await Deno.makeTempDir();
+    const folder = await run(["gotrace", dir], ["-A"]);
+    await Deno.remove(dir);
+    assertEquals(folder.code, 1);
+    assert(folder.stderr.includes(`${dir}: is a directory, not a trace file`), folder.stderr);
+    assert(!/os error/.test(folder.stderr), folder.stderr);
   } finally {
     await receiver.close();
   }

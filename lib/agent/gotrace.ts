@@ -178,6 +178,8 @@ export async function convertTraceFiles(
         ? e.message
         : e instanceof Deno.errors.NotFound
         ? `${path}: no such file`
+        : e instanceof Deno.errors.IsADirectory
+        ? `${path}: is a directory, not a trace file (to convert the traces a folder receives: run --gotrace-dir DIR)`
         : `${path}: ${(e as Error).message}`;
       logger.error("cannot convert", { error: message });
     }
