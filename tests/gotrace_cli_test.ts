@@ -220,6 +220,24 @@ Deno.test("--gotrace-dir: files written in pieces are exported once, corrupt one
   }
 });
 
+Deno.test("--gotrace-dir naming no folder, or a file: one-line usage error, exit 2", async () => {
+  const state = await Deno.makeTempDir();
+  try {
+    for (
+      const [dir, message] of [[`${state}/missing`, "no such directory"], [
+        `${FIXTURES}go125-sync.trace`,
+        "not a directory",
+      ]]
+    ) {
+      const res = await run(["run", "--gotrace-dir", dir, "--state-dir", state, "--duration", "5"], ["-A"]);
+      assertEquals(res.code, 2, res.stderr);
+      assertEquals(res.stderr, `spanprobe: --gotrace-dir ${dir}: ${message}\n`);
+    }
+  } finally {
+    await Deno.remove(state, { recursive: true });
+  }
+});
+
 Deno.test("config file: gotrace_dir and state_dir, next to probes; misspelled keys name file and line", () => {
   const cfg = parseAgentConfig(
     "agent.yaml",

@@ -24,6 +24,7 @@ import type { SpanData } from "../../core/span_data.ts";
 import type { Counters } from "../../telemetry/counters.ts";
 import type { Logger } from "../../telemetry/log.ts";
 import type { ProbeRun } from "../../core/probe_run.ts";
+import { UserError } from "../../core/errors.ts";
 import { type FileMark, openProcessedFiles } from "./processed_files.ts";
 import { convertTraceBytes, reportConverted, type TraceFileOptions, traceTail } from "./trace_file.ts";
 
@@ -59,9 +60,10 @@ export async function openGoTraceDir(o: GoTraceDirOptions): Promise<ProbeRun> {
   try {
     info = await Deno.stat(dir);
   } catch (e) {
+    if (e instanceof Deno.errors.NotFound) throw new UserError(`--gotrace-dir ${o.dir}: no such directory`, 2);
     throw new Error(`--gotrace-dir ${o.dir}: ${(e as Error).message}`);
   }
-  if (!info.isDirectory) throw new Error(`--gotrace-dir ${o.dir}: not a directory`);
+  if (!info.isDirectory) throw new UserError(`--gotrace-dir ${o.dir}: not a directory`, 2);
   const state = await openProcessedFiles(o.statePath);
   const watcher = Deno.watchFs(dir, { recursive: false });
   const candidates = new Map<string, Candidate>();
