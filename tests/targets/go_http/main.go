@@ -1,0 +1,115 @@
+// go_http: the Go program the Go probe tests trace (built by the tests with
+// the system's Go; no modules). A server with several handlers, a second
+// "backend" server it calls over HTTP, and a tiny database/sql driver.
+// Prints "READY <port> <backend port>" once both listen on loopback.
+package main
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+)
+
+// tinyDriver answers every query with one row; a query containing "fail" errors.
+type tinyDriver struct{}
+type tinyConn struct{}
+type tinyRows struct{ done bool }
+type tinyResult struct{}
+
+func (tinyDriver) Open(string) (driver.Conn, error) { return tinyConn{}, nil }
+
+func (tinyConn) Prepare(string) (driver.Stmt, error) { return nil, errors.New("tiny: no prepared statements") }
+func (tinyConn) Close() error                        { return nil }
+func (tinyConn) Begin() (driver.Tx, error)           { return nil, errors.New("tiny: no transactions") }
+
+func (tinyConn) QueryContext(_ context.Context, q string, _ []driver.NamedValue) (driver.Rows, error) {
+	if strings.Contains(q, "fail") {
+		return nil, errors.New("tiny: query failed")
+	}
+	return &tinyRows{}, nil
+}
+
+func (tinyConn) ExecContext(_ context.Context, q string, _ []driver.NamedValue) (driver.Result, error) {
+	if strings.Contains(q, "fail") {
+		return nil, errors.New("tiny: exec failed")
+	}
+	return tinyResult{}, nil
+}
+
+func (*tinyRows) Columns() []string { return []string{"name"} }
+func (*tinyRows) Close() error      { return nil }
+func (r *tinyRows) Next(dest []driver.Value) error {
+	if r.done {
+		return io.EOF
+	}
+	r.done = true
+	dest[0] = "ada"
+	return nil
+}
+
+func (tinyResult) LastInsertId() (int64, error) { return 1, nil }
+func (tinyResult) RowsAffected() (int64, error) { return 1, nil }
+
+func main() {
+	sql.Register("tiny", tinyDriver{})
+	db, err := sql.Open("tiny", "")
+	if err != nil {
+		panic(err)
+	}
+	backendLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	backend := http.NewServeMux()
+	backend.HandleFunc("/backend", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "backend")
+	})
+	go http.Serve(backendLn, backend)
+	backendURL := "http://" + backendLn.Addr().String()
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") })
+	mux.HandleFunc("/fail", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "failed", http.StatusInternalServerError)
+	})
+	mux.HandleFunc("/users/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "user "+strings.TrimPrefix(r.URL.Path, "/users/"))
+	})
+	mux.HandleFunc("/call", func(w http.ResponseWriter, r *http.Request) {
+		resp, err := http.Get(backendURL + "/backend")
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		fmt.Fprint(w, "called")
+	})
+	mux.HandleFunc("/query", func(w http.ResponseWriter, r *http.Request) {
+		rows, err := db.Query("SELECT name FROM users WHERE id = ?", 1)
+		if err == nil {
+			for rows.Next() {
+			}
+			rows.Close()
+		}
+		db.Exec("INSERT INTO users (name) VALUES (?)", "bob")
+		if _, err := db.Query("SELECT fail FROM nowhere"); err == nil {
+			panic("expected an error")
+		}
+		fmt.Fprint(w, "queried")
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("READY %d %d\n", ln.Addr().(*net.TCPAddr).Port, backendLn.Addr().(*net.TCPAddr).Port)
+	os.Stdout.Sync()
+	http.Serve(ln, mux)
+}
