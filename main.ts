@@ -79,6 +79,7 @@ async function runCommand(args: string[]): Promise<number> {
     cliParams: parsePairs(values.param ?? [], "--param"),
     binary: values.binary,
     pid: values.pid,
+    exe: values.exe,
     fileProbes: file.probes,
   });
   const opt = <T>(text: string | undefined, flag: string, parse: (t: string, w: string) => T): T | undefined =>

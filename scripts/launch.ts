@@ -27,11 +27,12 @@ export function permissionsForRun(args: string[], env: (k: string) => string | u
   for (const p of values.probe ?? file.probes?.map((x) => x.probe) ?? []) {
     const ref = findProbe(p);
     if (!ref.specPath.startsWith(`${root}probes/`)) read.push(dirname(ref.specPath));
-    if (ref.kind === "ringbuf") ffi = true;
+    if (ref.kind === "ringbuf" || ref.kind === "go") ffi = true;
   }
   // path parameters the user named (the agent checks that they exist)
   const paramValues = [
     values.binary,
+    values.exe, // --probe go reads the executable it traces
     ...(values.param ?? []).map((p) => p.slice(p.indexOf("=") + 1)),
     ...(file.probes ?? []).flatMap((p) => Object.values(p.params)),
   ];

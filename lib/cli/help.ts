@@ -23,7 +23,8 @@ Probes:
   -p, --probe NAME|PATH     bundled probe name or path to its .yaml (repeatable)
       --param NAME=VALUE    a probe parameter (repeatable; PROBE.NAME=VALUE for one probe)
       --binary PATH         shorthand for --param binary=PATH
-      --pid PID             trace this process (bpftrace -p)
+      --pid PID             trace this process (bpftrace -p; --probe go: this Go process)
+      --exe PATH            --probe go: trace every process running this Go executable
       --command CMD         start CMD once probes are attached; stop when it exits
   -c, --config FILE         YAML config (see docs/configuration.md)
       --bpftrace PATH       bpftrace executable (default: bpftrace on PATH)

@@ -10,6 +10,7 @@ export const RUN_OPTIONS = {
   param: { type: "string", multiple: true },
   binary: { type: "string" },
   pid: { type: "string" },
+  exe: { type: "string" },
   command: { type: "string" },
   config: { type: "string", short: "c" },
   bpftrace: { type: "string" },

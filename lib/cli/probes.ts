@@ -9,6 +9,7 @@ import { findProbe, type ProbeRef } from "../config/probe_catalog.ts";
 import type { TracingConfig } from "../config/tracing_config.ts";
 import type { AttachTarget } from "../ffi/bpf_object.ts";
 import { loadProbeSpec, type ProbeSpec } from "../config/probe_spec.ts";
+import { type GoSpec, loadGoSpec } from "../sources/go/go_spec.ts";
 import { openBpftraceProbe } from "../sources/bpftrace_probe.ts";
 import { resolveParams } from "../sources/bpftrace_script.ts";
 import { type ProbeRun, UserError } from "../sources/probe_run.ts";
@@ -24,6 +25,10 @@ export interface PlannedProbe {
   spec?: ProbeSpec;
   /** The tracing config (ring-buffer probes only). */
   tracing?: TracingConfig;
+  /** The Go probe spec (Go probes only). */
+  go?: GoSpec;
+  /** `--exe PATH` (Go probes). */
+  exe?: string;
   params: Record<string, string>;
   pid?: number;
 }
@@ -34,6 +39,8 @@ export interface PlanInput {
   cliParams: Record<string, string>;
   binary?: string;
   pid?: string;
+  /** `--exe PATH`: a Go executable to trace (Go probes). */
+  exe?: string;
   fileProbes?: ProbeChoice[];
   /** Check parameter values too (default true). */
   validateParams?: boolean;
@@ -82,7 +89,18 @@ export async function planProbes(input: PlanInput): Promise<PlannedProbe[]> {
       tracing = loadTracingConfig(ref.specPath);
     }
     if (spec && input.validateParams !== false) resolveParams(spec, params);
-    planned.push({ ref, spec, tracing, params, pid: choice.pid ?? pid });
+    let go: GoSpec | undefined;
+    if (ref.kind === "go") {
+      go = loadGoSpec(ref.specPath);
+      const probePid = choice.pid ?? pid;
+      if (input.validateParams !== false && (probePid === undefined) === (input.exe === undefined)) {
+        throw new UserError(`--probe ${ref.name}: give exactly one of --pid PID or --exe PATH (the Go program)`, 2);
+      }
+      if (input.exe !== undefined && !input.exe.startsWith("/")) {
+        throw new UserError(`--exe ${input.exe}: give an absolute path`, 2);
+      }
+    }
+    planned.push({ ref, spec, tracing, go, exe: input.exe, params, pid: choice.pid ?? pid });
   }
   for (const k of Object.keys(input.cliParams)) {
     const dot = k.indexOf(".");
@@ -138,6 +156,24 @@ export async function startProbes(planned: PlannedProbe[], o: StartOptions): Pro
   try {
     for (const p of planned) {
       try {
+        if (p.ref.kind === "go") {
+          // loaded on demand, like the ring-buffer source (FFI)
+          const { openGoProbe } = await import("../sources/go/mod.ts");
+          runs.push(
+            await openGoProbe({
+              specPath: p.ref.specPath,
+              spec: p.go,
+              pid: p.pid,
+              exe: p.exe,
+              logger: o.logger,
+              counters: o.counters,
+              libbpfPath: o.libbpf,
+              serviceName: o.serviceName,
+              resourceAttributes: parseResourceAttributes(o.resourceAttributes ?? ""),
+            }),
+          );
+          continue;
+        }
         if (p.ref.kind === "ringbuf") {
           // loaded on demand: a bpftrace-only run needs no FFI permission at all
           const { openRingbufProbe } = await import("../sources/ringbuf/mod.ts");

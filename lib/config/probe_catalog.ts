@@ -10,7 +10,7 @@ import { UserError } from "../sources/probe_run.ts";
 export const BUNDLED_PROBES_DIR: string = fileURLToPath(new URL("../../probes/", import.meta.url));
 
 /** What kind of source a probe needs. */
-export type ProbeKind = "bpftrace" | "ringbuf";
+export type ProbeKind = "bpftrace" | "ringbuf" | "go";
 
 /** A located probe. */
 export interface ProbeRef {
@@ -21,6 +21,7 @@ export interface ProbeRef {
 }
 
 function kindOf(text: string): ProbeKind {
+  if (/^go\s*:/m.test(text)) return "go"; // a Go probe spec (lib/sources/go/go_spec.ts)
   return /^tracing\s*:/m.test(text) ? "ringbuf" : "bpftrace";
 }
 

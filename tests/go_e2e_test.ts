@@ -1,0 +1,226 @@
+/**
+ * The Go probe end to end: `spanprobe run --probe go --pid PID` (and
+ * `--exe PATH`) under exactly the launcher's permission set, tracing a real
+ * Go 1.19 program built by the test (tests/targets/go_http), exporting to
+ * the real loopback OTLP receiver. Exact span counts, semantic-convention
+ * attributes, parents (client and query spans under the server span of
+ * their goroutine), a W3C traceparent joined, and the clear errors of the
+ * CLI for stripped, non-Go and net/http-less binaries.
+ */
+import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
+import { announceSkip, ebpfSkipReason, ROOT, runSpanprobe, sandboxFlags } from "./support/ebpf.ts";
+import { buildGoProgram, goSkipReason, goTempDir, startGoProgram } from "./support/go_build.ts";
+import { type ReceivedSpan, startOtlpReceiver } from "./support/otlp_receiver.ts";
+
+const skip = announceSkip("go_e2e_test.ts", ebpfSkipReason() ?? goSkipReason());
+
+/** A running agent: its stderr log lines so far, and how to stop it. */
+interface Agent {
+  logs: string[];
+  stop(): Promise<number>;
+}
+
+/** Starts the CLI under the launcher's flags and resolves once it logs "running". */
+async function startAgent(args: string[]): Promise<Agent> {
+  const flags = sandboxFlags(args);
+  ok(flags.includes("--allow-ffi"), "the Go probe gets FFI");
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...flags, `${ROOT}main.ts`, ...args, "--log-format", "json"],
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const killer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+  const logs: string[] = [];
+  let running!: () => void;
+  let failed!: (e: Error) => void;
+  const started = new Promise<void>((res, rej) => {
+    running = res;
+    failed = rej;
+  });
+  const reading = (async () => {
+    let carry = "";
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+      const lines = (carry + chunk).split("\n");
+      carry = lines.pop()!;
+      for (const line of lines) {
+        logs.push(line);
+        if (line.startsWith("{") && JSON.parse(line).msg === "running") running();
+      }
+    }
+    failed(new Error(`agent exited before running:\n${logs.join("\n")}`));
+  })();
+  await started;
+  return {
+    logs,
+    async stop() {
+      child.kill("SIGTERM");
+      const status = await child.status;
+      await reading;
+      clearTimeout(killer);
+      return status.code;
+    },
+  };
+}
+
+async function get(url: string, headers: Record<string, string> = {}): Promise<number> {
+  const res = await fetch(url, { headers });
+  await res.body?.cancel();
+  return res.status;
+}
+
+const byName = (spans: ReceivedSpan[], name: string) => spans.filter((s) => s.name === name);
+
+Deno.test({
+  name: "go probe: server, client and database/sql spans from an unmodified Go program, through the CLI",
+  ignore: skip,
+  async fn(t) {
+    const dir = await goTempDir();
+    const receiver = await startOtlpReceiver();
+    try {
+      const bin = await buildGoProgram("go_http", dir);
+      const target = await startGoProgram(bin);
+      try {
+        const [port, backendPort] = target.ready.map(Number);
+        const base = `http://127.0.0.1:${port}`;
+
+        await t.step("--pid: exact counts, attributes, parents, traceparent", async () => {
+          const agent = await startAgent([
+            "run",
+            "--probe",
+            "go",
+            "--pid",
+            String(target.pid),
+            "--endpoint",
+            receiver.baseUrl,
+          ]);
+          const ua = { "user-agent": "spanprobe-test/1" };
+          for (let i = 0; i < 5; i++) strictEqual(await get(`${base}/ok`, ua), 200);
+          for (let i = 0; i < 3; i++) strictEqual(await get(`${base}/fail`, ua), 500);
+          for (let i = 0; i < 2; i++) strictEqual(await get(`${base}/missing`, ua), 404);
+          for (let i = 0; i < 2; i++) strictEqual(await get(`${base}/users/${40 + i}`, ua), 200);
+          for (let i = 0; i < 2; i++) strictEqual(await get(`${base}/call`, ua), 200);
+          for (let i = 0; i < 2; i++) strictEqual(await get(`${base}/query`, ua), 200);
+          const traceId = "0af7651916cd43dd8448eb211c80319c";
+          const parentId = "b7ad6b7169203331";
+          strictEqual(await get(`${base}/ok`, { ...ua, traceparent: `00-${traceId}-${parentId}-01` }), 200);
+          // 17 server spans + 2 backend server spans + 2 client spans + 3 × 2 query spans
+          const expected = 17 + 2 + 2 + 6;
+          await receiver.waitForSpans(expected, 20_000);
+          strictEqual(await agent.stop(), 0, agent.logs.join("\n"));
+          const spans = receiver.spans;
+          strictEqual(spans.length, expected, spans.map((s) => s.name).join(", "));
+
+          const servers = spans.filter((s) => s.kind === 2);
+          strictEqual(servers.length, 19);
+          for (const s of servers) {
+            const path = s.attributes["url.path"] as string;
+            strictEqual(s.name, `GET ${path}`);
+            strictEqual(s.attributes["http.request.method"], "GET");
+            strictEqual(s.attributes["network.protocol.version"], "1.1");
+            strictEqual(s.attributes["server.address"], "127.0.0.1");
+            const backend = path === "/backend";
+            strictEqual(s.attributes["server.port"], backend ? backendPort : port);
+            strictEqual(s.attributes["user_agent.original"], backend ? "Go-http-client/1.1" : "spanprobe-test/1");
+            const code = { "/fail": 500, "/missing": 404 }[path] ?? 200;
+            strictEqual(s.attributes["http.response.status_code"], code, path);
+            strictEqual(s.status.code, code >= 500 ? 2 : 0, path);
+            ok(s.endNs > s.startNs && s.endNs - s.startNs < 5_000_000_000n, "plausible duration");
+            strictEqual(s.resource["process.pid"], target.pid);
+            strictEqual(s.resource["service.name"], "go_http");
+          }
+          deepStrictEqual(
+            Object.fromEntries(["/ok", "/fail", "/missing", "/users/40", "/users/41", "/call", "/query", "/backend"]
+              .map((p) => [p, byName(servers, `GET ${p}`).length])),
+            {
+              "/ok": 6,
+              "/fail": 3,
+              "/missing": 2,
+              "/users/40": 1,
+              "/users/41": 1,
+              "/call": 2,
+              "/query": 2,
+              "/backend": 2,
+            },
+          );
+          const joined = byName(servers, "GET /ok").filter((s) => s.traceId === traceId);
+          strictEqual(joined.length, 1, "the request with a traceparent joins that trace");
+          strictEqual(joined[0].parentSpanId, parentId);
+          for (const s of servers) if (s !== joined[0]) strictEqual(s.parentSpanId, "", "other server spans are roots");
+
+          const clients = spans.filter((s) => s.kind === 3 && s.attributes["http.request.method"] !== undefined);
+          strictEqual(clients.length, 2);
+          const calls = byName(servers, "GET /call");
+          for (const c of clients) {
+            strictEqual(c.name, "GET");
+            strictEqual(c.attributes["url.path"], "/backend");
+            strictEqual(c.attributes["server.address"], "127.0.0.1");
+            strictEqual(c.attributes["server.port"], backendPort);
+            strictEqual(c.attributes["http.response.status_code"], 200);
+            const parent = calls.find((s) => s.spanId === c.parentSpanId);
+            ok(parent, "a client span is a child of the /call server span that made it");
+            strictEqual(c.traceId, parent.traceId);
+            ok(c.startNs >= parent.startNs && c.endNs <= parent.endNs, "client span inside its parent");
+          }
+          ok(clients[0].parentSpanId !== clients[1].parentSpanId, "one client span per /call request");
+
+          const queries = spans.filter((s) => s.attributes["db.query.text"] !== undefined);
+          strictEqual(queries.length, 6);
+          const queryServers = byName(servers, "GET /query");
+          for (const server of queryServers) {
+            const mine = queries.filter((q) => q.parentSpanId === server.spanId);
+            deepStrictEqual(
+              mine.map((q) => [q.name, q.attributes["db.operation.name"], q.attributes["db.query.text"], q.status.code])
+                .sort(),
+              [
+                ["INSERT", "INSERT", "INSERT INTO users (name) VALUES (?)", 0],
+                ["SELECT", "SELECT", "SELECT fail FROM nowhere", 2],
+                ["SELECT", "SELECT", "SELECT name FROM users WHERE id = ?", 0],
+              ],
+            );
+            for (const q of mine) {
+              strictEqual(q.kind, 3);
+              strictEqual(q.traceId, server.traceId);
+            }
+          }
+        });
+
+        await t.step("--exe: every process of the binary; the target keeps serving after the agent stops", async () => {
+          receiver.clear();
+          const agent = await startAgent(["run", "--probe", "go", "--exe", bin, "--endpoint", receiver.baseUrl]);
+          strictEqual(await get(`${base}/users/7`), 200);
+          await receiver.waitForSpans(1, 20_000);
+          strictEqual(await agent.stop(), 0, agent.logs.join("\n"));
+          strictEqual(receiver.spans.length, 1);
+          strictEqual(receiver.spans[0].name, "GET /users/7");
+          strictEqual(receiver.spans[0].resource["process.pid"], target.pid);
+          // nothing is attached any more: the target keeps serving, untraced
+          strictEqual(await get(`${base}/ok`), 200);
+        });
+      } finally {
+        const status = await target.kill();
+        strictEqual(status.signal, "SIGKILL", "the traced program ran until the test killed it");
+      }
+
+      await t.step("clear errors through the CLI: stripped, not Go, Go without net/http, bad usage", async () => {
+        const stripped = await buildGoProgram("go_http", dir, ["-ldflags=-s -w"], "go_http_stripped");
+        const plain = await buildGoProgram("go_plain", dir);
+        const cases: [string[], string][] = [
+          [["--exe", stripped], "stripped (no symbol table .symtab)"],
+          [["--exe", "/bin/true"], "not a Go program"],
+          [["--exe", plain], "without net/http or database/sql"],
+          [[], "give exactly one of --pid PID or --exe PATH"],
+          [["--exe", "relative/path"], "give an absolute path"],
+        ];
+        for (const [extra, message] of cases) {
+          const res = await runSpanprobe(["run", "--probe", "go", ...extra, "--output", "console"]);
+          strictEqual(res.code, 2, `${extra.join(" ")}: ${res.stderr}`);
+          ok(res.stderr.includes(message), `${extra.join(" ")}: ${res.stderr}`);
+          ok(!res.stderr.includes("    at "), "no stack trace");
+        }
+      });
+    } finally {
+      await receiver.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
