@@ -8,59 +8,12 @@
  * CLI for stripped, non-Go and net/http-less binaries.
  */
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
-import { announceSkip, ebpfSkipReason, ROOT, runSpanprobe, sandboxFlags } from "./support/ebpf.ts";
+import { startAgent } from "./support/agent_process.ts";
+import { announceSkip, ebpfSkipReason, runSpanprobe } from "./support/ebpf.ts";
 import { buildGoProgram, goSkipReason, goTempDir, startGoProgram } from "./support/go_build.ts";
 import { type ReceivedSpan, startOtlpReceiver } from "./support/otlp_receiver.ts";
 
 const skip = announceSkip("go_e2e_test.ts", ebpfSkipReason() ?? goSkipReason());
-
-/** A running agent: its stderr log lines so far, and how to stop it. */
-interface Agent {
-  logs: string[];
-  stop(): Promise<number>;
-}
-
-/** Starts the CLI under the launcher's flags and resolves once it logs "running". */
-async function startAgent(args: string[]): Promise<Agent> {
-  const flags = sandboxFlags(args);
-  ok(flags.includes("--allow-ffi"), "the Go probe gets FFI");
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...flags, `${ROOT}main.ts`, ...args, "--log-format", "json"],
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const killer = setTimeout(() => child.kill("SIGKILL"), 120_000);
-  const logs: string[] = [];
-  let running!: () => void;
-  let failed!: (e: Error) => void;
-  const started = new Promise<void>((res, rej) => {
-    running = res;
-    failed = rej;
-  });
-  const reading = (async () => {
-    let carry = "";
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
-      const lines = (carry + chunk).split("\n");
-      carry = lines.pop()!;
-      for (const line of lines) {
-        logs.push(line);
-        if (line.startsWith("{") && JSON.parse(line).msg === "running") running();
-      }
-    }
-    failed(new Error(`agent exited before running:\n${logs.join("\n")}`));
-  })();
-  await started;
-  return {
-    logs,
-    async stop() {
-      child.kill("SIGTERM");
-      const status = await child.status;
-      await reading;
-      clearTimeout(killer);
-      return status.code;
-    },
-  };
-}
 
 async function get(url: string, headers: Record<string, string> = {}): Promise<number> {
   const res = await fetch(url, { headers });

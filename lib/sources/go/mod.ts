@@ -6,7 +6,7 @@
  * uprobes only), and turns the ring-buffer records into spans.
  * @module
  */
-import { type BpfObject, loadBpfObject } from "../../ffi/bpf_object.ts";
+import { type BpfObject, loadBpfObject, possibleCpus } from "../../ffi/bpf_object.ts";
 import { sysPathExists } from "../../ffi/sysfs.ts";
 import { createClockOffsets } from "../../spans/clock.ts";
 import { createResourceCache } from "../../spans/resources.ts";
@@ -166,6 +166,20 @@ export async function openGoProbe(o: GoProbeOptions): Promise<GoProbeRun> {
     return batch;
   }
 
+  /** The BPF side's go_counts, summed over CPUs: [entries run again, returns without an entry]. */
+  function probeCounts(): [number, number] {
+    const map = obj.map("go_counts");
+    const cpus = possibleCpus(obj.libbpf);
+    const value = new Uint8Array(8 * cpus);
+    const dv = new DataView(value.buffer);
+    return [0, 1].map((i) => {
+      if (!map.lookup(Uint8Array.of(i, 0, 0, 0), value)) return 0;
+      let sum = 0;
+      for (let c = 0; c < cpus; c++) sum += Number(dv.getBigUint64(c * 8, true));
+      return sum;
+    }) as [number, number];
+  }
+
   async function finish(): Promise<void> {
     if (finished) return;
     finished = true;
@@ -173,6 +187,12 @@ export async function openGoProbe(o: GoProbeOptions): Promise<GoProbeRun> {
     try {
       await waiter.close();
       readStats();
+      const [reentered, orphanReturns] = probeCounts();
+      logger.info("Go probe detaching", {
+        records,
+        reentered_entries: reentered,
+        returns_without_entry: orphanReturns,
+      });
       await obj.closeAsync();
       for (let batch = drain(); batch.length; batch = drain()) if (!cancelled) controller.enqueue(batch);
     } catch (e) {

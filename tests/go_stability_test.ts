@@ -1,0 +1,88 @@
+/**
+ * The traced Go program never crashes: at least 10,000 requests (a fetch
+ * loop, 8 at a time) while the Go probe is attached and detached three
+ * times through the CLI, so uprobes are inserted into and removed from
+ * running code under load. Every request must succeed, the program must
+ * still be alive, and every span received must be a well-formed `GET /ok`.
+ * SPANPROBE_LONG_TESTS=1 runs 100,000 requests and ten cycles.
+ */
+import { ok, strictEqual } from "node:assert/strict";
+import { startAgent } from "./support/agent_process.ts";
+import { announceSkip, ebpfSkipReason } from "./support/ebpf.ts";
+import { buildGoProgram, goSkipReason, goTempDir, startGoProgram } from "./support/go_build.ts";
+import { startOtlpReceiver } from "./support/otlp_receiver.ts";
+
+const skip = announceSkip("go_stability_test.ts", ebpfSkipReason() ?? goSkipReason());
+const LONG = Deno.env.get("SPANPROBE_LONG_TESTS") === "1";
+const REQUESTS = LONG ? 100_000 : 10_000;
+const CYCLES = LONG ? 10 : 3;
+
+Deno.test({
+  name: `go probe: ${REQUESTS} requests under load with ${CYCLES} attach/detach cycles; the target never crashes`,
+  ignore: skip,
+  async fn() {
+    const dir = await goTempDir();
+    const receiver = await startOtlpReceiver();
+    try {
+      const bin = await buildGoProgram("go_http", dir);
+      const target = await startGoProgram(bin);
+      let exited = false;
+      target.child.status.then(() => exited = true);
+      const url = `http://127.0.0.1:${target.ready[0]}/ok`;
+      let done = 0;
+      let failed = 0;
+      let cyclesDone = 0;
+      const worker = async () => {
+        while (done < REQUESTS || cyclesDone < CYCLES) {
+          try {
+            const res = await fetch(url);
+            await res.text();
+            if (res.status !== 200) failed++;
+          } catch {
+            failed++;
+          }
+          done++;
+        }
+      };
+      const load = Promise.all(Array.from({ length: 8 }, worker));
+      try {
+        for (let cycle = 0; cycle < CYCLES; cycle++) {
+          const before = receiver.spans.length;
+          const agent = await startAgent([
+            "run",
+            "--probe",
+            "go",
+            "--pid",
+            String(target.pid),
+            "--endpoint",
+            receiver.baseUrl,
+          ]);
+          // spans from this attachment arrive while the load runs
+          await receiver.waitForSpans(before + 100, 30_000);
+          strictEqual(await agent.stop(), 0, agent.logs.join("\n"));
+          ok(!exited, `the target died during cycle ${cycle + 1}`);
+          cyclesDone++;
+        }
+        await load;
+      } finally {
+        cyclesDone = CYCLES;
+        await load.catch(() => {});
+      }
+      ok(done >= REQUESTS, `${done} requests`);
+      strictEqual(failed, 0, `${failed} of ${done} requests failed`);
+      ok(!exited, "the target is alive");
+      strictEqual((await fetch(url)).status, 200);
+      for (const s of receiver.spans) {
+        strictEqual(s.name, "GET /ok");
+        strictEqual(s.attributes["http.response.status_code"], 200);
+        ok(s.endNs > s.startNs, "positive duration");
+      }
+      console.log(`  ${done} requests, ${receiver.spans.length} spans over ${CYCLES} attachments, 0 failures`);
+      const status = await target.kill();
+      strictEqual(status.signal, "SIGKILL", "the target ran until the test killed it");
+    } finally {
+      await receiver.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

@@ -1,0 +1,56 @@
+/**
+ * Test support: the spanprobe CLI as a long-running child process under
+ * exactly the launcher's permission flags, started until it logs "running"
+ * and stopped with SIGTERM.
+ * @module
+ */
+import { ok } from "node:assert/strict";
+import { ROOT, sandboxFlags } from "./ebpf.ts";
+
+/** A running agent: its stderr log lines so far, and how to stop it. */
+export interface Agent {
+  logs: string[];
+  stop(): Promise<number>;
+}
+
+/** Starts the CLI under the launcher's flags and resolves once it logs "running". */
+export async function startAgent(args: string[]): Promise<Agent> {
+  const flags = sandboxFlags(args);
+  ok(flags.includes("--allow-ffi"), "eBPF probes through libbpf get FFI");
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...flags, `${ROOT}main.ts`, ...args, "--log-format", "json"],
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const killer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+  const logs: string[] = [];
+  let running!: () => void;
+  let failed!: (e: Error) => void;
+  const started = new Promise<void>((res, rej) => {
+    running = res;
+    failed = rej;
+  });
+  const reading = (async () => {
+    let carry = "";
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+      const lines = (carry + chunk).split("\n");
+      carry = lines.pop()!;
+      for (const line of lines) {
+        logs.push(line);
+        if (line.startsWith("{") && JSON.parse(line).msg === "running") running();
+      }
+    }
+    failed(new Error(`agent exited before running:\n${logs.join("\n")}`));
+  })();
+  await started;
+  return {
+    logs,
+    async stop() {
+      child.kill("SIGTERM");
+      const status = await child.status;
+      await reading;
+      clearTimeout(killer);
+      return status.code;
+    },
+  };
+}
