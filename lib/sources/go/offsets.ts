@@ -44,7 +44,29 @@ export const OFFSET_SLOTS = [
   `${HEADER_BUCKET}.values`,
   "bucket_size",
   "headers_readable",
+  "req_bytes",
+  "url_bytes",
 ] as const;
+
+/** The BPF side reads at most this many bytes of a struct at once (STRUCT_BYTES in go.bpf.c). */
+export const STRUCT_READ_MAX = 256;
+
+/** Bytes to read of `struct` so every slot field of it (a pointer, int or string header) is inside. */
+function bytesToRead(fields: FieldOffsets, struct: string): number {
+  let end = 0;
+  for (const slot of OFFSET_SLOTS) {
+    if (!slot.startsWith(`${struct}.`)) continue;
+    const at = fields.get(slot);
+    if (at !== undefined) end = Math.max(end, at + 16);
+  }
+  if (end > STRUCT_READ_MAX) {
+    throw new UserError(
+      `${struct}: fields end at byte ${end}, beyond what the probe reads at once (${STRUCT_READ_MAX})`,
+      2,
+    );
+  }
+  return end;
+}
 
 /** Fields without which no span can be made. */
 const REQUIRED = ["runtime.g.goid"];
@@ -105,6 +127,10 @@ export function encodeOffsets(o: GoOffsets): Uint8Array<ArrayBuffer> {
       out[i] = o.headersReadable ? o.fields.get(`${HEADER_BUCKET}.overflow`)! + 8 : 0;
     } else if (slot === "headers_readable") {
       out[i] = o.headersReadable ? 1 : 0;
+    } else if (slot === "req_bytes") {
+      out[i] = bytesToRead(o.fields, "net/http.Request");
+    } else if (slot === "url_bytes") {
+      out[i] = bytesToRead(o.fields, "net/url.URL");
     } else {
       out[i] = o.fields.get(slot) ?? 0;
     }
