@@ -5,7 +5,11 @@
  * Reports requests/s and p99 latency for each, their same-run ratios, and
  * the eBPF time per request from `kernel.bpf_stats_enabled` (run_time_ns of
  * the agent's go_* programs over the requests served; the setting is
- * restored afterwards).
+ * restored afterwards), and CPU time per request of the target (uprobe
+ * traps are charged to it) and of the agent (/proc/PID/stat). On a shared
+ * 2-CPU machine req/s and p99 mostly show CPU contention (wrk, the server,
+ * the agent and the receiver share two CPUs); CPU per request is the steadier
+ * measure of what the probe costs the traced program.
  *
  *   deno run -A bench/go_bench.ts [--rounds=2] [--seconds=3] [--connections=4]
  *
@@ -70,6 +74,20 @@ async function bpfRunTime(ids: Set<number>): Promise<{ ns: number; runs: number 
   return { ns, runs };
 }
 
+/** CPU time (user + system) of process `pid` so far, in µs (from /proc/PID/stat, 100 Hz ticks). */
+function cpuUs(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+/** wrk plus the CPU time `pids` used during the run, per request (µs). */
+async function measured(url: string, pids: number[]): Promise<WrkResult & { cpuUsPerReq: number[] }> {
+  const before = pids.map(cpuUs);
+  const r = await wrk(url);
+  return { ...r, cpuUsPerReq: pids.map((p, i) => (cpuUs(p) - before[i]) / r.requests) };
+}
+
 async function startReceiver(): Promise<{ url: string; child: Deno.ChildProcess }> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-net=127.0.0.1", `${ROOT}bench/support/count_receiver.ts`],
@@ -109,16 +127,17 @@ const receiver = await startReceiver();
 const bin = await buildGoProgram("go_http", dir);
 const target = await startGoProgram(bin);
 const url = `http://127.0.0.1:${target.ready[0]}/ok`;
-const rows: { round: number; off: WrkResult; on: WrkResult; bpfNsPerReq: number; runsPerReq: number }[] = [];
+type Measured = Awaited<ReturnType<typeof measured>>;
+const rows: { round: number; off: Measured; on: Measured; bpfNsPerReq: number; runsPerReq: number }[] = [];
 try {
   await wrk(url); // warm-up
   for (let round = 1; round <= ROUNDS; round++) {
-    const off = await wrk(url);
+    const off = await measured(url, [target.pid]);
     const existing = new Set((await goPrograms()).map((p) => p.id));
     const agent = await startAgent(target.pid, receiver.url);
     const mine = new Set((await goPrograms()).map((p) => p.id).filter((id) => !existing.has(id)));
     const before = await bpfRunTime(mine);
-    const on = await wrk(url);
+    const on = await measured(url, [target.pid, agent.pid]);
     const after = await bpfRunTime(mine);
     agent.kill("SIGTERM");
     await agent.status;
@@ -139,12 +158,16 @@ try {
 }
 
 console.log(`Go probe overhead: wrk -t1 -c${CONNECTIONS} -d${SECONDS}s GET /ok, ${Deno.build.arch}`);
-console.log("| round | req/s off | req/s on | ratio | p99 off | p99 on | ratio | eBPF ns/req | programs run/req |");
-console.log("|---|---|---|---|---|---|---|---|---|");
+console.log(
+  "| round | req/s off | req/s on | ratio | p99 off | p99 on | ratio | target CPU µs/req off | on | ratio | agent CPU µs/req | eBPF ns/req | programs run/req |",
+);
+console.log("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
 for (const r of rows) {
   console.log(
     `| ${r.round} | ${r.off.rps.toFixed(0)} | ${r.on.rps.toFixed(0)} | ${(r.on.rps / r.off.rps).toFixed(2)} | ` +
       `${r.off.p99Us.toFixed(0)} µs | ${r.on.p99Us.toFixed(0)} µs | ${(r.on.p99Us / r.off.p99Us).toFixed(2)} | ` +
+      `${r.off.cpuUsPerReq[0].toFixed(1)} | ${r.on.cpuUsPerReq[0].toFixed(1)} | ` +
+      `${(r.on.cpuUsPerReq[0] / r.off.cpuUsPerReq[0]).toFixed(2)} | ${r.on.cpuUsPerReq[1].toFixed(1)} | ` +
       `${r.bpfNsPerReq.toFixed(0)} | ${r.runsPerReq.toFixed(2)} |`,
   );
 }

@@ -47,6 +47,7 @@
 
 #define FLAG_ERROR 1
 #define FLAG_REMOTE_PARENT 2
+#define FLAG_NO_STATUS 4 /* the response writer is not net/http's *response (e.g. HTTP/2): status unknown */
 
 #define METHOD_LEN 16
 #define TEXT_LEN 256
@@ -97,6 +98,7 @@ struct go_offsets {
     u32 headers_readable;     /* 1 when the header map layout above is known */
     u32 req_bytes;            /* bytes of net/http.Request to read (up to its last field used) */
     u32 url_bytes;            /* the same for net/url.URL */
+    u32 response_itab_hash;   /* itab.hash of (*response, ResponseWriter); 0: not checked */
 };
 
 struct {
@@ -376,7 +378,16 @@ int go_server_entry(struct pt_regs *ctx)
     } else {
         spanprobe_new_root(&rec->base);
     }
-    rec->aux = ctx->cx; /* rw's data word: the *response whose status the return reads */
+    /* rw's data word is the *response whose status the return reads, if rw's itab says it is one */
+    rec->aux = ctx->cx;
+    if (off->response_itab_hash) {
+        u32 hash = 0;
+        bpf_probe_read_user(&hash, 4, (void *)(ctx->bx + 16)); /* itab: inter, _type, hash */
+        if (hash != off->response_itab_hash) {
+            rec->aux = 0;
+            rec->flags |= FLAG_NO_STATUS;
+        }
+    }
     return 0;
 }
 

@@ -237,6 +237,11 @@ Deno.test({
         const ok = await inspectGoTarget({ exe: bin }, SPEC.functions);
         assertEquals(ok.functions.map((f) => f.spec.symbol), SPEC.functions.map((f) => f.symbol));
         assertEquals(ok.offsets.source, "dwarf");
+        // the status is read only behind HTTP/1's response writer: its itab hash is known and not HTTP/2's
+        const h2 = elf.symbols().get("go.itab.*net/http.http2responseWriter,net/http.ResponseWriter")!;
+        const h2Hash = new DataView(elf.bytes.buffer).getUint32(elf.fileOffset(h2.value)! + 16, true);
+        assert(ok.offsets.responseItabHash !== undefined && ok.offsets.responseItabHash !== 0);
+        assert(ok.offsets.responseItabHash !== h2Hash, "HTTP/1 and HTTP/2 writers differ");
       });
     } finally {
       await Deno.remove(dir, { recursive: true });

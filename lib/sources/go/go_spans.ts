@@ -14,6 +14,7 @@ export const GO_SPAN_SIZE = 560;
 export const GO_KIND = { SERVER: 1, CLIENT: 2, QUERY: 3, EXEC: 4 } as const;
 
 const FLAG_ERROR = 1;
+const FLAG_NO_STATUS = 4;
 
 // field offsets in struct go_span
 const O = {
@@ -88,12 +89,13 @@ export function createGoSpanDecoder(resourceOf: (pid: number) => Resource): GoSp
         const [host, port] = splitHostPort(text(b, O.host, dv.getUint16(O.hostLen, true), CAP.host));
         attributes["http.request.method"] = method;
         if (kind === GO_KIND.SERVER) {
-          // a handler that never writes gets Go's implicit 200 after ServeHTTP returns
-          const code = status || 200;
+          // a handler that never writes gets Go's implicit 200 after ServeHTTP returns;
+          // a response writer that is not net/http's *response (HTTP/2): status unknown
+          const code = flags & FLAG_NO_STATUS ? 0 : status || 200;
           name = `${method} ${path || "/"}`;
           spanKind = SpanKind.SERVER;
           attributes["url.path"] = path;
-          attributes["http.response.status_code"] = code;
+          if (code) attributes["http.response.status_code"] = code;
           if (host) attributes["server.address"] = host;
           attributes["server.port"] = port ?? 80;
           const proto = dv.getUint16(O.proto, true);

@@ -46,6 +46,7 @@ export const OFFSET_SLOTS = [
   "headers_readable",
   "req_bytes",
   "url_bytes",
+  "response_itab_hash",
 ] as const;
 
 /** The BPF side reads at most this many bytes of a struct at once (STRUCT_BYTES in go.bpf.c). */
@@ -78,6 +79,29 @@ export interface GoOffsets {
   source: "dwarf" | "table";
   /** Whether the request header map can be walked (traceparent, user agent). */
   headersReadable: boolean;
+  /**
+   * `itab.hash` of the (`*net/http.response`, `ResponseWriter`) pair: the server probe reads the
+   * status only from a response writer with this itab (not from HTTP/2's). Undefined: not checked.
+   */
+  responseItabHash?: number;
+}
+
+/** Symbol names of the (*response, ResponseWriter) itab: Go < 1.20 and newer spellings. */
+const RESPONSE_ITAB = [
+  "go.itab.*net/http.response,net/http.ResponseWriter",
+  "go:itab.*net/http.response,net/http.ResponseWriter",
+];
+
+/** The `hash` word (offset 16) of the (*response, ResponseWriter) itab in `elf`, if the binary has one. */
+export function responseItabHash(elf: ElfFile): number | undefined {
+  for (const name of RESPONSE_ITAB) {
+    const sym = elf.symbols().get(name);
+    const at = sym ? elf.fileOffset(sym.value) : undefined;
+    if (at !== undefined && at + 20 <= elf.bytes.length) {
+      return new DataView(elf.bytes.buffer, elf.bytes.byteOffset + at + 16, 4).getUint32(0, true);
+    }
+  }
+  return undefined;
 }
 
 /** Offsets for `version` from the committed table, or undefined when it has none. */
@@ -115,7 +139,7 @@ export async function resolveOffsets(elf: ElfFile, version: GoVersion): Promise<
   const headersReadable = version.minor < 24 &&
     [`${HEADER_BUCKET}.keys`, `${HEADER_BUCKET}.values`, `${HEADER_BUCKET}.overflow`, "runtime.hmap.B"]
       .every((k) => fields.has(k));
-  return { fields, source, headersReadable };
+  return { fields, source, headersReadable, responseItabHash: responseItabHash(elf) };
 }
 
 /** The `struct go_offsets` value for the BPF map (u32 little-endian slots). */
@@ -127,6 +151,8 @@ export function encodeOffsets(o: GoOffsets): Uint8Array<ArrayBuffer> {
       out[i] = o.headersReadable ? o.fields.get(`${HEADER_BUCKET}.overflow`)! + 8 : 0;
     } else if (slot === "headers_readable") {
       out[i] = o.headersReadable ? 1 : 0;
+    } else if (slot === "response_itab_hash") {
+      out[i] = o.responseItabHash ?? 0;
     } else if (slot === "req_bytes") {
       out[i] = bytesToRead(o.fields, "net/http.Request");
     } else if (slot === "url_bytes") {
