@@ -140,6 +140,7 @@ async function checkCommand(args: string[]): Promise<number> {
     binary: values.binary,
     fileProbes: file.probes,
     validateParams: !all,
+    checkOnly: true,
   });
   for (const p of probes) out(`ok  ${p.ref.name} (${p.ref.kind}) ${p.ref.specPath}`);
   if (values.config) out(`ok  config ${values.config}`);

@@ -170,6 +170,9 @@ Deno.test({
           ok(res.stderr.includes(message), `${extra.join(" ")}: ${res.stderr}`);
           ok(!res.stderr.includes("    at "), "no stack trace");
         }
+        const check = await runSpanprobe(["check", "--probe", "go"]);
+        strictEqual(check.code, 0, check.stderr);
+        ok(check.stdout.includes("ok  go (go)"), check.stdout);
       });
     } finally {
       await receiver.close();

@@ -44,6 +44,8 @@ export interface PlanInput {
   fileProbes?: ProbeChoice[];
   /** Check parameter values too (default true). */
   validateParams?: boolean;
+  /** `spanprobe check`: specs only, no target needed (default false). */
+  checkOnly?: boolean;
 }
 
 function parsePid(text: string): number {
@@ -93,7 +95,7 @@ export async function planProbes(input: PlanInput): Promise<PlannedProbe[]> {
     if (ref.kind === "go") {
       go = loadGoSpec(ref.specPath);
       const probePid = choice.pid ?? pid;
-      if (input.validateParams !== false && (probePid === undefined) === (input.exe === undefined)) {
+      if (!input.checkOnly && (probePid === undefined) === (input.exe === undefined)) {
         throw new UserError(`--probe ${ref.name}: give exactly one of --pid PID or --exe PATH (the Go program)`, 2);
       }
       if (input.exe !== undefined && !input.exe.startsWith("/")) {
