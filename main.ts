@@ -4,9 +4,10 @@
  */
 import { parseArgs } from "node:util";
 import { runAgent } from "./lib/agent/run_agent.ts";
+import { WATCH_STDIN_ENV, watchParentPipe } from "./lib/agent/parent_watch.ts";
 import { CHECK_HELP, MAIN_HELP, PROBES_HELP, RUN_HELP } from "./lib/cli/help.ts";
-import { buildSink, resolveExport } from "./lib/cli/outputs.ts";
-import { type PlannedProbe, planProbes, startProbes } from "./lib/cli/probes.ts";
+import { buildSink, resolveExport } from "./lib/agent/outputs.ts";
+import { type PlannedProbe, planProbes, startProbes } from "./lib/agent/probes.ts";
 import {
   loadAgentConfig,
   parseCount,
@@ -18,10 +19,10 @@ import {
 import { openSpool, type Spool } from "./lib/export/spool.ts";
 import { listBundledProbes } from "./lib/config/probe_catalog.ts";
 import { loadProbeSpec } from "./lib/config/probe_spec.ts";
-import { UserError } from "./lib/sources/probe_run.ts";
+import { UserError } from "./lib/core/errors.ts";
 import { createCounters } from "./lib/telemetry/counters.ts";
 import { createLogger, type LogFormat, type LogLevel } from "./lib/telemetry/log.ts";
-import { VERSION } from "./lib/version.ts";
+import { VERSION } from "./lib/core/version.ts";
 import { CHECK_OPTIONS, RUN_OPTIONS } from "./lib/cli/options.ts";
 
 function out(text: string): void {
@@ -122,6 +123,7 @@ async function runCommand(args: string[]): Promise<number> {
     statsIntervalMs: statsS !== undefined ? statsS * 1000 : file.statsIntervalMs,
     metricsPort,
     durationMs: durationS !== undefined ? durationS * 1000 : undefined,
+    stop: env(WATCH_STDIN_ENV) === "1" ? watchParentPipe() : undefined,
   });
 }
 

@@ -11,8 +11,8 @@
 import { JsonTraceSerializer, ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
 import { encodeOtlpTraceJsonBytes } from "../lib/export/otlp_json.ts";
 import { encodeOtlpTraceProto } from "../lib/export/otlp_proto.ts";
-import { newSpanId, newTraceId } from "../lib/spans/ids.ts";
-import type { SpanData } from "../lib/spans/span_data.ts";
+import { newSpanId, newTraceId } from "../lib/core/ids.ts";
+import type { SpanData } from "../lib/core/span_data.ts";
 import { toReferenceSpans } from "../tests/support/otlp_receiver.ts";
 
 const N = 10_000;

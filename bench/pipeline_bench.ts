@@ -21,7 +21,7 @@ import { fileURLToPath } from "node:url";
 import { loadProbeSpec } from "../lib/config/probe_spec.ts";
 import { createOtlpHttpSink } from "../lib/export/otlp_http.ts";
 import { sinkStream } from "../lib/export/sink.ts";
-import { bpftraceSpanPipeline } from "../lib/sources/bpftrace_probe.ts";
+import { bpftraceSpanPipeline } from "../lib/sources/bpftrace/mod.ts";
 import { createResourceCache } from "../lib/spans/resources.ts";
 import { createCounters } from "../lib/telemetry/counters.ts";
 import { silentLogger } from "../lib/telemetry/log.ts";

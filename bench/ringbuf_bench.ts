@@ -24,10 +24,10 @@ import { loadBpfObject } from "../lib/ffi/bpf_object.ts";
 import { processCpuUs } from "../lib/ffi/libc.ts";
 import { buildBpfObject } from "../lib/sources/ringbuf/build.ts";
 import { openRingbufProbe } from "../lib/sources/ringbuf/mod.ts";
-import { monotonicNowNs } from "../lib/sources/ringbuf/mono_clock.ts";
-import { openRingReader } from "../lib/sources/ringbuf/ring_reader.ts";
-import { createRingWaiter } from "../lib/sources/ringbuf/ring_wait.ts";
-import { openStatsReader } from "../lib/sources/ringbuf/stats.ts";
+import { monotonicNowNs } from "../lib/ffi/mono_clock.ts";
+import { openRingReader } from "../lib/ffi/ring_reader.ts";
+import { createRingWaiter } from "../lib/ffi/ring_wait.ts";
+import { openStatsReader } from "../lib/ffi/bpf_stats.ts";
 import { createCounters } from "../lib/telemetry/counters.ts";
 import { createLogger, silentLogger } from "../lib/telemetry/log.ts";
 
@@ -486,7 +486,7 @@ Load average before → after: ${load0} → ${load1} (the machine is shared: abs
 - Consumers, pinned to CPU 1, read the same program's ring buffer in turn (one process per run, modes interleaved):
   - **C**: libbpf \`ring_buffer__poll\` / \`ring_buffer__consume\` with a callback touching each record
     (\`bench/ringbuf_consumer.c\`).
-  - **raw**: spanprobe's TypeScript reader of the memory-mapped ring (\`lib/sources/ringbuf/ring_reader.ts\`),
+  - **raw**: spanprobe's TypeScript reader of the memory-mapped ring (\`lib/ffi/ring_reader.ts\`),
     touching each record; bounded nonblocking \`poll()\` when idle.
   - **full**: \`openRingbufProbe\` with \`bench/ringbuf_bench.yaml\`: every record decoded into a \`SpanData\`
     (hex ids, wall-clock bigint times, typed attributes, name, resource) and read from the source's stream.

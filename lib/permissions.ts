@@ -20,6 +20,8 @@ export const ENV_VARS: readonly string[] = [
   "OTEL_EXPORTER_OTLP_TIMEOUT",
   "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
   "SPANPROBE_LIBBPF",
+  // set by scripts/launch.ts: stdin is its pipe, end-of-file means it died (lib/agent/parent_watch.ts)
+  "SPANPROBE_WATCH_STDIN",
   "BPFTRACE_PERF_RB_PAGES",
   // read by the `yaml` package's parser (its debug switches)
   "LOG_TOKENS",
@@ -52,10 +54,10 @@ export const KERNEL_READ: readonly string[] = [
 
 /** What one agent deployment needs. */
 export interface PermissionOptions {
-  /** Folders and files of probes and config (read only). */
-  read: string[];
+  /** Folders and files of probes and config (read only); a {@linkcode GrantPath} names its option in errors. */
+  read: (string | GrantPath)[];
   /** Output files and the spool folder (the only writable paths). */
-  write?: string[];
+  write?: (string | GrantPath)[];
   /** The bpftrace executable (name on PATH or absolute path). */
   bpftrace?: string;
   /**
@@ -74,23 +76,178 @@ export interface PermissionOptions {
   metricsPort?: number;
 }
 
-/** The `deno run` / `deno compile` permission flags for `o`. */
-export function permissionFlags(o: PermissionOptions): string[] {
-  const read = [...o.read, ...KERNEL_READ];
-  const write = [...(o.write ?? [])];
+/**
+ * A value that must not become part of a permission flag. The message names
+ * the value, what it was given as, and what to pass instead.
+ */
+export class GrantValueError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "GrantValueError";
+  }
+}
+
+/** A path value and where it came from (`--spool-dir`, `--param binary`, ...), for error messages. */
+export interface GrantPath {
+  /** The path as given (relative paths are taken from `cwd`). */
+  path: string;
+  /** What the user wrote it as, e.g. `--spool-dir`. */
+  what: string;
+}
+
+function describe(value: string, what: string): string {
+  return `${what} ${JSON.stringify(value)}`;
+}
+
+function checkListItem(value: string, what: string): void {
+  if (value === "") throw new GrantValueError(`${what}: empty value`);
+  if (value.includes(",")) {
+    throw new GrantValueError(
+      `${
+        describe(value, what)
+      }: a "," would add another entry to the permission list; rename the path or pass one value per option`,
+    );
+  }
+  // deno-lint-ignore no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(value)) {
+    throw new GrantValueError(`${describe(value, what)}: control characters are not allowed`);
+  }
+}
+
+/** The real path of `path`'s deepest existing ancestor plus the rest, or undefined when that is `path` unchanged. */
+function realPathOf(path: string, realPath: (p: string) => string): string {
+  const parts = path.split("/").slice(1);
+  for (let n = parts.length; n >= 0; n--) {
+    const head = "/" + parts.slice(0, n).join("/");
+    let real: string;
+    try {
+      real = realPath(head);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) continue;
+      throw e;
+    }
+    const rest = parts.slice(n).join("/");
+    return rest ? (real === "/" ? `/${rest}` : `${real}/${rest}`) : real;
+  }
+  return path;
+}
+
+/**
+ * Validates a path before it becomes part of `--allow-read`/`--allow-write`
+ * (the ONE place for this; see docs/permissions.md): no `,` (Deno splits the
+ * list on it: `/tmp/x,/` would grant `/`), no control characters, absolute
+ * (a relative one is resolved from `cwd`), normalised (no `.`, `..`, `//` or
+ * trailing `/` in an absolute one), not `/` itself, and its own real path — no symbolic link on
+ * the way, because Deno checks paths as written and a link inside a granted
+ * folder reaches wherever it points. A path that does not exist yet (an
+ * output file, a spool folder) is checked up to its deepest existing
+ * ancestor. Returns the absolute path; throws {@linkcode GrantValueError}.
+ */
+export function grantPath(
+  value: string,
+  what: string,
+  cwd: string = Deno.cwd(),
+  realPath: (p: string) => string = Deno.realPathSync,
+): string {
+  checkListItem(value, what);
+  // a relative path is resolved like the agent resolves it (node:path resolve)
+  const path = value.startsWith("/") ? value : normalise(`${cwd}/${value}`);
+  if (!path.startsWith("/")) throw new GrantValueError(`${describe(value, what)}: expected an absolute path`);
+  if (path === "/") throw new GrantValueError(`${describe(value, what)}: would grant the whole file system`);
+  const segments = path.split("/").slice(1);
+  if (segments.some((s) => s === "" || s === "." || s === "..")) {
+    throw new GrantValueError(
+      `${describe(value, what)}: not a normalised path (no ".", "..", "//" or trailing "/"); write it as ${
+        JSON.stringify(normalise(path))
+      }`,
+    );
+  }
+  const real = realPathOf(path, realPath);
+  if (real !== path) {
+    throw new GrantValueError(
+      `${describe(value, what)}: ${path} goes through a symbolic link; pass its real path ${real}`,
+    );
+  }
+  return path;
+}
+
+function normalise(path: string): string {
+  const out: string[] = [];
+  for (const s of path.split("/")) {
+    if (s === "" || s === ".") continue;
+    if (s === "..") out.pop();
+    else out.push(s);
+  }
+  return "/" + out.join("/");
+}
+
+/**
+ * Validates the program for `--allow-run`: a bare name looked up on `PATH`
+ * (letters, digits, `.`, `_`, `+`, `-`) or a path that passes
+ * {@linkcode grantPath}. Throws {@linkcode GrantValueError}.
+ */
+export function grantProgram(value: string, what: string, cwd: string = Deno.cwd()): string {
+  checkListItem(value, what);
+  if (value.includes("/")) return grantPath(value, what, cwd);
+  if (!/^[A-Za-z0-9_+][A-Za-z0-9._+-]*$/.test(value)) {
+    throw new GrantValueError(`${describe(value, what)}: expected a program name or an absolute path`);
+  }
+  return value;
+}
+
+/** Validates a `host:port` for `--allow-net` (IPv6 in brackets). Throws {@linkcode GrantValueError}. */
+export function grantHost(value: string, what: string): string {
+  checkListItem(value, what);
+  if (
+    !/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(value) ||
+    Number(value.slice(value.lastIndexOf(":") + 1)) > 65535
+  ) {
+    throw new GrantValueError(`${describe(value, what)}: expected host:port (IPv6 as [addr]:port)`);
+  }
+  return value;
+}
+
+/** How {@linkcode permissionFlags} checks paths (tests and deploy builds, where the paths are not on this machine). */
+export interface FlagOptions {
+  /** Relative paths are taken from here (default: the current directory). */
+  cwd?: string;
+  /** Resolves a path's real path (default `Deno.realPathSync`). */
+  realPath?: (p: string) => string;
+}
+
+/**
+ * The `deno run` / `deno compile` permission flags for `o`. Every path,
+ * program and host goes through {@linkcode grantPath},
+ * {@linkcode grantProgram} or {@linkcode grantHost} first; a value that fails
+ * throws {@linkcode GrantValueError} and no flag is produced.
+ */
+export function permissionFlags(o: PermissionOptions, f: FlagOptions = {}): string[] {
+  const cwd = f.cwd ?? Deno.cwd();
+  const path = (p: string | GrantPath, what: string) =>
+    typeof p === "string" ? grantPath(p, what, cwd, f.realPath) : grantPath(p.path, p.what, cwd, f.realPath);
+  const read = [...o.read.map((p) => path(p, "a readable path")), ...KERNEL_READ];
+  const write = (o.write ?? []).map((p) => path(p, "a writable path"));
   if (o.cacheDir) {
-    read.push(o.cacheDir);
-    write.push(o.cacheDir);
+    const dir = path(o.cacheDir, "the build cache folder");
+    read.push(dir);
+    write.push(dir);
   }
   if (o.spoolDir) {
-    read.push(o.spoolDir);
-    write.push(o.spoolDir);
+    const dir = path(o.spoolDir, "--spool-dir");
+    read.push(dir);
+    write.push(dir);
   }
-  const net = o.net === "any" ? "any" : [...(o.net ?? [])];
-  if (o.metricsPort !== undefined && net !== "any") net.push(`127.0.0.1:${o.metricsPort}`);
+  const net = o.net === "any" ? "any" : (o.net ?? []).map((h) => grantHost(h, "the collector endpoint"));
+  if (o.metricsPort !== undefined) {
+    if (!Number.isInteger(o.metricsPort) || o.metricsPort < 0 || o.metricsPort > 65535) {
+      throw new GrantValueError(`--metrics-port ${o.metricsPort}: expected a port number`);
+    }
+    if (net !== "any") net.push(`127.0.0.1:${o.metricsPort}`);
+  }
+  const bpftrace = grantProgram(o.bpftrace ?? "bpftrace", "--bpftrace", cwd);
   const flags = [
     "--no-prompt",
-    `--allow-run=${o.bpftrace ?? "bpftrace"}`,
+    `--allow-run=${bpftrace}`,
     `--allow-read=${read.join(",")}`,
     `--allow-env=${ENV_VARS.join(",")}`,
     "--allow-sys=hostname",
@@ -100,7 +257,7 @@ export function permissionFlags(o: PermissionOptions): string[] {
   else if (net.length) flags.push(`--allow-net=${net.join(",")}`);
   if (o.ffi) {
     // clang and bpftool build probe objects from source at start-up
-    flags[1] = `--allow-run=${o.bpftrace ?? "bpftrace"},clang,bpftool`;
+    flags[1] = `--allow-run=${bpftrace},clang,bpftool`;
     flags.push("--allow-ffi");
   }
   return flags;

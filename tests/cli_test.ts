@@ -29,10 +29,10 @@ Deno.test("usage errors exit 2 with a message on stderr", async () => {
     [["run", "--probe", "usdt-requests"], /parameter "binary" is required/],
     [["run", "--probe", "usdt-requests", "--binary", "/bin/sh;id"], /must be an absolute path/],
     [["run", "--probe", "usdt-requests", "--binary", "/no/such/file"], /\/no\/such\/file/],
-    [["run", "--probe", "usdt-requests", "--binary", "/bin/true", "--pid", "12x"], /--pid 12x/],
-    [["run", "--probe", "usdt-requests", "--binary", "/bin/true", "--param", "nosuch=1"], /no selected probe/],
-    [["run", "--probe", "usdt-requests", "--binary", "/bin/true", "--output", "printer"], /--output printer/],
-    [["run", "--probe", "usdt-requests", "--binary", "/bin/true", "--protocol", "grpc"], /protocol/],
+    [["run", "--probe", "usdt-requests", "--binary", "/usr/bin/true", "--pid", "12x"], /--pid 12x/],
+    [["run", "--probe", "usdt-requests", "--binary", "/usr/bin/true", "--param", "nosuch=1"], /no selected probe/],
+    [["run", "--probe", "usdt-requests", "--binary", "/usr/bin/true", "--output", "printer"], /--output printer/],
+    [["run", "--probe", "usdt-requests", "--binary", "/usr/bin/true", "--protocol", "grpc"], /protocol/],
   ];
   for (const [args, pattern] of cases) {
     const r = await runSpanprobe(args);

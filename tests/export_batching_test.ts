@@ -1,9 +1,9 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert";
-import { backoffDelayMs, sleep } from "../lib/export/backoff.ts";
+import { backoffDelayMs, sleep } from "../lib/core/backoff.ts";
 import { createBatchWorker, type ExportContext } from "../lib/export/batch_worker.ts";
 import { parseErrorMessage, parseExportResponse, parseRetryAfter } from "../lib/export/otlp_response.ts";
 import { createSpanQueue } from "../lib/export/span_queue.ts";
-import type { SpanData } from "../lib/spans/span_data.ts";
+import type { SpanData } from "../lib/core/span_data.ts";
 
 const resource = { attributes: {} };
 function spans(n: number, from = 0): SpanData[] {

@@ -1,6 +1,6 @@
 import { deepStrictEqual, strictEqual } from "node:assert";
 import { createConsoleSink, formatDurationNs, formatSpanLine } from "../lib/export/console_sink.ts";
-import type { SpanData } from "../lib/spans/span_data.ts";
+import type { SpanData } from "../lib/core/span_data.ts";
 import { createCounters } from "../lib/telemetry/counters.ts";
 
 function span(over: Partial<SpanData> = {}): SpanData {

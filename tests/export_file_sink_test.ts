@@ -1,6 +1,6 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert";
 import { createFileSink } from "../lib/export/file_sink.ts";
-import type { SpanData } from "../lib/spans/span_data.ts";
+import type { SpanData } from "../lib/core/span_data.ts";
 import { createCounters } from "../lib/telemetry/counters.ts";
 import { createLogger } from "../lib/telemetry/log.ts";
 import { decodeTraceRequestJson, expectedRequest, flattenSpans, sampleSpans } from "./support/otlp_receiver.ts";

@@ -7,7 +7,7 @@ import {
   resourceAttributesFromEnv,
   tracesUrlFromBase,
 } from "../lib/export/otlp_env.ts";
-import { UserError } from "../lib/sources/probe_run.ts";
+import { UserError } from "../lib/core/errors.ts";
 
 const envOf = (vars: Record<string, string>) => (name: string) => vars[name];
 

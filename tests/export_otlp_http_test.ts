@@ -3,7 +3,7 @@ import { createOtlpHttpSink, type OtlpHttpSinkOptions, sendOtlpRequest } from ".
 import { resolveOtlpConfig } from "../lib/export/otlp_env.ts";
 import { encodeOtlpTraceProto } from "../lib/export/otlp_proto.ts";
 import { gzipBytes } from "../lib/export/otlp_send.ts";
-import type { SpanData } from "../lib/spans/span_data.ts";
+import type { SpanData } from "../lib/core/span_data.ts";
 import { createCounters } from "../lib/telemetry/counters.ts";
 import { createLogger } from "../lib/telemetry/log.ts";
 import {

@@ -2,7 +2,7 @@ import { deepStrictEqual, ok, strictEqual } from "node:assert";
 import { JsonTraceSerializer } from "@opentelemetry/otlp-transformer";
 import { encodeOtlpTraceJson, encodeOtlpTraceJsonBytes } from "../lib/export/otlp_json.ts";
 import { encodeOtlpTraceProto } from "../lib/export/otlp_proto.ts";
-import type { AttributeValue, SpanData } from "../lib/spans/span_data.ts";
+import type { AttributeValue, SpanData } from "../lib/core/span_data.ts";
 import { span } from "./support/spans.ts";
 import {
   decodeTraceRequestJson,

@@ -1,7 +1,7 @@
 import { deepStrictEqual, strictEqual } from "node:assert";
 import { ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
 import { encodeOtlpTraceProto } from "../lib/export/otlp_proto.ts";
-import type { SpanData } from "../lib/spans/span_data.ts";
+import type { SpanData } from "../lib/core/span_data.ts";
 import { span } from "./support/spans.ts";
 import {
   decodeTraceRequestProto,

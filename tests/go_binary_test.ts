@@ -11,11 +11,11 @@ import { parseGoVersion, readGoVersion } from "../lib/sources/go/build_info.ts";
 import { NoDwarfError, readFieldOffsets } from "../lib/sources/go/dwarf.ts";
 import { parseElf, SHF_COMPRESSED, STT_FUNC } from "../lib/sources/go/elf.ts";
 import { splitHostPort, sqlOperation } from "../lib/sources/go/go_spans.ts";
-import { loadGoSpec } from "../lib/sources/go/go_spec.ts";
+import { loadGoSpec } from "../lib/config/go_spec.ts";
 import { resolveOffsets, tableOffsets, WANTED_FIELDS } from "../lib/sources/go/offsets.ts";
 import { inspectGoTarget } from "../lib/sources/go/target.ts";
 import { decodeLength, findReturnOffsets } from "../lib/sources/go/x86_length.ts";
-import { UserError } from "../lib/sources/probe_run.ts";
+import { UserError } from "../lib/core/errors.ts";
 import { announceSkip, ROOT } from "./support/ebpf.ts";
 import { buildGoProgram, goSkipReason, goTempDir } from "./support/go_build.ts";
 

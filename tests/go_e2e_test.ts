@@ -159,7 +159,7 @@ Deno.test({
         const plain = await buildGoProgram("go_plain", dir);
         const cases: [string[], string][] = [
           [["--exe", stripped], "stripped (no symbol table .symtab)"],
-          [["--exe", "/bin/true"], "not a Go program"],
+          [["--exe", "/usr/bin/true"], "not a Go program"],
           [["--exe", plain], "without net/http or database/sql"],
           [[], "give exactly one of --pid PID or --exe PATH"],
           [["--exe", "relative/path"], "give an absolute path"],

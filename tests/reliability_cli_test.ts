@@ -727,7 +727,7 @@ Deno.test({
   name: "a probe that cannot attach: a clear error naming it, exit 1",
   ignore: skip,
   async fn() {
-    const agent = startAgent(["run", "--probe", "usdt-requests", "--binary", "/bin/true", "--log-format", "json"]);
+    const agent = startAgent(["run", "--probe", "usdt-requests", "--binary", "/usr/bin/true", "--log-format", "json"]);
     const res = await agent.exited;
     strictEqual(res.code, 1);
     const text = agent.stderr.join("\n");

@@ -19,7 +19,7 @@ import {
   parseSpoolHeader,
 } from "../lib/export/spool.ts";
 import { encodeOtlpTraceProto } from "../lib/export/otlp_proto.ts";
-import type { SpanData } from "../lib/spans/span_data.ts";
+import type { SpanData } from "../lib/core/span_data.ts";
 import { type Counters, createCounters, spanAccount } from "../lib/telemetry/counters.ts";
 import { createLogger } from "../lib/telemetry/log.ts";
 import { prometheusText } from "../lib/telemetry/prometheus.ts";
@@ -524,7 +524,7 @@ Deno.test("permissions: the spool folder is the only extra writable path; metric
     "--probe",
     "usdt-requests",
     "--binary",
-    "/bin/true",
+    "/usr/bin/true",
     "--endpoint",
     "http://127.0.0.1:4318",
     "--spool-dir",
@@ -536,7 +536,7 @@ Deno.test("permissions: the spool folder is the only extra writable path; metric
   ok(flags.some((f) => f.startsWith("--allow-read=") && f.split(/[=,]/).includes("/var/lib/spanprobe/spool")));
   ok(flags.includes("--allow-net=127.0.0.1:4318,127.0.0.1:9464"), flags.join(" "));
   const plain = permissionFlags(
-    permissionsForRun(["--probe", "usdt-requests", "--binary", "/bin/true"], () => undefined),
+    permissionsForRun(["--probe", "usdt-requests", "--binary", "/usr/bin/true"], () => undefined),
   );
   ok(!plain.some((f) => f.startsWith("--allow-write") || f.startsWith("--allow-net")), plain.join(" "));
 });

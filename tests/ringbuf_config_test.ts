@@ -2,7 +2,7 @@
 // (exit 2) pointing at file:line:col.
 import { deepStrictEqual as assertEquals, ok as assert, throws } from "node:assert/strict";
 import { loadTracingConfig, parseTracingConfig } from "../lib/config/tracing_config.ts";
-import { UserError } from "../lib/sources/probe_run.ts";
+import { UserError } from "../lib/core/errors.ts";
 import { ROOT } from "./ringbuf_support.ts";
 
 const BASE = `tracing:

@@ -2,7 +2,7 @@
 // gives a clear message and leaves nothing behind (checked with bpftool).
 import { deepStrictEqual as assertEquals, ok as assert, rejects } from "node:assert/strict";
 import { openRingbufProbe, type RingbufProbeOptions } from "../lib/sources/ringbuf/mod.ts";
-import { UserError } from "../lib/sources/probe_run.ts";
+import { UserError } from "../lib/core/errors.ts";
 import { createCounters } from "../lib/telemetry/counters.ts";
 import { createLogger, type Logger } from "../lib/telemetry/log.ts";
 import { buildTarget } from "./support/ebpf.ts";

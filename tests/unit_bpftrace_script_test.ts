@@ -6,9 +6,9 @@
 import { deepStrictEqual, match, ok, strictEqual } from "node:assert/strict";
 import { relative } from "node:path";
 import { parseProbeSpec, type ProbeSpec } from "../lib/config/probe_spec.ts";
-import { CALIBRATION_INTERVAL_S, prepareScript, resolveParams } from "../lib/sources/bpftrace_script.ts";
-import { UserError } from "../lib/sources/probe_run.ts";
-import { createClockOffsets } from "../lib/spans/clock.ts";
+import { CALIBRATION_INTERVAL_S, prepareScript, resolveParams } from "../lib/sources/bpftrace/script.ts";
+import { UserError } from "../lib/core/errors.ts";
+import { createClockOffsets } from "../lib/core/clock.ts";
 import { type BpftraceRecord, parseBpftraceLine } from "../lib/streams/bpftrace_records.ts";
 import { CLOCK_EVENT, type ProbeEvent, probeEventMapper } from "../lib/streams/probe_events.ts";
 
@@ -53,6 +53,8 @@ const BOOT_EVENTS = `  hit:
 `;
 
 const P = spec(REALTIME_EVENTS, PARAMS);
+/** A real executable by its real path (path parameters must be real paths). */
+const SH = Deno.realPathSync("/bin/sh");
 
 /** The UserError `fn` throws (fails when it throws nothing or something else). */
 function userError(fn: () => unknown): UserError {
@@ -69,10 +71,10 @@ function userError(fn: () => unknown): UserError {
 }
 
 Deno.test("resolveParams: required, defaults, optional", () => {
-  deepStrictEqual(resolveParams(P, { binary: "/bin/sh" }), { binary: "/bin/sh", provider: "demo", limit: "10" });
+  deepStrictEqual(resolveParams(P, { binary: SH }), { binary: SH, provider: "demo", limit: "10" });
   deepStrictEqual(
-    resolveParams(P, { binary: "/bin/sh", pid: "4242", provider: "my_app2", label: "GET /a, v1.2:x", limit: "-7" }),
-    { binary: "/bin/sh", pid: "4242", provider: "my_app2", label: "GET /a, v1.2:x", limit: "-7" },
+    resolveParams(P, { binary: SH, pid: "4242", provider: "my_app2", label: "GET /a, v1.2:x", limit: "-7" }),
+    { binary: SH, pid: "4242", provider: "my_app2", label: "GET /a, v1.2:x", limit: "-7" },
   );
 });
 
@@ -82,7 +84,7 @@ Deno.test("resolveParams: a missing required parameter names it and how to pass 
 });
 
 Deno.test("resolveParams: an unknown parameter lists the known ones", () => {
-  const e = userError(() => resolveParams(P, { binary: "/bin/sh", bianry: "/bin/sh" }));
+  const e = userError(() => resolveParams(P, { binary: SH, bianry: SH }));
   match(e.message, /unknown parameter "bianry" \(parameters: binary, pid, provider, label, limit\)/);
   const none = spec(REALTIME_EVENTS);
   match(userError(() => resolveParams(none, { x: "1" })).message, /\(parameters: none\)/);
@@ -108,17 +110,15 @@ const injections: [string, string][] = [
   ["limit", "1; exit()"],
   ["limit", "1e3"],
   ["limit", "12345678901234567890"],
-  ["label", 'a" } BEGIN { system("id") } "'],
   ["label", "x\ny"],
   ["label", "tab\there"],
-  ["label", "{braces}"],
-  ["label", "semi;colon"],
+  ["label", "100%"],
   ["label", "x".repeat(256)],
 ];
 
 for (const [name, value] of injections) {
   Deno.test(`resolveParams: rejects ${name}=${JSON.stringify(value).slice(0, 40)}`, () => {
-    const given: Record<string, string> = { binary: "/bin/sh", [name]: value };
+    const given: Record<string, string> = { binary: SH, [name]: value };
     const e = userError(() => resolveParams(P, given));
     ok(e.message.includes(`parameter ${name}=`), e.message);
     match(e.message, /must be /);
@@ -138,8 +138,7 @@ Deno.test("resolveParams: a relative path is made absolute from the working dire
     const rel = relative(Deno.cwd(), file);
     ok(!rel.startsWith("/"));
     const got = resolveParams(P, { binary: rel }).binary;
-    strictEqual(got, `${Deno.cwd()}/${rel}`);
-    strictEqual(Deno.realPathSync(got), Deno.realPathSync(file));
+    strictEqual(got, Deno.realPathSync(file));
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
@@ -153,25 +152,25 @@ Deno.test("resolveParams: defaults are validated too", () => {
 const CALIB = `print(("${CLOCK_EVENT}", nsecs, strftime("%s.%f", nsecs)));`;
 
 Deno.test("prepareScript: placeholders replaced by the validated values", () => {
-  const params = resolveParams(P, { binary: "/bin/sh", pid: "77" });
+  const params = resolveParams(P, { binary: SH, pid: "77" });
   const script = 'usdt:{{binary}}:{{provider}}:start /pid == {{ pid }}/ { print(("hit", {{limit}}, nsecs)); }\n';
   strictEqual(
     prepareScript(P, script, params),
-    'usdt:/bin/sh:demo:start /pid == 77/ { print(("hit", 10, nsecs)); }\n',
+    `usdt:${SH}:demo:start /pid == 77/ { print(("hit", 10, nsecs)); }\n`,
     "a realtime-only spec gets no calibration",
   );
 });
 
 Deno.test("prepareScript: a placeholder that is not a parameter is an error naming script and spec", () => {
-  const e = userError(() => prepareScript(P, "BEGIN { print({{nope}}); }", { binary: "/bin/sh" }));
+  const e = userError(() => prepareScript(P, "BEGIN { print({{nope}}); }", { binary: SH }));
   match(
     e.message,
-    /^\/specs\/demo\.bt: \{\{nope\}\} is not a parameter of probe demo; declare it under params in \/specs\/demo\.yaml/,
+    /^\/specs\/demo\.bt:1: \{\{nope\}\} is not a parameter of probe demo; declare it under params in \/specs\/demo\.yaml/,
   );
 });
 
 Deno.test("prepareScript: a declared parameter without a value is an error", () => {
-  const params = resolveParams(P, { binary: "/bin/sh" });
+  const params = resolveParams(P, { binary: SH });
   const e = userError(() => prepareScript(P, 'BEGIN { printf("{{label}}"); }', params));
   match(e.message, /uses \{\{label\}\} but no value was given; pass --param label=/);
 });

@@ -3,7 +3,7 @@
  */
 import { deepStrictEqual, match, ok, strictEqual } from "node:assert/strict";
 import { parseAgentConfig, parseOutput, parsePairs } from "../lib/config/agent_config.ts";
-import { UserError } from "../lib/sources/probe_run.ts";
+import { UserError } from "../lib/core/errors.ts";
 
 const FILE = "/etc/spanprobe/agent.yaml";
 

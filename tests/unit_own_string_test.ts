@@ -2,7 +2,7 @@
  * ownString: copies that do not keep the batch text they were sliced from alive.
  */
 import { ok, strictEqual } from "node:assert/strict";
-import { ownString, ownStrings } from "../lib/spans/own_string.ts";
+import { ownString, ownStrings } from "../lib/core/own_string.ts";
 
 Deno.test("ownString: the same text, short strings untouched", () => {
   const big = "x".repeat(100_000) + "req-123456789-abc";
@@ -20,7 +20,7 @@ Deno.test("ownString: 2,000 ids sliced from 64 KiB texts do not keep the texts a
   // measured in a child with a collectable heap: slices hold every text, copies hold none
   const heapMb = async (own: boolean) => {
     const code = `
-      import { ownString } from ${JSON.stringify(new URL("../lib/spans/own_string.ts", import.meta.url).href)};
+      import { ownString } from ${JSON.stringify(new URL("../lib/core/own_string.ts", import.meta.url).href)};
       const keep = [];
       for (let i = 0; i < 2000; i++) {
         const text = "x".repeat(65536) + "req-" + i + "-abcdefghij";

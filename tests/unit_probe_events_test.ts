@@ -3,14 +3,14 @@
  * and the backlog of events that wait for it.
  */
 import { deepStrictEqual, match, ok, strictEqual, throws } from "node:assert/strict";
-import { type FieldType, parseProbeSpec } from "../lib/config/probe_spec.ts";
-import { createClockOffsets } from "../lib/spans/clock.ts";
+import type { FieldType, FieldValue } from "../lib/core/fields.ts";
+import { parseProbeSpec } from "../lib/config/probe_spec.ts";
+import { createClockOffsets } from "../lib/core/clock.ts";
 import { type BpftraceRecord, parseBpftraceLine } from "../lib/streams/bpftrace_records.ts";
 import type { ExactValue } from "../lib/streams/exact_json.ts";
 import {
   CLOCK_EVENT,
   clocksNeeded,
-  type FieldValue,
   type ProbeEvent,
   type ProbeEventHooks,
   probeEventMapper,

@@ -4,8 +4,8 @@
  */
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { loadProbeSpec, parseDuration, parseProbeSpec } from "../lib/config/probe_spec.ts";
-import { UserError } from "../lib/sources/probe_run.ts";
-import { SpanKind } from "../lib/spans/span_data.ts";
+import { UserError } from "../lib/core/errors.ts";
+import { SpanKind } from "../lib/core/span_data.ts";
 
 const BUNDLED = new URL("../probes/usdt-requests.yaml", import.meta.url).pathname;
 
@@ -77,7 +77,7 @@ Deno.test("parseDuration: units and rejects", () => {
 const GOOD = `# a test spec
 name: shop
 description: checkout requests
-script: /opt/shop.bt
+script: shop.bt
 service: shop-svc
 params:
   binary:
@@ -140,7 +140,7 @@ spans:
 Deno.test("parseProbeSpec: the test spec itself is valid", () => {
   const spec = parseProbeSpec("/etc/spanprobe/shop.yaml", GOOD);
   strictEqual(spec.name, "shop");
-  strictEqual(spec.scriptPath, "/opt/shop.bt");
+  strictEqual(spec.scriptPath, "/etc/spanprobe/shop.bt");
   strictEqual(spec.service, "shop-svc");
   deepStrictEqual(spec.params.map((p) => [p.name, p.type, p.required, p.default]), [
     ["binary", "path", true, undefined],
@@ -162,7 +162,7 @@ Deno.test("parseProbeSpec: the test spec itself is valid", () => {
 });
 
 Deno.test("parseProbeSpec: defaults for name and script come from the file name", () => {
-  const text = GOOD.replace("name: shop\n", "").replace("script: /opt/shop.bt\n", "");
+  const text = GOOD.replace("name: shop\n", "").replace("script: shop.bt\n", "");
   const spec = parseProbeSpec("/srv/probes/my-probe.yml", text);
   strictEqual(spec.name, "my-probe");
   strictEqual(spec.scriptPath, "/srv/probes/my-probe.bt");

@@ -5,11 +5,12 @@
  */
 import { deepStrictEqual, match, notStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { parseProbeSpec, type ProbeSpec } from "../lib/config/probe_spec.ts";
-import { createClockOffsets, offsetFromEpochText } from "../lib/spans/clock.ts";
+import { createClockOffsets, offsetFromEpochText } from "../lib/core/clock.ts";
 import { createSpanBuilder, type IncompleteReason } from "../lib/spans/span_builder.ts";
 import { spanBuilderStream } from "../lib/spans/span_builder_stream.ts";
-import { type Resource, type SpanData, SpanKind, StatusCode } from "../lib/spans/span_data.ts";
-import type { FieldValue, ProbeEvent } from "../lib/streams/probe_events.ts";
+import { type Resource, type SpanData, SpanKind, StatusCode } from "../lib/core/span_data.ts";
+import type { FieldValue } from "../lib/core/fields.ts";
+import type { ProbeEvent } from "../lib/streams/probe_events.ts";
 
 const S = 1_000_000_000n; // one second in ns
 const BASE = 1_795_313_354_000_000_000n; // a wall-clock time in 2026, ns

@@ -17,8 +17,8 @@
  */
 import type { SpanSink } from "../export/sink.ts";
 import { sinkStream } from "../export/sink.ts";
-import type { ProbeRun } from "../sources/probe_run.ts";
-import type { SpanData } from "../spans/span_data.ts";
+import type { ProbeRun } from "../core/probe_run.ts";
+import type { SpanData } from "../core/span_data.ts";
 import { type Counters, spanAccount } from "../telemetry/counters.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { type MetricsServer, serveMetrics } from "../telemetry/prometheus.ts";
@@ -40,6 +40,8 @@ export interface AgentOptions {
   onReady?: () => void;
   /** Stop after this many ms (0 = run until signalled or the sources end). */
   durationMs?: number;
+  /** Stop as on SIGTERM when this fires (the launcher died: lib/agent/parent_watch.ts). */
+  stop?: AbortSignal;
 }
 
 /** A one-line summary of the counters, with the span accounting. */
@@ -90,6 +92,12 @@ export async function runAgent(o: AgentOptions): Promise<number> {
   const statsTimer = o.statsIntervalMs
     ? setInterval(() => logger.info("stats", statsLine(counters)), o.statsIntervalMs)
     : undefined;
+  const onStop = () => {
+    signalled = true;
+    void stopAll("launcher gone");
+  };
+  if (o.stop?.aborted) onStop();
+  else o.stop?.addEventListener("abort", onStop, { once: true });
   const durationTimer = o.durationMs ? setTimeout(() => void stopAll("duration elapsed"), o.durationMs) : undefined;
   o.onReady?.();
   logger.info("running", { probes: runs.map((r) => r.name).join(",") });
@@ -121,6 +129,7 @@ export async function runAgent(o: AgentOptions): Promise<number> {
   const flushStart = Date.now();
   await o.sink.shutdown(deadline);
   for (const [sig, h] of handlers) Deno.removeSignalListener(sig, h);
+  o.stop?.removeEventListener("abort", onStop);
   await metrics?.close();
   const summary = statsLine(counters);
   summary.flush_ms = Date.now() - flushStart;

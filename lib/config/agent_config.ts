@@ -4,7 +4,7 @@
  * line > config file > environment > defaults.
  * @module
  */
-import { UserError } from "../sources/probe_run.ts";
+import { UserError } from "../core/errors.ts";
 import {
   knownKeys,
   mapEntries,

@@ -4,7 +4,8 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { UserError } from "../sources/probe_run.ts";
+import { UserError } from "../core/errors.ts";
+import { fileInSpecFolder } from "./spec_files.ts";
 
 /** The folder of bundled probes (inside the compiled binary too). */
 export const BUNDLED_PROBES_DIR: string = fileURLToPath(new URL("../../probes/", import.meta.url));
@@ -21,7 +22,7 @@ export interface ProbeRef {
 }
 
 function kindOf(text: string): ProbeKind {
-  if (/^go\s*:/m.test(text)) return "go"; // a Go probe spec (lib/sources/go/go_spec.ts)
+  if (/^go\s*:/m.test(text)) return "go"; // a Go probe spec (go_spec.ts)
   return /^tracing\s*:/m.test(text) ? "ringbuf" : "bpftrace";
 }
 
@@ -48,6 +49,7 @@ export function findProbe(nameOrPath: string): ProbeRef {
     }
     throw new UserError(`${specPath}: cannot read probe spec: ${(e as Error).message}`, 2);
   }
+  fileInSpecFolder(specPath, specPath, "probe spec"); // not a link out of its folder
   const name = specPath.replace(/^.*\//, "").replace(/\.ya?ml$/, "");
   return { name, specPath, kind: kindOf(text), description: descriptionOf(text) };
 }

@@ -5,9 +5,10 @@
  * @module
  */
 import { dirname, join } from "node:path";
-import type { ClockName } from "../spans/clock.ts";
-import { SpanKind, type SpanKindValue } from "../spans/span_data.ts";
-import { UserError } from "../sources/probe_run.ts";
+import { FIELD_TYPES, type FieldType } from "../core/fields.ts";
+import { SpanKind, type SpanKindValue } from "../core/span_data.ts";
+import { UserError } from "../core/errors.ts";
+import { specFileNameProblem } from "./spec_files.ts";
 import { compileTemplate, type Template } from "./template.ts";
 import {
   knownKeys,
@@ -18,41 +19,6 @@ import {
   stringValue,
   type YamlSource,
 } from "./yaml_source.ts";
-
-/** Types a tuple field may have. */
-export type FieldType =
-  | "int"
-  | "string"
-  | "bool"
-  | "realtime_ns"
-  | "boottime_ns"
-  | "monotonic_ns"
-  | "duration_ns";
-
-/** All field types, for validation and docs. */
-export const FIELD_TYPES: readonly FieldType[] = [
-  "int",
-  "string",
-  "bool",
-  "realtime_ns",
-  "boottime_ns",
-  "monotonic_ns",
-  "duration_ns",
-];
-
-/** The clock of a time field type, if it is one. */
-export function fieldClock(type: FieldType): ClockName | undefined {
-  switch (type) {
-    case "realtime_ns":
-      return "realtime";
-    case "boottime_ns":
-      return "boottime";
-    case "monotonic_ns":
-      return "monotonic";
-    default:
-      return undefined;
-  }
-}
 
 /** How a key field compares: integers (of any integer or time type) with integers, strings with strings. */
 function keyKind(type: FieldType): "string" | "bool" | "integer" {
@@ -653,6 +619,8 @@ export function parseProbeSpec(specPath: string, text: string): ProbeSpec {
   const name = nameNode === undefined ? base : stringValue(src, nameNode, "name");
   const scriptNode = top.get("script")?.value;
   const script = scriptNode === undefined ? `${base}.bt` : stringValue(src, scriptNode, "script");
+  const scriptProblem = specFileNameProblem(script);
+  if (scriptProblem) throw src.error(scriptNode ?? src.root, `script ${JSON.stringify(script)} ${scriptProblem}`);
   const eventsNode = top.get("events")?.value;
   if (eventsNode === undefined) {
     throw src.error(
@@ -676,7 +644,7 @@ export function parseProbeSpec(specPath: string, text: string): ProbeSpec {
     name,
     description: descNode === undefined ? "" : stringValue(src, descNode, "description"),
     specPath,
-    scriptPath: script.startsWith("/") ? script : join(dirname(specPath), script),
+    scriptPath: join(dirname(specPath), script),
     params: parseParams(src, top.get("params")?.value),
     events,
     spans,

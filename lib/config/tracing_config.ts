@@ -25,7 +25,7 @@
 import { isMap, isScalar, isSeq } from "yaml";
 import type { AttachTarget } from "../ffi/bpf_object.ts";
 import { createDecoder, type DecoderConfig } from "../decoders/mod.ts";
-import { UserError } from "../sources/probe_run.ts";
+import { UserError } from "../core/errors.ts";
 import { knownKeys, parseYamlSource, scalarValue, seqItems, stringValue, type YamlSource } from "./yaml_source.ts";
 
 /** One field of a record. */

@@ -4,7 +4,7 @@
  */
 import { isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
 import type { Node } from "yaml";
-import { UserError } from "../sources/probe_run.ts";
+import { UserError } from "../core/errors.ts";
 
 /** A parsed YAML file that can locate its nodes. */
 export interface YamlSource {

@@ -1,46 +1,10 @@
 /**
  * Byte helpers shared by decoders: host-order (little-endian) integers,
- * C strings, hex.
+ * C strings (hex lives in `core/hex.ts`).
  * @module
  */
+import { charCodes, MAX_APPLY } from "../core/hex.ts";
 import { DecodeError } from "./types.ts";
-
-/** Two lowercase hex digits per byte value. */
-export const HEX_BYTE: readonly string[] = Array.from(
-  { length: 256 },
-  (_, i) => i.toString(16).padStart(2, "0"),
-);
-
-const DIGITS = "0123456789abcdef";
-const HI = new Uint16Array(256);
-const LO = new Uint16Array(256);
-for (let i = 0; i < 256; i++) {
-  HI[i] = DIGITS.charCodeAt(i >> 4);
-  LO[i] = DIGITS.charCodeAt(i & 15);
-}
-
-/** Reusable char-code arrays by length: one string allocation per call (concatenation makes one per byte). */
-const codeArrays: number[][] = [];
-function codes(n: number): number[] {
-  return codeArrays[n] ??= new Array<number>(n).fill(0);
-}
-const MAX_APPLY = 512;
-
-/** Lowercase hex of `buf[off, off + len)`. */
-export function hexOf(buf: Uint8Array, off: number, len: number): string {
-  if (2 * len > MAX_APPLY) {
-    let out = "";
-    for (let i = off, end = off + len; i < end; i++) out += HEX_BYTE[buf[i]];
-    return out;
-  }
-  const c = codes(2 * len);
-  for (let i = 0; i < len; i++) {
-    const b = buf[off + i];
-    c[2 * i] = HI[b];
-    c[2 * i + 1] = LO[b];
-  }
-  return String.fromCharCode.apply(null, c);
-}
 
 /** Unsigned little-endian integer of 1, 2, 4 or 8 bytes, as a number when exact, else bigint. */
 export function readUint(buf: Uint8Array, off: number, len: number): number | bigint {
@@ -86,7 +50,7 @@ export function cString(buf: Uint8Array, off: number, len: number): string {
   const n = i - off;
   if (n === 0) return "";
   if (n > MAX_APPLY) return utf8.decode(buf.subarray(off, i));
-  const c = codes(n);
+  const c = charCodes(n);
   for (let j = 0; j < n; j++) c[j] = buf[off + j];
   return String.fromCharCode.apply(null, c);
 }

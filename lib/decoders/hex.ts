@@ -2,7 +2,8 @@
  * `hex`: raw bytes as lowercase hex (used for trace and span ids).
  * @module
  */
-import { hexOf, utf8Bytes } from "./bytes.ts";
+import { hexOf } from "../core/hex.ts";
+import { utf8Bytes } from "./bytes.ts";
 import type { DecoderFactory } from "./types.ts";
 
 /** Creates a `hex` decoder. */

@@ -3,7 +3,7 @@
  * becomes one function from the record bytes to the label's value.
  * @module
  */
-import type { AttributeValue } from "../spans/span_data.ts";
+import type { AttributeValue } from "../core/span_data.ts";
 import { cgroupDecoder } from "./cgroup.ts";
 import { dnameDecoder } from "./dname.ts";
 import { errnoDecoder } from "./errno.ts";

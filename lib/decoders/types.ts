@@ -5,7 +5,7 @@
  * e.g. `regexp` without a match), or fail (`DecodeError`, counted).
  * @module
  */
-import type { AttributeValue } from "../spans/span_data.ts";
+import type { AttributeValue } from "../core/span_data.ts";
 
 /** A decoder's settings from the config (`name` plus decoder-specific keys). */
 export interface DecoderConfig {

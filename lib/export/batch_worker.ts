@@ -6,7 +6,7 @@
  * its own outcome) and get push/flush/shutdown.
  * @module
  */
-import type { SpanData } from "../spans/span_data.ts";
+import type { SpanData } from "../core/span_data.ts";
 import { createSpanQueue } from "./span_queue.ts";
 import { createWakeup } from "./wakeup.ts";
 

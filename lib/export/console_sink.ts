@@ -7,8 +7,8 @@
  * ```
  * @module
  */
-import { hexOf } from "../decoders/bytes.ts";
-import type { AttributeValue, SpanData } from "../spans/span_data.ts";
+import { hexOf } from "../core/hex.ts";
+import type { AttributeValue, SpanData } from "../core/span_data.ts";
 import type { Counters } from "../telemetry/counters.ts";
 import type { SpanSink } from "./sink.ts";
 

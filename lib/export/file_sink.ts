@@ -6,7 +6,7 @@
  * `export_shutdown`.
  * @module
  */
-import type { SpanData } from "../spans/span_data.ts";
+import type { SpanData } from "../core/span_data.ts";
 import { type Counters, createCounters } from "../telemetry/counters.ts";
 import { type Logger, silentLogger } from "../telemetry/log.ts";
 import { createBatchWorker } from "./batch_worker.ts";

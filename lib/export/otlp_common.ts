@@ -3,7 +3,7 @@
  * and grouping of spans by resource.
  * @module
  */
-import type { Resource, SpanData } from "../spans/span_data.ts";
+import type { Resource, SpanData } from "../core/span_data.ts";
 
 /** The instrumentation scope name every exported span carries. */
 export const SCOPE_NAME = "spanprobe";

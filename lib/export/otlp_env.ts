@@ -11,7 +11,7 @@
  * higher level replaces the same key, case-insensitively, from a lower one).
  * @module
  */
-import { UserError } from "../sources/probe_run.ts";
+import { UserError } from "../core/errors.ts";
 import type { OtlpProtocol } from "./otlp_send.ts";
 
 /** Reads one environment variable. */

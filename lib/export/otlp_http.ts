@@ -114,6 +114,6 @@ export function createOtlpHttpSink(options: OtlpHttpSinkOptions): ReliableExport
     spool: options.spool,
     counters,
     logger,
-    endpoint: options.endpoint,
+    target: { endpoint: options.endpoint },
   });
 }

@@ -29,7 +29,7 @@ export interface OtlpRequest {
   gzip?: boolean;
   /** Extra headers (e.g. authentication); they cannot replace Content-Type or Content-Encoding. */
   headers?: Record<string, string>;
-  /** Give up after this long (ms), counting the response body; 10 s by default. */
+  /** Give up after this long (ms), counting the response body (read up to {@linkcode MAX_RESPONSE_BYTES}); 10 s by default. */
   timeoutMs?: number;
   /** Cancels the request (counted as an error, not retryable). */
   signal?: AbortSignal;
@@ -53,6 +53,57 @@ export interface OtlpSendResult {
   errorMessage?: string;
   /** What went wrong, for logs; a short category first: "timeout", "network", "http 503", "aborted". */
   error?: string;
+  /**
+   * No answer within the timeout. The server may still have received and
+   * processed the request, so a retry may deliver it twice (at-least-once).
+   */
+  timedOut?: boolean;
+}
+
+/**
+ * The most of a response body the exporter reads (decompressed): an
+ * `ExportTraceServiceResponse` or an error body is a few hundred bytes;
+ * 4 MiB is plenty and bounds what a collector's answer can cost.
+ */
+export const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Reads at most `max` bytes of `stream` (chunk by chunk, so the event loop
+ * runs between chunks), then cancels the rest. `truncated` when there was more.
+ */
+export async function readBounded(
+  stream: ReadableStream<Uint8Array> | null,
+  max: number,
+): Promise<{ body: Uint8Array; truncated: boolean }> {
+  if (!stream) return { body: new Uint8Array(0), truncated: false };
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  let truncated = false;
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      if (size + value.length > max) {
+        chunks.push(value.subarray(0, max - size));
+        size = max;
+        truncated = true;
+        break;
+      }
+      chunks.push(value);
+      size += value.length;
+    }
+  } finally {
+    if (truncated) await reader.cancel().catch(() => {});
+    reader.releaseLock();
+  }
+  const body = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    body.set(c, at);
+    at += c.length;
+  }
+  return { body, truncated };
 }
 
 /** gzip `bytes` with `CompressionStream`. */
@@ -84,10 +135,18 @@ export async function sendOtlpRequest(req: OtlpRequest): Promise<OtlpSendResult>
       body: req.body as Uint8Array<ArrayBuffer>,
       signal: controller.signal,
     });
-    const body = new Uint8Array(await res.arrayBuffer());
+    // never the whole body: a gzip bomb or an endless answer must not fill memory or hold the loop
+    const { body, truncated } = await readBounded(res.body, MAX_RESPONSE_BYTES);
     const contentType = res.headers.get("content-type");
     if (res.ok) {
-      return { ok: true, status: res.status, retryable: false, ...parseExportResponse(body, contentType) };
+      const info = truncated ? {} : parseExportResponse(body, contentType);
+      return {
+        ok: true,
+        status: res.status,
+        retryable: false,
+        ...info,
+        ...(truncated ? { error: `response body over ${MAX_RESPONSE_BYTES} bytes: not read further` } : {}),
+      };
     }
     const result: OtlpSendResult = {
       ok: false,
@@ -103,7 +162,13 @@ export async function sendOtlpRequest(req: OtlpRequest): Promise<OtlpSendResult>
   } catch (e) {
     const detail = e instanceof Error ? e.message : String(e);
     if (timedOut) {
-      return { ok: false, status: 0, retryable: true, error: `timeout after ${req.timeoutMs ?? 10_000} ms` };
+      return {
+        ok: false,
+        status: 0,
+        retryable: true,
+        timedOut: true,
+        error: `timeout after ${req.timeoutMs ?? 10_000} ms`,
+      };
     }
     if (req.signal?.aborted) return { ok: false, status: 0, retryable: false, error: "aborted" };
     return { ok: false, status: 0, retryable: true, error: `network: ${detail}` };

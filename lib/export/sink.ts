@@ -3,7 +3,7 @@
  * console (readable lines on stdout), file (OTLP/JSON lines), OTLP over HTTP.
  * @module
  */
-import type { SpanData } from "../spans/span_data.ts";
+import type { SpanData } from "../core/span_data.ts";
 
 /** Where finished spans go. */
 export interface SpanSink {

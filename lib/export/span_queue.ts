@@ -3,7 +3,7 @@
  * what fits and refuses the rest (the newest), so the caller can count them.
  * @module
  */
-import type { SpanData } from "../spans/span_data.ts";
+import type { SpanData } from "../core/span_data.ts";
 
 /** A bounded span FIFO. */
 export interface SpanQueue {

@@ -4,7 +4,9 @@
  * are sent, oldest first, once the collector answers again.
  *
  * One file per batch, named by a sequence number that keeps growing across
- * restarts (`0000000000000042.otlp`). A file is written under a temporary
+ * restarts (`0000000000000042.otlp`), at most {@linkcode MAX_SPOOL_SEQ}; a
+ * name above that is not the spool's and is moved to `quarantine/`
+ * (`spool_foreign_files`), and a number is never written twice. A file is written under a temporary
  * name, synced and renamed, so a crash never leaves a half-written batch
  * under a final name. Each file starts with a 32-byte header:
  *
@@ -90,6 +92,17 @@ const MAGIC = new TextEncoder().encode("SPNPROBE");
 const HEADER = 32;
 const VERSION = 1;
 const NAME = /^(\d{16})\.otlp$/;
+/** The temporary name of a batch being written (`.NNNN.otlp.PID.N.tmp`). */
+const TMP_NAME = /^\.\d{16}\.otlp\.\d+\.\d+\.tmp$/;
+/**
+ * The highest sequence number the spool writes: 2^52 - 1, so `seq + 1` is
+ * always exact in a `number` (above 2^53 neighbours collapse onto one value
+ * and batches would overwrite each other). At one batch per microsecond that
+ * lasts 142 years; a name above it was not written by spanprobe.
+ */
+export const MAX_SPOOL_SEQ = 2 ** 52 - 1;
+/** Where files with names the spool did not write are moved (never read, never deleted). */
+export const QUARANTINE_DIR = "quarantine";
 
 const CRC_TABLE = (() => {
   const t = new Uint32Array(256);
@@ -216,12 +229,28 @@ export async function openSpool(o: SpoolOptions): Promise<Spool> {
     }
   }
 
+  /** A batch-like name the spool cannot have written: moved aside, counted, never read or sent. */
+  async function quarantine(name: string, why: string): Promise<void> {
+    counters.inc("spool_foreign_files");
+    const to = `${dir}/${QUARANTINE_DIR}/${name}`;
+    try {
+      await Deno.mkdir(`${dir}/${QUARANTINE_DIR}`, { recursive: true });
+      await Deno.rename(`${dir}/${name}`, to);
+      logger.warn("spool: a file the agent did not write was moved aside", { file: `${dir}/${name}`, to, why });
+    } catch (e) {
+      logger.warn("spool: a file the agent did not write is ignored", { file: `${dir}/${name}`, why, error: e });
+    }
+  }
+
   const found: { seq: number; name: string }[] = [];
   for await (const entry of Deno.readDir(dir)) {
     if (!entry.isFile) continue;
     const m = NAME.exec(entry.name);
-    if (m) found.push({ seq: Number(m[1]), name: entry.name });
-    else if (entry.name.endsWith(".tmp")) {
+    if (m) {
+      const seq = Number(m[1]);
+      if (seq > MAX_SPOOL_SEQ) await quarantine(entry.name, `sequence number above ${MAX_SPOOL_SEQ}`);
+      else found.push({ seq, name: entry.name });
+    } else if (TMP_NAME.test(entry.name)) {
       await discard(entry.name, "unfinished write (the agent stopped while writing)");
     }
   }
@@ -300,6 +329,11 @@ export async function openSpool(o: SpoolOptions): Promise<Spool> {
       busy.delete(ref);
     },
     async write(seq, batch) {
+      // a name can never be reused: two batches under one file would lose one silently
+      if (!Number.isSafeInteger(seq) || seq < 0 || seq > MAX_SPOOL_SEQ) {
+        throw new Error(`spool: sequence number ${seq} is outside 0..${MAX_SPOOL_SEQ}`);
+      }
+      if (refs.some((r) => r.seq === seq)) throw new Error(`spool: batch ${fileName(seq)} already exists`);
       const data = encodeSpoolFile(batch);
       if (bytes + data.length > maxBytes) return false;
       const ref: SpoolRef = { seq, spans: batch.spans, bytes: data.length };

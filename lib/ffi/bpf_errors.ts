@@ -3,7 +3,7 @@
  * which object / program / map / attach point, why, and what to do.
  * @module
  */
-import { UserError } from "../sources/probe_run.ts";
+import { UserError } from "../core/errors.ts";
 import { errnoMessage, errnoName } from "./errno_names.ts";
 import type { LibbpfLine } from "./libbpf_log.ts";
 import { isRoot } from "./libc.ts";

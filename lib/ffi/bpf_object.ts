@@ -10,7 +10,7 @@ import { BTF_KIND, cstr, isNull, type Libbpf, openLibbpf, readCString } from "./
 import { installLibbpfLog, withLibbpfLog } from "./libbpf_log.ts";
 import { errno } from "./libc.ts";
 import { sysPathExists } from "./sysfs.ts";
-import { UserError } from "../sources/probe_run.ts";
+import { UserError } from "../core/errors.ts";
 
 /** Where to attach a program whose section names no target (e.g. `SEC("usdt")`). */
 export interface AttachTarget {

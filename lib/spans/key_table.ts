@@ -14,7 +14,7 @@
  * operation at 10,000 live keys instead of 0.3 µs.
  * @module
  */
-import { hexOf } from "../decoders/bytes.ts";
+import { hexOf } from "../core/hex.ts";
 
 /** One part of a key: compared by value (`SameValueZero`). */
 export type KeyPart = string | number | bigint | boolean;

@@ -4,8 +4,8 @@
  * One object per distinct resource, as exporters group by identity.
  * @module
  */
-import { ownString } from "./own_string.ts";
-import type { Attributes, Resource } from "./span_data.ts";
+import { ownString } from "../core/own_string.ts";
+import type { Attributes, Resource } from "../core/span_data.ts";
 
 /** Options of {@linkcode createResourceCache}. */
 export interface ResourceOptions {

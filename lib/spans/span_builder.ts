@@ -18,13 +18,13 @@ import type {
   StatusCondition,
   TimeSource,
 } from "../config/probe_spec.ts";
-import { fieldClock } from "../config/probe_spec.ts";
+import { fieldClock, type FieldValue } from "../core/fields.ts";
 import type { TemplateValue } from "../config/template.ts";
-import type { FieldValue, ProbeEvent } from "../streams/probe_events.ts";
-import type { ClockName, ClockOffsets } from "./clock.ts";
-import { ownString, ownStrings } from "./own_string.ts";
+import type { ProbeEvent } from "../streams/probe_events.ts";
+import type { ClockName, ClockOffsets } from "../core/clock.ts";
+import { ownString, ownStrings } from "../core/own_string.ts";
 import { createKeyTable, foldKeyParts, type KeyPart, keyPartOf, type KeyTable } from "./key_table.ts";
-import { newSpanId, newTraceId } from "./ids.ts";
+import { newSpanId, newTraceId } from "../core/ids.ts";
 import {
   type Attributes,
   type Resource,
@@ -32,7 +32,7 @@ import {
   type SpanEvent,
   type SpanStatus,
   StatusCode,
-} from "./span_data.ts";
+} from "../core/span_data.ts";
 
 /** Why an open span was ended by the agent rather than by its end event. */
 export type IncompleteReason = "ttl" | "overflow" | "shutdown";

@@ -5,7 +5,7 @@
  */
 import type { ProbeEvent } from "../streams/probe_events.ts";
 import type { SpanBuilder } from "./span_builder.ts";
-import type { SpanData } from "./span_data.ts";
+import type { SpanData } from "../core/span_data.ts";
 
 /** What happens to spans still open when the input ends. */
 export type OpenSpanRule = "end" | "drop";

@@ -5,18 +5,11 @@
  * accounts for lost events.
  * @module
  */
-import type { EventSpec, FieldType } from "../config/probe_spec.ts";
-import { fieldClock } from "../config/probe_spec.ts";
-import { type ClockName, type ClockOffsets, offsetFromEpochText } from "../spans/clock.ts";
+import type { EventSpec } from "../config/probe_spec.ts";
+import { fieldClock, type FieldType, type FieldValue } from "../core/fields.ts";
+import { type ClockName, type ClockOffsets, offsetFromEpochText } from "../core/clock.ts";
 import type { ExactValue } from "./exact_json.ts";
 import type { BpftraceRecord } from "./bpftrace_records.ts";
-
-/**
- * A typed field value. `int` fields are a `number` when exactly representable
- * (|v| < 2^53, the common case: no allocation) and a `bigint` beyond; times
- * and durations are always `bigint`; non-UTF-8 strings are bytes.
- */
-export type FieldValue = number | bigint | string | boolean | Uint8Array;
 
 /** One probe event. */
 export interface ProbeEvent {

@@ -22,11 +22,13 @@ export type CounterName =
   | "export_batches_ok"
   | "export_batches_retried"
   | "export_batches_failed"
+  | "export_timeouts"
   | "source_restarts"
   | "spool_batches_written"
   | "spool_batches_recovered"
   | "spool_spans_recovered"
-  | "spool_corrupt_files";
+  | "spool_corrupt_files"
+  | "spool_foreign_files";
 
 /** Why spans or events were dropped. */
 export type DropReason = string;

@@ -11,7 +11,7 @@
  */
 import { type Counters, type CountersSnapshot, spanAccount } from "./counters.ts";
 import type { Logger } from "./log.ts";
-import { UserError } from "../sources/probe_run.ts";
+import { UserError } from "../core/errors.ts";
 
 const HELP: Record<string, string> = {
   lines_in: "Output lines read from bpftrace",
@@ -30,11 +30,13 @@ const HELP: Record<string, string> = {
   export_batches_ok: "Export requests accepted",
   export_batches_retried: "Export requests retried",
   export_batches_failed: "Export batches given up",
+  export_timeouts: "Export requests without an answer in time (retried: the batch may arrive twice)",
   source_restarts: "Sources (bpftrace) restarted after dying",
   spool_batches_written: "Batches written to the disk spool",
   spool_batches_recovered: "Batches found in the spool at start",
   spool_spans_recovered: "Spans found in the spool at start",
   spool_corrupt_files: "Damaged spool files skipped",
+  spool_foreign_files: "Files in the spool folder the agent did not write, moved to quarantine/",
 };
 
 function metricName(name: string): string {

@@ -11,7 +11,7 @@
  */
 import type { ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
 import { resourceFromAttributes } from "@opentelemetry/resources";
-import type { Attributes, AttributeValue, Resource, SpanData } from "../../lib/spans/span_data.ts";
+import type { Attributes, AttributeValue, Resource, SpanData } from "../../lib/core/span_data.ts";
 
 // ---------------------------------------------------------------------------
 // Decoded OTLP structure (shaped like OTLP/JSON, but exact: times and

@@ -2,7 +2,7 @@
  * A span fixture for the OTLP encoder tests.
  * @module
  */
-import type { SpanData } from "../../lib/spans/span_data.ts";
+import type { SpanData } from "../../lib/core/span_data.ts";
 
 /** A minimal valid span (fixed ids and times); `over` replaces fields. */
 export function span(over: Partial<SpanData> = {}): SpanData {

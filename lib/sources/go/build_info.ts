@@ -3,7 +3,7 @@
  * section (the data `go version FILE` prints).
  * @module
  */
-import { UserError } from "../probe_run.ts";
+import { UserError } from "../../core/errors.ts";
 import type { ElfFile } from "./elf.ts";
 
 /** A Go version, e.g. `go1.19.8` → major 1, minor 19, patch 8. */

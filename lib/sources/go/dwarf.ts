@@ -5,7 +5,7 @@
  * the members of named structure types.
  * @module
  */
-import { UserError } from "../probe_run.ts";
+import { UserError } from "../../core/errors.ts";
 import { type ElfFile, SHF_COMPRESSED } from "./elf.ts";
 
 /** The binary carries no DWARF (built with `-ldflags=-w`, or stripped). */

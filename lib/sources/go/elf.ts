@@ -4,7 +4,7 @@
  * (what a uprobe is attached at).
  * @module
  */
-import { UserError } from "../probe_run.ts";
+import { UserError } from "../../core/errors.ts";
 
 /** One section header. */
 export interface ElfSection {

@@ -4,8 +4,9 @@
  * SERVER and CLIENT spans, database/sql CLIENT spans.
  * @module
  */
-import { hexOf, readU64 } from "../../decoders/bytes.ts";
-import { type Attributes, type Resource, type SpanData, SpanKind, StatusCode } from "../../spans/span_data.ts";
+import { readU64 } from "../../decoders/bytes.ts";
+import { hexOf } from "../../core/hex.ts";
+import { type Attributes, type Resource, type SpanData, SpanKind, StatusCode } from "../../core/span_data.ts";
 
 /** Size of `struct go_span` (checked against the object's BTF at load). */
 export const GO_SPAN_SIZE = 560;

@@ -1,6 +1,6 @@
 /**
  * The Go source: spans from an unmodified Go program. Inspects the target
- * (lib/sources/go/target.ts), builds and loads probes/go.bpf.c, writes the
+ * (lib/sources/go/target.ts), loads probes/go.bpf.c (built by the agent), writes the
  * field offsets into its `go_offsets` map, attaches each traced function's
  * entry program at its entry and its return program at every RET (entry
  * uprobes only), and turns the ring-buffer records into spans.
@@ -8,30 +8,33 @@
  */
 import { type BpfObject, loadBpfObject, possibleCpus } from "../../ffi/bpf_object.ts";
 import { sysPathExists } from "../../ffi/sysfs.ts";
-import { createClockOffsets } from "../../spans/clock.ts";
+import { createClockOffsets } from "../../core/clock.ts";
 import { createResourceCache } from "../../spans/resources.ts";
-import type { Attributes, SpanData } from "../../spans/span_data.ts";
+import type { Attributes, SpanData } from "../../core/span_data.ts";
 import type { Counters } from "../../telemetry/counters.ts";
 import type { Logger } from "../../telemetry/log.ts";
-import { type ProbeRun, UserError } from "../probe_run.ts";
-import { buildBpfObject } from "../ringbuf/build.ts";
-import { syncMonotonic } from "../ringbuf/mono_clock.ts";
-import { openRingReader, type RingReader } from "../ringbuf/ring_reader.ts";
-import { createRingWaiter, MAX_WAIT_MS } from "../ringbuf/ring_wait.ts";
-import { openStatsReader } from "../ringbuf/stats.ts";
+import { UserError } from "../../core/errors.ts";
+import type { ProbeRun } from "../../core/probe_run.ts";
+import { syncMonotonic } from "../../ffi/mono_clock.ts";
+import { openRingReader, type RingReader } from "../../ffi/ring_reader.ts";
+import { createRingWaiter, MAX_WAIT_MS } from "../../ffi/ring_wait.ts";
+import { openStatsReader } from "../../ffi/bpf_stats.ts";
 import { createGoSpanDecoder, GO_SPAN_SIZE } from "./go_spans.ts";
-import { type GoSpec, loadGoSpec } from "./go_spec.ts";
+import { type GoSpec, loadGoSpec } from "../../config/go_spec.ts";
 import { encodeOffsets } from "./offsets.ts";
 import { type GoTarget, inspectGoTarget } from "./target.ts";
 
 export { inspectGoTarget } from "./target.ts";
 
-const DEFAULT_CACHE_DIR = new URL("../../../.cache/bpf", import.meta.url).pathname;
-
 /** Options of {@linkcode openGoProbe}: give `pid` or `exe`. */
 export interface GoProbeOptions {
   /** probes/go.yaml (or another Go probe spec). */
   specPath: string;
+  /**
+   * Builds probes/go.bpf.c and gives the object's path; called once the
+   * target checked out (the agent builds objects: a source does not).
+   */
+  buildObject: () => Promise<string>;
   spec?: GoSpec;
   /** Trace this process. */
   pid?: number;
@@ -40,7 +43,6 @@ export interface GoProbeOptions {
   logger: Logger;
   counters: Counters;
   libbpfPath?: string;
-  cacheDir?: string;
   serviceName?: string;
   resourceAttributes?: Attributes;
   /** Most records per batch (default 1024). */
@@ -85,8 +87,7 @@ export async function openGoProbe(o: GoProbeOptions): Promise<GoProbeRun> {
     functions: target.functions.map((f) => `${f.spec.symbol} (${f.returns.length} RET)`),
     missing: target.missing,
   });
-  const source = o.specPath.replace(/\.ya?ml$/, ".bpf.c");
-  const objectPath = await buildBpfObject(source, o.cacheDir ?? DEFAULT_CACHE_DIR);
+  const objectPath = await o.buildObject();
   const obj: BpfObject = loadBpfObject(objectPath, { logger, libbpfPath: o.libbpfPath });
   let reader: RingReader | undefined;
   try {

@@ -6,10 +6,10 @@
  * @module
  */
 import { readSysFile, readSysText, SysError } from "../../ffi/sysfs.ts";
-import { UserError } from "../probe_run.ts";
+import { UserError } from "../../core/errors.ts";
 import { type GoVersion, readGoVersion } from "./build_info.ts";
 import { type ElfFile, parseElf, STT_FUNC } from "./elf.ts";
-import type { GoFunctionSpec } from "./go_spec.ts";
+import type { GoFunctionSpec } from "../../config/go_spec.ts";
 import { type GoOffsets, resolveOffsets } from "./offsets.ts";
 import { findReturnOffsets } from "./x86_length.ts";
 

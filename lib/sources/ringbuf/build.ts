@@ -6,9 +6,9 @@
  * atomically so concurrent builds are safe.
  * @module
  */
-import { hexOf } from "../../decoders/bytes.ts";
+import { hexOf } from "../../core/hex.ts";
 import { readSysText, sysPathExists } from "../../ffi/sysfs.ts";
-import { UserError } from "../probe_run.ts";
+import { UserError } from "../../core/errors.ts";
 
 /** probes/include of this repository. */
 export const PROBE_INCLUDE_DIR: string = new URL("../../../probes/include", import.meta.url).pathname;

@@ -10,24 +10,26 @@
  * (`spanprobe_stats`) are reported as dropped events.
  * @module
  */
+import { checkBpfIncludes, fileInSpecFolder } from "../../config/spec_files.ts";
 import { loadTracingConfig, type SpanConfig, type TracingConfig } from "../../config/tracing_config.ts";
 import { type DecoderEnv } from "../../decoders/mod.ts";
 import { missingMapError } from "../../ffi/bpf_errors.ts";
 import { type AttachTarget, type BpfObject, loadBpfObject } from "../../ffi/bpf_object.ts";
 import { MAP_TYPE } from "../../ffi/libbpf.ts";
 import { sysPathExists } from "../../ffi/sysfs.ts";
-import { type ClockOffsets, createClockOffsets } from "../../spans/clock.ts";
+import { type ClockOffsets, createClockOffsets } from "../../core/clock.ts";
 import { createResourceCache } from "../../spans/resources.ts";
-import type { Attributes, SpanData } from "../../spans/span_data.ts";
+import type { Attributes, SpanData } from "../../core/span_data.ts";
 import type { Counters } from "../../telemetry/counters.ts";
 import type { Logger } from "../../telemetry/log.ts";
-import { type ProbeRun, UserError } from "../probe_run.ts";
+import { UserError } from "../../core/errors.ts";
+import type { ProbeRun } from "../../core/probe_run.ts";
 import { buildBpfObject, type BuildOptions } from "./build.ts";
-import { syncMonotonic } from "./mono_clock.ts";
+import { syncMonotonic } from "../../ffi/mono_clock.ts";
 import { compileRecordDecoder, type RecordDecoder } from "./record_spans.ts";
-import { openRingReader, type RecordHandler, type RingReader } from "./ring_reader.ts";
-import { createRingWaiter, MAX_WAIT_MS } from "./ring_wait.ts";
-import { openStatsReader, type StatsReader } from "./stats.ts";
+import { openRingReader, type RecordHandler, type RingReader } from "../../ffi/ring_reader.ts";
+import { createRingWaiter, MAX_WAIT_MS } from "../../ffi/ring_wait.ts";
+import { openStatsReader, type StatsReader } from "../../ffi/bpf_stats.ts";
 
 export { buildBpfObject, type BuildOptions } from "./build.ts";
 
@@ -134,9 +136,13 @@ export async function openRingbufProbe(options: RingbufProbeOptions): Promise<Ri
   if (!objectPath && !sourcePath) {
     // Next to the config: NAME.bpf.o when prebuilt, else NAME.bpf.c to build.
     const base = options.configPath.replace(/\.ya?ml$/, "");
-    if (sysPathExists(`${base}.bpf.o`)) objectPath = `${base}.bpf.o`;
-    else if (sysPathExists(`${base}.bpf.c`)) sourcePath = `${base}.bpf.c`;
-    else {
+    // beside the config means inside its folder by real path, headers too (no link out of it)
+    if (sysPathExists(`${base}.bpf.o`)) {
+      objectPath = fileInSpecFolder(options.configPath, `${base}.bpf.o`, "BPF object");
+    } else if (sysPathExists(`${base}.bpf.c`)) {
+      sourcePath = fileInSpecFolder(options.configPath, `${base}.bpf.c`, "BPF source");
+      checkBpfIncludes(options.configPath, sourcePath);
+    } else {
       throw new UserError(
         `no BPF program for ${options.configPath}: expected ${base}.bpf.c (or a prebuilt ${base}.bpf.o) next to it`,
         2,

@@ -9,13 +9,16 @@
  * @module
  */
 import type { SpanConfig } from "../../config/tracing_config.ts";
-import { hexOf, readU64 } from "../../decoders/bytes.ts";
+import { hexOf } from "../../core/hex.ts";
+import { readU64 } from "../../decoders/bytes.ts";
 import { chainDecoders, createDecoder, DecodeError, type DecoderEnv } from "../../decoders/mod.ts";
-import { newSpanId, newTraceId } from "../../spans/ids.ts";
-import { type Attributes, type Resource, type SpanData, SpanKind, StatusCode } from "../../spans/span_data.ts";
+import { newSpanId, newTraceId } from "../../core/ids.ts";
+import { type Attributes, type Resource, type SpanData, SpanKind, StatusCode } from "../../core/span_data.ts";
 
 const ZERO8 = "0000000000000000";
 const ZERO16 = ZERO8 + ZERO8;
+/** The largest time OTLP can carry (fixed64). */
+const U64_MAX = (1n << 64n) - 1n;
 /** The status of every ring-buffer span (shared, frozen: one allocation less per span). */
 const UNSET_STATUS = Object.freeze({ code: StatusCode.UNSET });
 
@@ -185,13 +188,21 @@ export function compileRecordDecoder(config: SpanConfig, resource: Resource, env
         parent = undefined;
       }
       const startNs = d.ts === undefined ? (nowNs ? nowNs() : BigInt(Date.now()) * 1_000_000n) : d.ts + wallOffsetNs;
+      const endNs = d.dur === 0n ? startNs : startNs + d.dur;
+      // OTLP times are unsigned 64-bit: a corrupted timestamp or duration would wrap around on the wire
+      if (endNs > U64_MAX || startNs < 0n) {
+        throw new DecodeError(
+          `span times out of range in ring buffer "${config.ringbuf}": start ${startNs} ns + duration ${d.dur} ns ` +
+            `exceeds 2^64 - 1 (a corrupted record?)`,
+        );
+      }
       const span: SpanData = {
         traceId,
         spanId: d.spanId === ZERO8 ? newSpanId() : d.spanId,
         name: d.name,
         kind: SpanKind.INTERNAL,
         startNs,
-        endNs: d.dur === 0n ? startNs : startNs + d.dur,
+        endNs,
         attributes: d.attributes,
         status: UNSET_STATUS,
         resource,

@@ -4,7 +4,7 @@
  * records submitted, summed over CPUs.
  * @module
  */
-import { type BpfObject, possibleCpus } from "../../ffi/bpf_object.ts";
+import { type BpfObject, possibleCpus } from "./bpf_object.ts";
 
 /** Totals of the counters. */
 export interface StatsTotals {

@@ -13,7 +13,7 @@
  * unmapped under it.
  * @module
  */
-import { EPOLL, libc } from "../../ffi/libc.ts";
+import { EPOLL, libc } from "./libc.ts";
 
 /** The longest single wait, in ms. */
 export const MAX_WAIT_MS = 100;

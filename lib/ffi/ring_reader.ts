@@ -19,9 +19,9 @@
  * ~3× the whole per-record loop.
  * @module
  */
-import type { BpfMap } from "../../ffi/bpf_object.ts";
-import { MAP_TYPE } from "../../ffi/libbpf.ts";
-import { libc, MMAP, mmapFailed, pageSize } from "../../ffi/libc.ts";
+import type { BpfMap } from "./bpf_object.ts";
+import { MAP_TYPE } from "./libbpf.ts";
+import { libc, MMAP, mmapFailed, pageSize } from "./libc.ts";
 
 const BUSY = 0x80000000 | 0;
 const DISCARD = 0x40000000;

@@ -9,10 +9,11 @@ import { findProbe, type ProbeRef } from "../config/probe_catalog.ts";
 import type { TracingConfig } from "../config/tracing_config.ts";
 import type { AttachTarget } from "../ffi/bpf_object.ts";
 import { loadProbeSpec, type ProbeSpec } from "../config/probe_spec.ts";
-import { type GoSpec, loadGoSpec } from "../sources/go/go_spec.ts";
-import { openBpftraceProbe } from "../sources/bpftrace_probe.ts";
-import { resolveParams } from "../sources/bpftrace_script.ts";
-import { type ProbeRun, UserError } from "../sources/probe_run.ts";
+import { type GoSpec, loadGoSpec } from "../config/go_spec.ts";
+import { openBpftraceProbe } from "../sources/bpftrace/mod.ts";
+import { resolveParams } from "../sources/bpftrace/script.ts";
+import { UserError } from "../core/errors.ts";
+import type { ProbeRun } from "../core/probe_run.ts";
 import { createResourceCache } from "../spans/resources.ts";
 import { parseResourceAttributes } from "../export/otlp_env.ts";
 import type { Counters } from "../telemetry/counters.ts";
@@ -39,11 +40,11 @@ export interface PlanInput {
   cliParams: Record<string, string>;
   binary?: string;
   pid?: string;
-  /** `--exe PATH`: a Go executable to trace (Go probes). */
-  exe?: string;
   fileProbes?: ProbeChoice[];
   /** Check parameter values too (default true). */
   validateParams?: boolean;
+  /** `--exe PATH`: a Go executable to trace (Go probes). */
+  exe?: string;
   /** `spanprobe check`: specs only, no target needed (default false). */
   checkOnly?: boolean;
 }
@@ -114,6 +115,9 @@ export async function planProbes(input: PlanInput): Promise<PlannedProbe[]> {
   return planned;
 }
 
+/** Where BPF objects are built (the ring-buffer source's default too): `.cache/bpf` of this repository. */
+const DEFAULT_BPF_CACHE_DIR = new URL("../../.cache/bpf", import.meta.url).pathname;
+
 /** Shared options of {@linkcode startProbes}. */
 export interface StartOptions {
   logger: Logger;
@@ -159,10 +163,13 @@ export async function startProbes(planned: PlannedProbe[], o: StartOptions): Pro
     for (const p of planned) {
       try {
         if (p.ref.kind === "go") {
-          // loaded on demand, like the ring-buffer source (FFI)
+          // loaded on demand, like the ring-buffer source (FFI); the object is built here, where wiring lives
+          const { buildBpfObject } = await import("../sources/ringbuf/build.ts");
           const { openGoProbe } = await import("../sources/go/mod.ts");
+          const source = p.ref.specPath.replace(/\.ya?ml$/, ".bpf.c");
           runs.push(
             await openGoProbe({
+              buildObject: () => buildBpfObject(source, DEFAULT_BPF_CACHE_DIR),
               specPath: p.ref.specPath,
               spec: p.go,
               pid: p.pid,

@@ -8,8 +8,8 @@
  * stderr when `__BPFTRACE_NOTIFY_PROBES_ATTACHED` is set.
  * @module
  */
-import type { Logger } from "../telemetry/log.ts";
-import { UserError } from "./probe_run.ts";
+import type { Logger } from "../../telemetry/log.ts";
+import { UserError } from "../../core/errors.ts";
 
 /** Options of {@linkcode spawnBpftrace}. */
 export interface BpftraceOptions {
@@ -60,6 +60,16 @@ function perfPages(): string {
   }
 }
 const HARMLESS = /couldn't set RLIMIT_MEMLOCK/;
+/**
+ * A message located in the script (`stdin:1:21-32: ERROR: ...`). bpftrace
+ * follows it with the script line and a `~~~` marker; those are never logged,
+ * so a script's text (or whatever a link made bpftrace read) is not echoed:
+ * only bpftrace's own line/column message is.
+ */
+const LOCATED = /^stdin:\d+[\d:-]*: /;
+const CARET = /^\s*~+\s*$/;
+/** Lines that are bpftrace's own messages (they end the quoted-source part). */
+const MESSAGE = /^(stdin:\d+[\d:-]*: |(ERROR|WARNING|HINT|NOTE|Attaching)\b)/;
 
 /** The arguments bpftrace is started with. */
 export function bpftraceArgs(
@@ -103,6 +113,7 @@ export function spawnBpftrace(o: BpftraceOptions): BpftraceProcess {
     throw e;
   }
   const tail: string[] = [];
+  let echo = false; // after a located error: skip the quoted script line
   let attachedResolve!: () => void;
   let attachedReject!: (e: Error) => void;
   let isAttached = false;
@@ -138,8 +149,18 @@ export function spawnBpftrace(o: BpftraceOptions): BpftraceProcess {
         attachedResolve();
       }
     }
+    if (echo) {
+      // the script line bpftrace quotes under a located error, then its ~~~ marker
+      if (CARET.test(line)) {
+        echo = false;
+        return;
+      }
+      if (!MESSAGE.test(line.trim())) return;
+      echo = false;
+    }
     line = line.trim();
     if (!line) return;
+    if (LOCATED.test(line)) echo = true;
     if (HARMLESS.test(line)) {
       o.logger.debug("bpftrace: " + line, { probe: o.name });
       return;

@@ -6,8 +6,8 @@
  * shared {@linkcode ClockOffsets} so spans convert as every source does.
  * @module
  */
-import { CLOCK, clockNs } from "../../ffi/libc.ts";
-import type { ClockOffsets } from "../../spans/clock.ts";
+import { CLOCK, clockNs } from "./libc.ts";
+import type { ClockOffsets } from "../core/clock.ts";
 
 /** One measurement: the offset and its uncertainty (the bracketing gap). */
 export interface OffsetSample {

@@ -3,8 +3,8 @@
  * to trace, each with the BPF program run at its entry and at its returns.
  * @module
  */
-import { knownKeys, parseYamlSource, seqItems, stringValue } from "../../config/yaml_source.ts";
-import { UserError } from "../probe_run.ts";
+import { UserError } from "../core/errors.ts";
+import { knownKeys, parseYamlSource, seqItems, stringValue } from "./yaml_source.ts";
 
 /** One traced function. */
 export interface GoFunctionSpec {

@@ -12,7 +12,7 @@ import { fanoutSink, type SpanSink } from "../export/sink.ts";
 import type { Spool } from "../export/spool.ts";
 import type { Counters } from "../telemetry/counters.ts";
 import type { Logger } from "../telemetry/log.ts";
-import { VERSION } from "../version.ts";
+import { VERSION } from "../core/version.ts";
 
 /** Inputs of {@linkcode resolveExport}. */
 export interface ExportInput {

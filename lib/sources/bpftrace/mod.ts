@@ -14,22 +14,24 @@
  * (bpftrace owns that command: restarting would run it again).
  * @module
  */
-import type { ProbeSpec } from "../config/probe_spec.ts";
-import { createClockOffsets } from "../spans/clock.ts";
-import { createSpanBuilder, type SpanBuilder } from "../spans/span_builder.ts";
-import { spanBuilderStream } from "../spans/span_builder_stream.ts";
-import type { ResourceCache } from "../spans/resources.ts";
-import type { SpanData } from "../spans/span_data.ts";
-import { type BpftraceRecord, bpftraceRecordParser } from "../streams/bpftrace_records.ts";
-import { type LineBatch, lineCount, lineSplitter } from "../streams/lines.ts";
-import { type FieldValue, type ProbeEvent, probeEventMapper } from "../streams/probe_events.ts";
-import type { Counters } from "../telemetry/counters.ts";
-import type { Logger } from "../telemetry/log.ts";
-import { backoffDelayMs, sleep } from "../export/backoff.ts";
-import { type BpftraceProcess, spawnBpftrace } from "./bpftrace_process.ts";
-import { prepareScript, resolveParams } from "./bpftrace_script.ts";
-import type { ProbeRun } from "./probe_run.ts";
-import { UserError } from "./probe_run.ts";
+import type { ProbeSpec } from "../../config/probe_spec.ts";
+import { createClockOffsets } from "../../core/clock.ts";
+import { createSpanBuilder, type SpanBuilder } from "../../spans/span_builder.ts";
+import { spanBuilderStream } from "../../spans/span_builder_stream.ts";
+import type { ResourceCache } from "../../spans/resources.ts";
+import type { SpanData } from "../../core/span_data.ts";
+import { type BpftraceRecord, bpftraceRecordParser } from "../../streams/bpftrace_records.ts";
+import { type LineBatch, lineCount, lineSplitter } from "../../streams/lines.ts";
+import type { FieldValue } from "../../core/fields.ts";
+import { type ProbeEvent, probeEventMapper } from "../../streams/probe_events.ts";
+import type { Counters } from "../../telemetry/counters.ts";
+import type { Logger } from "../../telemetry/log.ts";
+import { backoffDelayMs, sleep } from "../../core/backoff.ts";
+import { type BpftraceProcess, spawnBpftrace } from "./process.ts";
+import { prepareScript, resolveParams } from "./script.ts";
+import type { ProbeRun } from "../../core/probe_run.ts";
+import { UserError } from "../../core/errors.ts";
+import { fileInSpecFolder } from "../../config/spec_files.ts";
 
 /**
  * The tuple name of the agent's heartbeat: printed every second so that a
@@ -267,8 +269,10 @@ export async function openBpftraceProbe(o: BpftraceProbeOptions): Promise<ProbeR
   const { spec, logger, counters } = o;
   const params = resolveParams(spec, o.params);
   let script: string;
+  // a link out of the spec's folder is refused before anything is read
+  const scriptPath = fileInSpecFolder(spec.specPath, spec.scriptPath, "script");
   try {
-    script = await Deno.readTextFile(spec.scriptPath);
+    script = await Deno.readTextFile(scriptPath);
   } catch (e) {
     throw new UserError(`${spec.specPath}: cannot read script ${spec.scriptPath}: ${(e as Error).message}`, 2);
   }
