@@ -16,8 +16,8 @@ import { resolveOffsets, tableOffsets, WANTED_FIELDS } from "../lib/sources/go/o
 import { inspectGoTarget } from "../lib/sources/go/target.ts";
 import { decodeLength, findReturnOffsets } from "../lib/sources/go/x86_length.ts";
 import { UserError } from "../lib/core/errors.ts";
-import { announceSkip, ROOT } from "./support/ebpf.ts";
-import { buildGoProgram, goSkipReason, goTempDir } from "./support/go_build.ts";
+import { ROOT } from "./support/ebpf.ts";
+import { buildGoProgram, goSkipReason, goTempDir, requireRunnable, skipGoTest } from "./support/go_build.ts";
 
 const assert = (cond: unknown, msg?: string) => ok(cond, msg);
 const assertEquals = (actual: unknown, expected: unknown, msg?: string) => deepStrictEqual(actual, expected, msg);
@@ -48,7 +48,8 @@ function assertThrows(fn: () => unknown, includes: string): void {
   throw new Error("expected an exception");
 }
 
-const skip = announceSkip("go_binary_test.ts", goSkipReason());
+const reason = goSkipReason();
+const skip = skipGoTest("go_binary_test.ts", reason);
 const SPEC = loadGoSpec(`${ROOT}probes/go.yaml`);
 const dec = new TextDecoder();
 
@@ -93,6 +94,7 @@ Deno.test({
   name: "go binary: ELF, build info, DWARF offsets (3 encodings), table, length decoder, RET offsets, errors",
   ignore: skip,
   async fn(t) {
+    requireRunnable(reason);
     const dir = await goTempDir();
     try {
       const bin = await buildGoProgram("go_http", dir);

@@ -9,11 +9,19 @@
  */
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { startAgent } from "./support/agent_process.ts";
-import { announceSkip, ebpfSkipReason, runSpanprobe } from "./support/ebpf.ts";
-import { buildGoProgram, goSkipReason, goTempDir, startGoProgram } from "./support/go_build.ts";
+import { ebpfSkipReason, runSpanprobe } from "./support/ebpf.ts";
+import {
+  buildGoProgram,
+  goSkipReason,
+  goTempDir,
+  requireRunnable,
+  skipGoTest,
+  startGoProgram,
+} from "./support/go_build.ts";
 import { type ReceivedSpan, startOtlpReceiver } from "./support/otlp_receiver.ts";
 
-const skip = announceSkip("go_e2e_test.ts", ebpfSkipReason() ?? goSkipReason());
+const reason = ebpfSkipReason() ?? goSkipReason();
+const skip = skipGoTest("go_e2e_test.ts", reason);
 
 async function get(url: string, headers: Record<string, string> = {}): Promise<number> {
   const res = await fetch(url, { headers });
@@ -27,6 +35,7 @@ Deno.test({
   name: "go probe: server, client and database/sql spans from an unmodified Go program, through the CLI",
   ignore: skip,
   async fn(t) {
+    requireRunnable(reason);
     const dir = await goTempDir();
     const receiver = await startOtlpReceiver();
     try {

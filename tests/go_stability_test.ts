@@ -8,11 +8,19 @@
  */
 import { ok, strictEqual } from "node:assert/strict";
 import { startAgent } from "./support/agent_process.ts";
-import { announceSkip, ebpfSkipReason } from "./support/ebpf.ts";
-import { buildGoProgram, goSkipReason, goTempDir, startGoProgram } from "./support/go_build.ts";
+import { ebpfSkipReason } from "./support/ebpf.ts";
+import {
+  buildGoProgram,
+  goSkipReason,
+  goTempDir,
+  requireRunnable,
+  skipGoTest,
+  startGoProgram,
+} from "./support/go_build.ts";
 import { startOtlpReceiver } from "./support/otlp_receiver.ts";
 
-const skip = announceSkip("go_stability_test.ts", ebpfSkipReason() ?? goSkipReason());
+const reason = ebpfSkipReason() ?? goSkipReason();
+const skip = skipGoTest("go_stability_test.ts", reason);
 const LONG = Deno.env.get("SPANPROBE_LONG_TESTS") === "1";
 const REQUESTS = LONG ? 100_000 : 10_000;
 const CYCLES = LONG ? 10 : 3;
@@ -21,6 +29,7 @@ Deno.test({
   name: `go probe: ${REQUESTS} requests under load with ${CYCLES} attach/detach cycles; the target never crashes`,
   ignore: skip,
   async fn() {
+    requireRunnable(reason);
     const dir = await goTempDir();
     const receiver = await startOtlpReceiver();
     try {

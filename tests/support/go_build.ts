@@ -15,6 +15,22 @@ export function goSkipReason(): string | undefined {
   }
 }
 
+/**
+ * Whether a Go test file must be skipped (printed once), given why it cannot
+ * run. In CI (env CI set) it is never skipped: the test runs and fails with
+ * the reason ({@linkcode requireRunnable}), because a skipped eBPF test there is a failure.
+ */
+export function skipGoTest(file: string, reason: string | undefined): boolean {
+  if (reason && Deno.env.get("CI")) return false;
+  if (reason) console.warn(`SKIP ${file}: ${reason}`);
+  return reason !== undefined;
+}
+
+/** Throws when the test cannot run (only reached in CI, where skipping is not allowed). */
+export function requireRunnable(reason: string | undefined): void {
+  if (reason) throw new Error(`this test must run in CI but cannot: ${reason}`);
+}
+
 /** A temporary folder for Go builds; remove with {@linkcode Deno.remove} when done. */
 export async function goTempDir(): Promise<string> {
   return await Deno.makeTempDir({ prefix: "spanprobe-go-test-" });
