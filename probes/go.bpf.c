@@ -16,12 +16,17 @@
  *   database/sql.(*DB).execDC(db, ctx, dc, release, query string, args)
  *       entry: R8/R9 = query                             return: RCX = error's itab
  *
+ *   runtime.newproc1(fn, callergp *g, callerpc) *g          (no span: context)
+ *       entry: RBX = the creating goroutine              return: RAX = the new goroutine
+ *
  * A call is keyed by (process, goroutine id): the goroutine is `g` in R14
  * and its id is read at the DWARF offset of runtime.g.goid. Go may run a
  * function's entry twice (after growing the stack, the prologue jumps back
  * to the entry), so an entry that finds its own call already recorded
  * (same argument) keeps the first one. Client and query spans become
- * children of the server span open on the same goroutine. An incoming
+ * children of the server span open on the same goroutine, or of the one
+ * their goroutine inherited: a goroutine created while its creator serves a
+ * request (or itself inherited one) inherits that request's span. An incoming
  * `traceparent` header (read from the request's header map, Go < 1.24 map
  * layout) makes the server span join that trace.
  *
@@ -120,6 +125,22 @@ struct {
     __type(key, struct call_key);
     __type(value, struct go_span);
 } go_calls SEC(".maps");
+
+/* Request context inherited by goroutines created while serving a request (key kind 0). */
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 65536);
+    __type(key, struct call_key);
+    __type(value, struct span_parent);
+} go_inherited SEC(".maps");
+
+/* runtime.newproc1 in flight per thread (it runs on the system stack: the thread is the key). */
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 4096);
+    __type(key, u64);
+    __type(value, struct span_parent);
+} go_spawning SEC(".maps");
 
 /* A zeroed record to start a call from (too big for the BPF stack). */
 struct {
@@ -336,11 +357,69 @@ static __always_inline u64 read_headers(struct go_offsets *off, u64 hmap, struct
     return traceparent;
 }
 
-/* The server span open on this goroutine, if any. */
-static __always_inline struct go_span *current_server(struct call_key *key)
+/*
+ * The request context of goroutine (`goid`, `pid`): the server span open on
+ * it, else the one it inherited from its creator. Returns 0 when found.
+ */
+static __always_inline int request_context(u64 goid, u32 pid, struct span_parent *out)
 {
-    struct call_key sk = { .goid = key->goid, .pid = key->pid, .kind = KIND_SERVER };
-    return bpf_map_lookup_elem(&go_calls, &sk);
+    struct call_key sk = { .goid = goid, .pid = pid, .kind = KIND_SERVER };
+    struct go_span *server = bpf_map_lookup_elem(&go_calls, &sk);
+    if (server) {
+        spanprobe_parent_of(out, &server->base);
+        return 0;
+    }
+    sk.kind = 0;
+    struct span_parent *inherited = bpf_map_lookup_elem(&go_inherited, &sk);
+    if (!inherited)
+        return -1;
+    *out = *inherited;
+    return 0;
+}
+
+/* Make `rec` a child of its goroutine's request, or a new root. */
+static __always_inline void parent_from_request(struct go_span *rec, struct call_key *key)
+{
+    struct span_parent parent;
+    if (!request_context(key->goid, key->pid, &parent))
+        spanprobe_child_of(&rec->base, &parent);
+    else
+        spanprobe_new_root(&rec->base);
+}
+
+SEC("uprobe")
+int go_newproc_entry(struct pt_regs *ctx)
+{
+    struct go_offsets *off = offsets();
+    struct span_parent parent;
+    u64 creator = ctx->bx;
+
+    if (!off || !creator)
+        return 0;
+    u32 pid = bpf_get_current_pid_tgid() >> 32;
+    if (request_context(read_u64(creator + off->g_goid), pid, &parent))
+        return 0; /* not inside a request: nothing to hand down */
+    u64 tid = bpf_get_current_pid_tgid();
+    bpf_map_update_elem(&go_spawning, &tid, &parent, BPF_ANY);
+    return 0;
+}
+
+SEC("uprobe")
+int go_newproc_return(struct pt_regs *ctx)
+{
+    struct go_offsets *off = offsets();
+    u64 tid = bpf_get_current_pid_tgid();
+    struct span_parent *parent = bpf_map_lookup_elem(&go_spawning, &tid);
+
+    if (!off || !parent)
+        return 0;
+    u64 newg = ctx->ax;
+    if (newg) {
+        struct call_key key = { .goid = read_u64(newg + off->g_goid), .pid = tid >> 32, .kind = 0 };
+        bpf_map_update_elem(&go_inherited, &key, parent, BPF_ANY);
+    }
+    bpf_map_delete_elem(&go_spawning, &tid);
+    return 0;
 }
 
 SEC("uprobe")
@@ -435,14 +514,7 @@ int go_client_entry(struct pt_regs *ctx)
         rec->text_len = READ_GO_STRING_IN(rec->text, TEXT_LEN, ub, off->url_path);
         rec->host_len = READ_GO_STRING_IN(rec->host, HOST_LEN, ub, off->url_host);
     }
-    struct go_span *server = current_server(&key);
-    if (server) {
-        struct span_parent parent;
-        spanprobe_parent_of(&parent, &server->base);
-        spanprobe_child_of(&rec->base, &parent);
-    } else {
-        spanprobe_new_root(&rec->base);
-    }
+    parent_from_request(rec, &key);
     return 0;
 }
 
@@ -479,14 +551,7 @@ static __always_inline int db_entry(struct pt_regs *ctx, u64 qptr, u64 qlen, u8 
     if (!rec)
         return 0;
     rec->text_len = READ_GO_STRING(rec->text, TEXT_LEN, qptr, qlen > 0xffffffffULL ? 0xffffffffULL : qlen);
-    struct go_span *server = current_server(&key);
-    if (server) {
-        struct span_parent parent;
-        spanprobe_parent_of(&parent, &server->base);
-        spanprobe_child_of(&rec->base, &parent);
-    } else {
-        spanprobe_new_root(&rec->base);
-    }
+    parent_from_request(rec, &key);
     return 0;
 }
 

@@ -119,7 +119,7 @@ Deno.test({
           assertEquals([sym.value, sym.size, sym.type], [BigInt(`0x${addr}`), parseInt(size, 16), STT_FUNC]);
           checked++;
         }
-        assertEquals(checked, 4);
+        assertEquals(checked, 5);
       });
 
       await t.step("build info gives the version `go version` prints", () => {

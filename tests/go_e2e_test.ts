@@ -62,18 +62,19 @@ Deno.test({
           for (let i = 0; i < 2; i++) strictEqual(await get(`${base}/users/${40 + i}`, ua), 200);
           for (let i = 0; i < 2; i++) strictEqual(await get(`${base}/call`, ua), 200);
           for (let i = 0; i < 2; i++) strictEqual(await get(`${base}/query`, ua), 200);
+          for (let i = 0; i < 2; i++) strictEqual(await get(`${base}/async`, ua), 200);
           const traceId = "0af7651916cd43dd8448eb211c80319c";
           const parentId = "b7ad6b7169203331";
           strictEqual(await get(`${base}/ok`, { ...ua, traceparent: `00-${traceId}-${parentId}-01` }), 200);
-          // 17 server spans + 2 backend server spans + 2 client spans + 3 × 2 query spans
-          const expected = 17 + 2 + 2 + 6;
+          // 19 server spans + 2 backend server spans + 2 client spans + 3 × 2 + 2 query spans
+          const expected = 19 + 2 + 2 + 8;
           await receiver.waitForSpans(expected, 20_000);
           strictEqual(await agent.stop(), 0, agent.logs.join("\n"));
           const spans = receiver.spans;
           strictEqual(spans.length, expected, spans.map((s) => s.name).join(", "));
 
           const servers = spans.filter((s) => s.kind === 2);
-          strictEqual(servers.length, 19);
+          strictEqual(servers.length, 21);
           for (const s of servers) {
             const path = s.attributes["url.path"] as string;
             strictEqual(s.name, `GET ${path}`);
@@ -91,8 +92,10 @@ Deno.test({
             strictEqual(s.resource["service.name"], "go_http");
           }
           deepStrictEqual(
-            Object.fromEntries(["/ok", "/fail", "/missing", "/users/40", "/users/41", "/call", "/query", "/backend"]
-              .map((p) => [p, byName(servers, `GET ${p}`).length])),
+            Object.fromEntries(
+              ["/ok", "/fail", "/missing", "/users/40", "/users/41", "/call", "/query", "/async", "/backend"]
+                .map((p) => [p, byName(servers, `GET ${p}`).length]),
+            ),
             {
               "/ok": 6,
               "/fail": 3,
@@ -101,6 +104,7 @@ Deno.test({
               "/users/41": 1,
               "/call": 2,
               "/query": 2,
+              "/async": 2,
               "/backend": 2,
             },
           );
@@ -126,7 +130,14 @@ Deno.test({
           ok(clients[0].parentSpanId !== clients[1].parentSpanId, "one client span per /call request");
 
           const queries = spans.filter((s) => s.attributes["db.query.text"] !== undefined);
-          strictEqual(queries.length, 6);
+          strictEqual(queries.length, 8);
+          // a goroutine the handler starts inherits the request: its query is the /async span's child
+          for (const server of byName(servers, "GET /async")) {
+            const mine = queries.filter((q) => q.parentSpanId === server.spanId);
+            deepStrictEqual(mine.map((q) => q.attributes["db.query.text"]), ["SELECT async FROM users"]);
+            strictEqual(mine[0].traceId, server.traceId);
+            ok(mine[0].attributes["go.goroutine.id"] !== server.attributes["go.goroutine.id"], "another goroutine");
+          }
           const queryServers = byName(servers, "GET /query");
           for (const server of queryServers) {
             const mine = queries.filter((q) => q.parentSpanId === server.spanId);

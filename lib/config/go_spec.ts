@@ -4,7 +4,7 @@
  * @module
  */
 import { UserError } from "../core/errors.ts";
-import { knownKeys, parseYamlSource, seqItems, stringValue } from "./yaml_source.ts";
+import { knownKeys, parseYamlSource, scalarValue, seqItems, stringValue } from "./yaml_source.ts";
 
 /** One traced function. */
 export interface GoFunctionSpec {
@@ -14,6 +14,8 @@ export interface GoFunctionSpec {
   entry: string;
   /** Program attached at each of its RET instructions. */
   ret: string;
+  /** Makes no spans, only carries context (e.g. goroutine creation): does not count as something to trace. */
+  context: boolean;
 }
 
 /** A parsed Go probe spec. */
@@ -45,13 +47,16 @@ export function loadGoSpec(path: string): GoSpec {
   const fns = body.get("functions");
   if (!rb || !fns) throw src.error(go.value, "go: needs ringbuf and functions");
   const functions = seqItems(src, fns.value, "go.functions").map((item) => {
-    const f = knownKeys(src, item, "a go.functions entry", ["symbol", "entry", "return"]);
+    const f = knownKeys(src, item, "a go.functions entry", ["symbol", "entry", "return", "context"]);
     const need = (k: string) => {
       const v = f.get(k);
       if (!v) throw src.error(item, `a go.functions entry needs ${k}`);
       return stringValue(src, v.value, `go.functions ${k}`);
     };
-    return { symbol: need("symbol"), entry: need("entry"), ret: need("return") };
+    const context = f.get("context");
+    const isContext = context ? scalarValue(src, context.value, "go.functions context") : false;
+    if (typeof isContext !== "boolean") throw src.error(context!.value, "go.functions context must be true or false");
+    return { symbol: need("symbol"), entry: need("entry"), ret: need("return"), context: isContext };
   });
   return { path, ringbuf: stringValue(src, rb.value, "go.ringbuf"), functions };
 }

@@ -110,10 +110,10 @@ export async function inspectGoTarget(
     if (loc) found.push({ spec, ...loc });
     else missing.push(spec.symbol);
   }
-  if (found.length === 0) {
+  if (!found.some((f) => !f.spec.context)) {
     throw new UserError(
       `${displayPath}: ${version.text} program without net/http or database/sql: none of ${
-        functions.map((f) => f.symbol).join(", ")
+        functions.filter((f) => !f.context).map((f) => f.symbol).join(", ")
       } is linked in; nothing to trace, nothing attached`,
       2,
     );

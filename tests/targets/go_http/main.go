@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 )
 
 // tinyDriver answers every query with one row; a query containing "fail" errors.
@@ -25,9 +26,11 @@ type tinyResult struct{}
 
 func (tinyDriver) Open(string) (driver.Conn, error) { return tinyConn{}, nil }
 
-func (tinyConn) Prepare(string) (driver.Stmt, error) { return nil, errors.New("tiny: no prepared statements") }
-func (tinyConn) Close() error                        { return nil }
-func (tinyConn) Begin() (driver.Tx, error)           { return nil, errors.New("tiny: no transactions") }
+func (tinyConn) Prepare(string) (driver.Stmt, error) {
+	return nil, errors.New("tiny: no prepared statements")
+}
+func (tinyConn) Close() error              { return nil }
+func (tinyConn) Begin() (driver.Tx, error) { return nil, errors.New("tiny: no transactions") }
 
 func (tinyConn) QueryContext(_ context.Context, q string, _ []driver.NamedValue) (driver.Rows, error) {
 	if strings.Contains(q, "fail") {
@@ -104,6 +107,19 @@ func main() {
 			panic("expected an error")
 		}
 		fmt.Fprint(w, "queried")
+	})
+	mux.HandleFunc("/async", func(w http.ResponseWriter, r *http.Request) {
+		// a query on a goroutine the handler starts: its span is still the request's child
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if rows, err := db.Query("SELECT async FROM users"); err == nil {
+				rows.Close()
+			}
+		}()
+		wg.Wait()
+		fmt.Fprint(w, "async")
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
