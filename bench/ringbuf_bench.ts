@@ -27,7 +27,7 @@ import { openRingbufProbe } from "../lib/sources/ringbuf/mod.ts";
 import { monotonicNowNs } from "../lib/ffi/mono_clock.ts";
 import { openRingReader } from "../lib/ffi/ring_reader.ts";
 import { createRingWaiter } from "../lib/ffi/ring_wait.ts";
-import { openStatsReader } from "../lib/ffi/bpf_stats.ts";
+import { openStatsReader } from "../lib/ffi/ringbuf_stats.ts";
 import { createCounters } from "../lib/telemetry/counters.ts";
 import { createLogger, silentLogger } from "../lib/telemetry/log.ts";
 

@@ -18,7 +18,7 @@ import type { ProbeRun } from "../../core/probe_run.ts";
 import { syncMonotonic } from "../../ffi/mono_clock.ts";
 import { openRingReader, type RingReader } from "../../ffi/ring_reader.ts";
 import { createRingWaiter, MAX_WAIT_MS } from "../../ffi/ring_wait.ts";
-import { openStatsReader } from "../../ffi/bpf_stats.ts";
+import { openStatsReader } from "../../ffi/ringbuf_stats.ts";
 import { createGoSpanDecoder, GO_SPAN_SIZE } from "./go_spans.ts";
 import { type GoSpec, loadGoSpec } from "../../config/go_spec.ts";
 import { encodeOffsets } from "./offsets.ts";

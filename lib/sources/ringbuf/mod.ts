@@ -29,7 +29,7 @@ import { syncMonotonic } from "../../ffi/mono_clock.ts";
 import { compileRecordDecoder, type RecordDecoder } from "./record_spans.ts";
 import { openRingReader, type RecordHandler, type RingReader } from "../../ffi/ring_reader.ts";
 import { createRingWaiter, MAX_WAIT_MS } from "../../ffi/ring_wait.ts";
-import { openStatsReader, type StatsReader } from "../../ffi/bpf_stats.ts";
+import { openStatsReader, type StatsReader } from "../../ffi/ringbuf_stats.ts";
 
 export { buildBpfObject, type BuildOptions } from "./build.ts";
 
