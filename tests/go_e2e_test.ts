@@ -174,6 +174,31 @@ Deno.test({
         strictEqual(status.signal, "SIGKILL", "the traced program ran until the test killed it");
       }
 
+      await t.step("--exe, position-independent build, process started after the agent", async () => {
+        receiver.clear();
+        const pie = await buildGoProgram("go_http", dir, ["-buildmode=pie"], "go_http_pie");
+        const agent = await startAgent(["run", "--probe", "go", "--exe", pie, "--endpoint", receiver.baseUrl]);
+        const late = await startGoProgram(pie);
+        try {
+          const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+          const tp = `00-${traceId}-00f067aa0ba902b7-01`;
+          strictEqual(await get(`http://127.0.0.1:${late.ready[0]}/query`, { traceparent: tp }), 200);
+          await receiver.waitForSpans(4, 20_000);
+          strictEqual(await agent.stop(), 0, agent.logs.join("\n"));
+          strictEqual(receiver.spans.length, 4);
+          for (const s of receiver.spans) {
+            strictEqual(s.traceId, traceId);
+            strictEqual(s.resource["process.pid"], late.pid);
+          }
+          const server = byName(receiver.spans, "GET /query")[0];
+          strictEqual(server.parentSpanId, "00f067aa0ba902b7");
+          strictEqual(server.attributes["http.response.status_code"], 200);
+          strictEqual(receiver.spans.filter((s) => s.parentSpanId === server.spanId).length, 3);
+        } finally {
+          await late.kill();
+        }
+      });
+
       await t.step("clear errors through the CLI: stripped, not Go, Go without net/http, bad usage", async () => {
         const stripped = await buildGoProgram("go_http", dir, ["-ldflags=-s -w"], "go_http_stripped");
         const plain = await buildGoProgram("go_plain", dir);
