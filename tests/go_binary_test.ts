@@ -59,8 +59,8 @@ function tool(cmd: string, args: string[]): string {
   return dec.decode(out.stdout);
 }
 
-/** Field offsets as readelf prints the DWARF (an independent reader). */
-function readelfOffsets(bin: string): Map<string, number> {
+/** Field offsets as readelf prints the DWARF (an independent reader), for the structs of `wanted`. */
+function readelfOffsets(bin: string, wanted: Record<string, string[]> = WANTED_FIELDS): Map<string, number> {
   const text = tool("readelf", ["--debug-dump=info", bin]);
   const out = new Map<string, number>();
   let struct: string | undefined;
@@ -76,14 +76,14 @@ function readelfOffsets(bin: string): Map<string, number> {
       if (die[2] === "DW_TAG_structure_type") struct = "";
       continue;
     }
-    const name = /DW_AT_name\s*:\s*(?:\(indirect string, offset: 0x[0-9a-f]+\): )?(.+)$/.exec(line);
+    const name = /DW_AT_name\s*:\s*(?:\((?:indirect|indexed)[^)]*\): )?(.+)$/.exec(line);
     if (name) {
-      if (struct === "" && member === undefined) struct = WANTED_FIELDS[name[1].trim()] ? name[1].trim() : "-";
+      if (struct === "" && member === undefined) struct = wanted[name[1].trim()] ? name[1].trim() : "-";
       else if (member === "") member = name[1].trim();
       continue;
     }
     const loc = /DW_AT_data_member_location\s*:\s*(\d+)/.exec(line);
-    if (loc && struct && struct !== "-" && member && WANTED_FIELDS[struct].includes(member)) {
+    if (loc && struct && struct !== "-" && member && wanted[struct].includes(member)) {
       out.set(`${struct}.${member}`, Number(loc[1]));
     }
   }
@@ -245,6 +245,37 @@ Deno.test({
         assert(ok.offsets.responseItabHash !== undefined && ok.offsets.responseItabHash !== 0);
         assert(ok.offsets.responseItabHash !== h2Hash, "HTTP/1 and HTTP/2 writers differ");
       });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "DWARF reader: gcc's DWARF 4 and 5, plain and compressed, match readelf",
+  ignore: skip,
+  async fn() {
+    requireRunnable(reason);
+    const dir = await goTempDir();
+    try {
+      const src = `${dir}/shapes.c`;
+      await Deno.writeTextFile(
+        src,
+        `struct point { char tag; long x; short y; void *next; };
+struct box { struct point lo; struct point hi; unsigned char flags[3]; double area; };
+struct box the_box;
+int main(void) { return (int)sizeof(the_box); }
+`,
+      );
+      const wanted = { point: ["tag", "x", "y", "next"], box: ["lo", "hi", "flags", "area"] };
+      for (const flags of [["-gdwarf-4"], ["-gdwarf-5"], ["-gdwarf-5", "-gz=zlib"], ["-gdwarf-4", "-gz=zlib-gnu"]]) {
+        const bin = `${dir}/shapes${flags.join("")}`;
+        tool("cc", ["-O0", "-g", ...flags, "-o", bin, src]);
+        const truth = readelfOffsets(bin, wanted);
+        assertEquals(truth.size, 8, `readelf found the members (${flags.join(" ")})`);
+        const ours = await readFieldOffsets(parseElf(bin, await Deno.readFile(bin)), wanted);
+        assertEquals(Object.fromEntries(ours), Object.fromEntries(truth), flags.join(" "));
+      }
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
