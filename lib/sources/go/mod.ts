@@ -189,8 +189,12 @@ export async function openGoProbe(o: GoProbeOptions): Promise<GoProbeRun> {
       await waiter.close();
       readStats();
       const [reentered, orphanReturns] = probeCounts();
+      // calls that entered but did not return yet never become spans: counted, not lost silently
+      const inFlight = obj.map("go_calls").keys().length;
+      counters.gauge("go.calls_in_flight_at_stop", inFlight);
       logger.info("Go probe detaching", {
         records,
+        calls_in_flight: inFlight,
         reentered_entries: reentered,
         returns_without_entry: orphanReturns,
       });
