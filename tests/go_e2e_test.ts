@@ -54,6 +54,8 @@ Deno.test({
             String(target.pid),
             "--endpoint",
             receiver.baseUrl,
+            "--param",
+            "goroutines=true",
           ]);
           const ua = { "user-agent": "spanprobe-test/1" };
           for (let i = 0; i < 5; i++) strictEqual(await get(`${base}/ok`, ua), 200);
@@ -72,6 +74,7 @@ Deno.test({
           strictEqual(await agent.stop(), 0, agent.logs.join("\n"));
           const spans = receiver.spans;
           strictEqual(spans.length, expected, spans.map((s) => s.name).join(", "));
+          ok(agent.logs.some((l) => l.includes("runtime.newproc1 (1 RET)")), "goroutines=true attaches newproc1");
 
           const servers = spans.filter((s) => s.kind === 2);
           strictEqual(servers.length, 21);
@@ -165,6 +168,8 @@ Deno.test({
           strictEqual(await agent.stop(), 0, agent.logs.join("\n"));
           strictEqual(receiver.spans.length, 1);
           strictEqual(receiver.spans[0].name, "GET /users/7");
+          // without --param goroutines=true the goroutine-creation probe stays off
+          ok(!agent.logs.some((l) => l.includes("runtime.newproc1")), agent.logs.join("\n"));
           strictEqual(receiver.spans[0].resource["process.pid"], target.pid);
           // nothing is attached any more: the target keeps serving, untraced
           strictEqual(await get(`${base}/ok`), 200);
@@ -208,6 +213,7 @@ Deno.test({
           [["--exe", plain], "without net/http or database/sql"],
           [[], "give exactly one of --pid PID or --exe PATH"],
           [["--exe", "relative/path"], "give an absolute path"],
+          [["--exe", plain, "--param", "goroutines=yes"], "--param goroutines=yes: expected true or false"],
         ];
         for (const [extra, message] of cases) {
           const res = await runSpanprobe(["run", "--probe", "go", ...extra, "--output", "console"]);

@@ -30,6 +30,8 @@ export interface PlannedProbe {
   go?: GoSpec;
   /** `--exe PATH` (Go probes). */
   exe?: string;
+  /** `--param goroutines=true` (Go probes): hand request context down to new goroutines. */
+  followGoroutines?: boolean;
   params: Record<string, string>;
   pid?: number;
 }
@@ -47,6 +49,15 @@ export interface PlanInput {
   exe?: string;
   /** `spanprobe check`: specs only, no target needed (default false). */
   checkOnly?: boolean;
+}
+
+/** Parameters of the Go probe. */
+const GO_PARAMS = ["goroutines"];
+
+function parseGoroutinesParam(value: string | undefined): boolean {
+  if (value === undefined || value === "false") return false;
+  if (value === "true") return true;
+  throw new UserError(`--param goroutines=${value}: expected true or false`, 2);
 }
 
 function parsePid(text: string): number {
@@ -69,7 +80,7 @@ export async function planProbes(input: PlanInput): Promise<PlannedProbe[]> {
     const ref = findProbe(choice.probe);
     const params: Record<string, string> = { ...choice.params };
     const spec = ref.kind === "bpftrace" ? await loadProbeSpec(ref.specPath) : undefined;
-    const declared = new Set(spec?.params.map((p) => p.name) ?? []);
+    const declared = new Set(spec?.params.map((p) => p.name) ?? (ref.kind === "go" ? GO_PARAMS : []));
     const global: Record<string, string> = { ...input.cliParams };
     if (input.binary !== undefined) global.binary = input.binary;
     if (pid !== undefined) global.pid = String(pid);
@@ -93,8 +104,10 @@ export async function planProbes(input: PlanInput): Promise<PlannedProbe[]> {
     }
     if (spec && input.validateParams !== false) resolveParams(spec, params);
     let go: GoSpec | undefined;
+    let followGoroutines = false;
     if (ref.kind === "go") {
       go = loadGoSpec(ref.specPath);
+      followGoroutines = parseGoroutinesParam(params.goroutines);
       const probePid = choice.pid ?? pid;
       if (!input.checkOnly && (probePid === undefined) === (input.exe === undefined)) {
         throw new UserError(`--probe ${ref.name}: give exactly one of --pid PID or --exe PATH (the Go program)`, 2);
@@ -103,7 +116,7 @@ export async function planProbes(input: PlanInput): Promise<PlannedProbe[]> {
         throw new UserError(`--exe ${input.exe}: give an absolute path`, 2);
       }
     }
-    planned.push({ ref, spec, tracing, go, exe: input.exe, params, pid: choice.pid ?? pid });
+    planned.push({ ref, spec, tracing, go, followGoroutines, exe: input.exe, params, pid: choice.pid ?? pid });
   }
   for (const k of Object.keys(input.cliParams)) {
     const dot = k.indexOf(".");
@@ -172,6 +185,7 @@ export async function startProbes(planned: PlannedProbe[], o: StartOptions): Pro
               buildObject: () => buildBpfObject(source, DEFAULT_BPF_CACHE_DIR),
               specPath: p.ref.specPath,
               spec: p.go,
+              followGoroutines: p.followGoroutines,
               pid: p.pid,
               exe: p.exe,
               logger: o.logger,

@@ -36,6 +36,11 @@ export interface GoProbeOptions {
    */
   buildObject: () => Promise<string>;
   spec?: GoSpec;
+  /**
+   * Also attach the spec's `context` functions (runtime.newproc1): goroutines created while a
+   * request is served inherit its context. Off by default: two more uprobe hits per goroutine.
+   */
+  followGoroutines?: boolean;
   /** Trace this process. */
   pid?: number;
   /** Trace every process running this executable (absolute path). */
@@ -78,7 +83,8 @@ export async function openGoProbe(o: GoProbeOptions): Promise<GoProbeRun> {
     throw new UserError(`--exe ${o.exe}: give an absolute path`, 2);
   }
   const spec = o.spec ?? loadGoSpec(o.specPath);
-  const target = await inspectGoTarget({ pid: o.pid, exe: o.exe }, spec.functions);
+  const functions = spec.functions.filter((f) => o.followGoroutines || !f.context);
+  const target = await inspectGoTarget({ pid: o.pid, exe: o.exe }, functions);
   logger.info("Go target inspected", {
     target: target.displayPath,
     go: target.version.text,
