@@ -76,6 +76,9 @@ Deno.test("go spans: a path longer than the buffer is cut to it; no Host means p
   const s = decode({ kind: GO_KIND.SERVER, status: 503, method: "GET", text: long });
   strictEqual(s.attributes["url.path"], long.slice(0, 256));
   strictEqual(s.attributes["server.port"], 80);
+  // a cut never splits a character
+  const wide = "/" + "é".repeat(200); // 401 bytes: the 256-byte cut falls inside an "é"
+  strictEqual(decode({ kind: GO_KIND.SERVER, text: wide }).attributes["url.path"], "/" + "é".repeat(127));
   strictEqual(s.attributes["http.response.status_code"], 503);
   strictEqual(s.status.code, 2);
 });

@@ -44,8 +44,17 @@ const ZERO8 = "0000000000000000";
 
 const decoder = new TextDecoder();
 
+/** The string at `b[at]` of Go length `len`, cut to `cap` bytes (never inside a UTF-8 sequence). */
 function text(b: Uint8Array, at: number, len: number, cap: number): string {
-  return decoder.decode(b.subarray(at, at + Math.min(len, cap)));
+  let end = at + Math.min(len, cap);
+  if (len > cap) {
+    // back off to the start of a sequence the cut would split
+    let lead = end - 1;
+    while (lead > at && (b[lead] & 0xc0) === 0x80) lead--;
+    const need = b[lead] >= 0xf0 ? 4 : b[lead] >= 0xe0 ? 3 : b[lead] >= 0xc0 ? 2 : 1;
+    if (lead + need > end) end = lead;
+  }
+  return decoder.decode(b.subarray(at, end));
 }
 
 /** `host:port` → [host, port]; port undefined when absent or not a number. */
