@@ -6,7 +6,7 @@ import { parseArgs } from "node:util";
 import { runAgent } from "./lib/agent/run_agent.ts";
 import { WATCH_STDIN_ENV, watchParentPipe } from "./lib/agent/parent_watch.ts";
 import { CHECK_HELP, MAIN_HELP, PROBES_HELP, RUN_HELP } from "./lib/cli/help.ts";
-import { buildSink, resolveExport } from "./lib/agent/outputs.ts";
+import { buildSink, checkFileOutputs, resolveExport } from "./lib/agent/outputs.ts";
 import { type PlannedProbe, planProbes, startProbes } from "./lib/agent/probes.ts";
 import {
   loadAgentConfig,
@@ -23,7 +23,37 @@ import { UserError } from "./lib/core/errors.ts";
 import { createCounters } from "./lib/telemetry/counters.ts";
 import { createLogger, type LogFormat, type LogLevel } from "./lib/telemetry/log.ts";
 import { VERSION } from "./lib/core/version.ts";
+import { createRedactor } from "./lib/telemetry/redact.ts";
+import { parseKeyValueList } from "./lib/export/otlp_env.ts";
+
+/** Known secrets (header values, endpoint credentials): replaced in every log line and error message. */
+const redactor = createRedactor();
+
+/** Learns the secrets of the export settings: every header value (and its long words), the endpoint's credentials. */
+function learnSecrets(headers: Record<string, string> | undefined, endpoint: string | undefined): void {
+  for (const value of Object.values(headers ?? {})) {
+    redactor.add(value);
+    for (const word of value.split(/\s+/)) if (word.length >= 8) redactor.add(word);
+  }
+  redactor.addUrl(endpoint);
+}
+
+/**
+ * `--header` values handed over by scripts/launch.ts through the environment
+ * (`SPANPROBE_HEADERS`, a percent-encoded `k=v,k2=v2` list) so that they are
+ * not on the agent's command line.
+ */
+function launcherHeaders(env: (name: string) => string | undefined): Record<string, string> {
+  const raw = env("SPANPROBE_HEADERS");
+  if (!raw) return {};
+  try {
+    return parseKeyValueList(raw);
+  } catch (e) {
+    throw new UserError(`SPANPROBE_HEADERS: ${(e as Error).message}`, 2);
+  }
+}
 import { CHECK_OPTIONS, RUN_OPTIONS } from "./lib/cli/options.ts";
+import { checkProbe } from "./lib/agent/check.ts";
 
 function out(text: string): void {
   Deno.stdout.writeSync(new TextEncoder().encode(text.endsWith("\n") ? text : text + "\n"));
@@ -64,17 +94,30 @@ async function runCommand(args: string[]): Promise<number> {
   const logger = createLogger({
     format: oneOf<LogFormat>(values["log-format"] ?? file.logFormat, ["human", "json"], "--log-format"),
     level: oneOf<LogLevel>(values["log-level"] ?? file.logLevel, ["debug", "info", "warn", "error"], "--log-level"),
+    redact: redactor.redact,
   });
   const counters = createCounters();
   const env = envGetter();
+  const endpoint = values.endpoint ?? env("SPANPROBE_ENDPOINT") ?? file.endpoint;
+  const headers = { ...file.headers, ...launcherHeaders(env), ...parsePairs(values.header ?? [], "--header") };
+  learnSecrets(headers, endpoint);
+  for (const name of ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]) redactor.addUrl(env(name));
+  if (values.header?.length) {
+    logger.warn(
+      "--header values on the command line are visible in the process list; " +
+        "put secrets in OTEL_EXPORTER_OTLP_HEADERS or the config file's headers: (see README)",
+    );
+  }
   const exportConfig = resolveExport({
     outputs: values.output?.map(parseOutput) ?? file.outputs,
-    endpoint: values.endpoint ?? file.endpoint,
+    endpoint,
     protocol: values.protocol ?? file.protocol,
     compression: values.compression ?? file.compression,
-    headers: { ...file.headers, ...parsePairs(values.header ?? [], "--header") },
+    headers,
     env,
   });
+  learnSecrets(exportConfig.otlp?.headers, exportConfig.otlp?.endpoint);
+  await checkFileOutputs(exportConfig.outputs);
   const probes: PlannedProbe[] = await planProbes({
     cliProbes: values.probe ?? [],
     cliParams: parsePairs(values.param ?? [], "--param"),
@@ -141,10 +184,9 @@ async function checkCommand(args: string[]): Promise<number> {
     cliParams: parsePairs(values.param ?? [], "--param"),
     binary: values.binary,
     fileProbes: file.probes,
-    validateParams: !all,
     checkOnly: true,
   });
-  for (const p of probes) out(`ok  ${p.ref.name} (${p.ref.kind}) ${p.ref.specPath}`);
+  for (const p of probes) for (const line of await checkProbe(p)) out(line);
   if (values.config) out(`ok  config ${values.config}`);
   return 0;
 }
@@ -195,15 +237,15 @@ export async function main(args: string[]): Promise<number> {
     }
   } catch (e) {
     if (e instanceof UserError) {
-      console.error(`spanprobe: ${e.message}`);
+      console.error(`spanprobe: ${redactor.redact(e.message)}`);
       return e.exitCode;
     }
     const code = (e as { code?: string }).code;
     if (e instanceof TypeError && code?.startsWith("ERR_PARSE_ARGS")) {
-      console.error(`spanprobe: ${e.message} (see 'spanprobe ${command} --help')`);
+      console.error(`spanprobe: ${redactor.redact(e.message)} (see 'spanprobe ${command} --help')`);
       return 2;
     }
-    console.error(`spanprobe: ${(e as Error).stack ?? e}`);
+    console.error(`spanprobe: ${redactor.redact(String((e as Error).stack ?? e))}`);
     return 1;
   }
 }

@@ -22,7 +22,27 @@ export const ENV_VARS: readonly string[] = [
   "SPANPROBE_LIBBPF",
   // set by scripts/launch.ts: stdin is its pipe, end-of-file means it died (lib/agent/parent_watch.ts)
   "SPANPROBE_WATCH_STDIN",
+  // what scripts/launch.ts hands the agent in place of --header / --endpoint (secrets stay off argv)
+  "SPANPROBE_HEADERS",
+  "SPANPROBE_ENDPOINT",
+  // passed on to bpftrace, which gets nothing else of the agent's environment (BPFTRACE_ENV_VARS
+  // in lib/sources/bpftrace/process.ts; tests/cli_secrets_test.ts checks the two lists agree)
+  "PATH",
+  "LANG",
+  "LC_ALL",
+  "TZ",
   "BPFTRACE_PERF_RB_PAGES",
+  "BPFTRACE_STRLEN",
+  "BPFTRACE_MAP_KEYS_MAX",
+  "BPFTRACE_CAT_BYTES_MAX",
+  "BPFTRACE_MAX_PROBES",
+  "BPFTRACE_MAX_BPF_PROGS",
+  "BPFTRACE_LOG_SIZE",
+  "BPFTRACE_NO_USER_SYMBOLS",
+  "BPFTRACE_CACHE_USER_SYMBOLS",
+  "BPFTRACE_NO_CPP_DEMANGLE",
+  "BPFTRACE_VMLINUX",
+  "BPFTRACE_BTF",
   // read by the `yaml` package's parser (its debug switches)
   "LOG_TOKENS",
   "LOG_STREAM",

@@ -8,12 +8,13 @@
  * code is returned.
  * @module
  */
-import { dirname } from "node:path";
+import { dirname, isAbsolute, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { loadAgentConfig, parseOutput, parsePort } from "../lib/config/agent_config.ts";
 import { findProbe } from "../lib/config/probe_catalog.ts";
-import { RUN_OPTIONS } from "../lib/cli/options.ts";
+import { CHECK_OPTIONS, RUN_OPTIONS } from "../lib/cli/options.ts";
+import { resolveOtlpConfig } from "../lib/export/otlp_env.ts";
 import { type GrantPath, permissionFlags, type PermissionOptions } from "../lib/permissions.ts";
 import { parseProbeSpec } from "../lib/config/probe_spec.ts";
 import { WATCH_STDIN_ENV } from "../lib/agent/parent_watch.ts";
@@ -30,9 +31,14 @@ function pathParams(specPath: string): Set<string> {
 /**
  * The permission options a `spanprobe run ARGS` invocation needs. Every path
  * is handed over with the option it came from; lib/permissions.ts validates
- * each before it becomes part of a flag.
+ * each before it becomes part of a flag. Relative parameter paths are
+ * resolved against `cwd`, where the agent runs (the user's folder).
  */
-export function permissionsForRun(args: string[], env: (k: string) => string | undefined): PermissionOptions {
+export function permissionsForRun(
+  args: string[],
+  env: (k: string) => string | undefined,
+  cwd: string = Deno.cwd(),
+): PermissionOptions {
   const { values } = parseArgs({ args, options: RUN_OPTIONS, strict: true, allowPositionals: false });
   const file = values.config ? loadAgentConfig(values.config) : {};
   const read: GrantPath[] = [{ path: `${root}probes`, what: "the bundled probes folder" }];
@@ -51,7 +57,9 @@ export function permissionsForRun(args: string[], env: (k: string) => string | u
     const paths = ref.kind === "bpftrace" ? pathParams(ref.specPath) : new Set(["binary"]);
     for (const [k, v] of [...cliParams, ...Object.entries(choice.params)]) {
       const name = k.startsWith(`${ref.name}.`) ? k.slice(ref.name.length + 1) : k;
-      if (paths.has(name)) read.push({ path: v, what: `--param ${k}` });
+      if (paths.has(name)) {
+        read.push({ path: isAbsolute(v) || v.includes(",") ? v : resolve(cwd, v), what: `--param ${k}` });
+      }
     }
   }
   if (values.binary !== undefined) read.push({ path: values.binary, what: "--binary" });
@@ -59,12 +67,14 @@ export function permissionsForRun(args: string[], env: (k: string) => string | u
   if (values.exe !== undefined) read.push({ path: values.exe, what: "--exe" });
   const outputs = values.output?.map(parseOutput) ?? file.outputs ?? [];
   const write = outputs.flatMap((o) => (o.kind === "file" ? [{ path: o.path, what: "--output file:" }] : []));
-  const endpoint = values.endpoint ?? file.endpoint ?? env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") ??
-    env("OTEL_EXPORTER_OTLP_ENDPOINT");
-  const wantsOtlp = outputs.some((o) => o.kind === "otlp") || (outputs.length === 0 && endpoint !== undefined);
+  const endpointFlag = values.endpoint ?? file.endpoint;
+  const endpointKnown = endpointFlag !== undefined || env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") !== undefined ||
+    env("OTEL_EXPORTER_OTLP_ENDPOINT") !== undefined;
+  const wantsOtlp = outputs.some((o) => o.kind === "otlp") || (outputs.length === 0 && endpointKnown);
   let net: PermissionOptions["net"];
   if (wantsOtlp) {
-    const url = new URL(endpoint ?? "http://localhost:4318");
+    // the agent's own rule: a malformed variable is ignored (the next source or the default applies)
+    const url = new URL(resolveOtlpConfig(env, { endpoint: endpointFlag }).config.endpoint);
     // url.hostname keeps an IPv6 address in brackets, the form --allow-net needs
     net = [`${url.hostname}:${url.port || (url.protocol === "https:" ? 443 : 80)}`];
   }
@@ -81,22 +91,181 @@ export function permissionsForRun(args: string[], env: (k: string) => string | u
   };
 }
 
+/**
+ * The agent's command line without the values that may hold secrets
+ * (`--header`, `--endpoint`), and the environment that carries them instead
+ * (`SPANPROBE_HEADERS`, a percent-encoded `k=v` list, and
+ * `SPANPROBE_ENDPOINT`): another user can read a process's command line, not
+ * its environment.
+ */
+export function moveSecretsToEnv(args: string[]): { args: string[]; env: Record<string, string> } {
+  const out: string[] = [];
+  const headers: string[] = [];
+  let endpoint: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "--") {
+      out.push(...args.slice(i));
+      break;
+    }
+    const m = /^--(header|endpoint)(?:=(.*))?$/s.exec(a);
+    if (!m) {
+      out.push(a);
+      continue;
+    }
+    const value = m[2] ?? args[++i];
+    if (value === undefined) {
+      out.push(a); // the agent reports the missing value
+      break;
+    }
+    if (m[1] === "endpoint") endpoint = value;
+    else {
+      const eq = value.indexOf("=");
+      if (eq < 0) {
+        out.push("--header", value); // malformed: no secret to hide, the agent says what is wrong
+        continue;
+      }
+      headers.push(`${encodeURIComponent(value.slice(0, eq))}=${encodeURIComponent(value.slice(eq + 1))}`);
+    }
+  }
+  const env: Record<string, string> = {};
+  if (headers.length) env.SPANPROBE_HEADERS = headers.join(",");
+  if (endpoint !== undefined) env.SPANPROBE_ENDPOINT = endpoint;
+  return { args: out, env };
+}
+
+/**
+ * The directory the user ran the command in: `deno task` runs its tasks in
+ * the repository and says where the user was in `INIT_CWD`.
+ */
+export function userCwd(env: (k: string) => string | undefined): string {
+  return env("INIT_CWD") || Deno.cwd();
+}
+
+/** Options whose value is a path (`--probe` only when it is one: a bundled probe is a name). */
+const PATH_OPTIONS: Record<string, (v: string) => boolean> = {
+  "--config": () => true,
+  "-c": () => true,
+  "--binary": () => true,
+  "--spool-dir": () => true,
+  "--probe": (v) => v.includes("/") || /\.(ya?ml|bt)$/.test(v),
+  "-p": (v) => v.includes("/") || /\.(ya?ml|bt)$/.test(v),
+  "--bpftrace": (v) => v.startsWith("./") || v.startsWith("../"),
+  "--output": (v) => v.startsWith("file:"),
+  "-o": (v) => v.startsWith("file:"),
+};
+
+/**
+ * `args` with every relative path (`--config`, `--binary`, `--probe PATH`,
+ * `--output file:PATH`, `--spool-dir`, `--bpftrace ./x`) made absolute
+ * against `cwd`, the user's directory, before any permission is derived
+ * from them. Relative `--param` values are resolved by the agent, which
+ * runs in `cwd`.
+ */
+export function absolutePaths(args: string[], cwd: string): string[] {
+  const out: string[] = [];
+  const abs = (opt: string, v: string) => {
+    if (!PATH_OPTIONS[opt](v)) return v;
+    const file = v.startsWith("file:");
+    const path = file ? v.slice(5) : v;
+    // a "," is refused by lib/permissions.ts, which names the value as the user wrote it
+    if (path === "" || isAbsolute(path) || path.includes(",")) return v;
+    return `${file ? "file:" : ""}${resolve(cwd, path)}`;
+  };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "--") {
+      out.push(...args.slice(i));
+      break;
+    }
+    const eq = a.indexOf("=");
+    const opt = a.startsWith("--") && eq > 0 ? a.slice(0, eq) : a;
+    if (!(opt in PATH_OPTIONS)) out.push(a);
+    else if (opt !== a) out.push(`${opt}=${abs(opt, a.slice(eq + 1))}`);
+    else if (i + 1 < args.length) out.push(a, abs(opt, args[++i]));
+    else out.push(a);
+  }
+  return out;
+}
+
+/**
+ * The agent's command line for the launcher's arguments: `run` is the
+ * default command, so `deno task start --probe X` and `deno task start run
+ * --probe X` are the same; `deno task start probes`, `check`, `--help` and
+ * `--version` pass through.
+ */
+export function withCommand(args: string[]): string[] {
+  return args.length > 0 && args[0].startsWith("-") && !["--help", "-h", "--version", "-V"].includes(args[0])
+    ? ["run", ...args]
+    : args;
+}
+
+/**
+ * The permission options of `spanprobe COMMAND ARGS`: {@linkcode permissionsForRun}
+ * for `run`; for `check`, read access to the probes and config it names (each
+ * spec's folder: its script sits beside it) and bpftrace (for its parse);
+ * for anything else, the bundled probes only.
+ */
+export function permissionsForCommand(
+  command: string | undefined,
+  args: string[],
+  env: (k: string) => string | undefined,
+  cwd: string = Deno.cwd(),
+): PermissionOptions {
+  if (args.includes("--help") || args.includes("-h")) return { read: [`${root}probes`] };
+  if (command === "run") return permissionsForRun(args, env, cwd);
+  if (command !== "check") return { read: [`${root}probes`] };
+  const { values } = parseArgs({ args, options: CHECK_OPTIONS, strict: true, allowPositionals: false });
+  const read: GrantPath[] = [{ path: `${root}probes`, what: "the bundled probes folder" }];
+  if (values.config) read.push({ path: values.config, what: "--config" });
+  const file = values.config ? loadAgentConfig(values.config) : {};
+  const cliParams = (values.param ?? []).map((p) => [p.slice(0, p.indexOf("=")), p.slice(p.indexOf("=") + 1)]);
+  const choices = values.probe?.map((probe) => ({ probe, params: {} as Record<string, string> })) ?? file.probes ??
+    [];
+  for (const choice of choices) {
+    const ref = findProbe(choice.probe);
+    if (!ref.specPath.startsWith(`${root}probes/`)) {
+      read.push({ path: dirname(ref.specPath), what: `the folder of probe ${choice.probe}` });
+    }
+    if (ref.kind !== "bpftrace") continue;
+    const paths = pathParams(ref.specPath);
+    for (const [k, v] of [...cliParams, ...Object.entries(choice.params)]) {
+      const name = k.startsWith(`${ref.name}.`) ? k.slice(ref.name.length + 1) : k;
+      if (paths.has(name)) {
+        read.push({ path: isAbsolute(v) || v.includes(",") ? v : resolve(cwd, v), what: `--param ${k}` });
+      }
+    }
+  }
+  if (values.binary !== undefined) read.push({ path: values.binary, what: "--binary" });
+  return { read };
+}
+
 if (import.meta.main) {
   let flags: string[];
-  const [command, ...rest] = Deno.args;
+  const env = (k: string) => Deno.env.get(k);
+  const cwd = userCwd(env);
+  // relative paths anywhere (flags, the config file's probes, outputs and spool) are the user's
+  Deno.chdir(cwd);
+  const [command, ...rest] = absolutePaths(withCommand(Deno.args), cwd);
   try {
-    flags = command === "run" && !rest.includes("--help") && !rest.includes("-h")
-      ? permissionFlags(permissionsForRun(rest, (k) => Deno.env.get(k)))
-      : permissionFlags({ read: [`${root}probes`, ...rest.filter((a) => a.endsWith(".yaml"))] });
+    flags = permissionFlags(permissionsForCommand(command, rest, env, cwd), { cwd });
   } catch (e) {
     console.error(`spanprobe: ${e instanceof UserError ? e.message : (e as Error).message}`);
     Deno.exit(2);
   }
+  const moved = command === "run" ? moveSecretsToEnv(rest) : { args: rest, env: {} };
+  if (moved.env.SPANPROBE_HEADERS) {
+    console.error(
+      "spanprobe: warning: --header values on the command line are visible in the process list and in " +
+        "`deno task`'s echo; put secrets in OTEL_EXPORTER_OTLP_HEADERS or the config file's headers: (see README)",
+    );
+  }
   // stdin: a pipe never written to; the agent ends when it closes, i.e. when this launcher dies (even by SIGKILL)
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...flags, `${root}main.ts`, ...Deno.args],
+    args: ["run", ...flags, `${root}main.ts`, ...(command === undefined ? [] : [command]), ...moved.args],
     stdin: "piped",
-    env: { [WATCH_STDIN_ENV]: "1" },
+    env: { ...moved.env, [WATCH_STDIN_ENV]: "1" },
+    cwd, // relative --param paths resolve where the user is
   }).spawn();
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(sig, () => {

@@ -1,6 +1,8 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert";
 import { backoffDelayMs, sleep } from "../lib/core/backoff.ts";
-import { createBatchWorker, type ExportContext } from "../lib/export/batch_worker.ts";
+import { createReliableExporter, type ReliableExporterOptions } from "../lib/export/reliable_exporter.ts";
+import { createCounters } from "../lib/telemetry/counters.ts";
+import { silentLogger } from "../lib/telemetry/log.ts";
 import { parseErrorMessage, parseExportResponse, parseRetryAfter } from "../lib/export/otlp_response.ts";
 import { createSpanQueue } from "../lib/export/span_queue.ts";
 import type { SpanData } from "../lib/core/span_data.ts";
@@ -83,42 +85,78 @@ Deno.test("sleep: resolves true, or false at once when aborted", async () => {
   strictEqual(await sleep(10_000, c.signal), false);
 });
 
-function recorder(opts: { delayMs?: number } = {}) {
+/**
+ * The exporter core with an in-process destination that records what it was
+ * sent: each batch's span names, the deadline and signal of each send. A send
+ * takes `delayMs` (cut short by its signal: then it reports "aborted", as a
+ * cancelled request does).
+ */
+function recorder(opts: { delayMs?: number; fail?: (names: number[]) => boolean } = {}) {
   const batches: number[][] = [];
-  const drops: Record<string, number> = {};
-  const contexts: ExportContext[] = [];
+  const signals: AbortSignal[] = [];
   const deadlines: (number | undefined)[] = [];
+  const encoded = new WeakMap<Uint8Array, number[]>();
+  const counters = createCounters();
+  let active = 0;
+  let peak = 0;
+  const core = (o: Partial<ReliableExporterOptions>) =>
+    createReliableExporter({
+      encode(batch) {
+        const body = new Uint8Array(batch.length * 10);
+        encoded.set(body, names(batch));
+        return { body, spans: batch.length, protocol: "http/json", gzip: false };
+      },
+      async send(batch, signal, deadline) {
+        signals.push(signal);
+        deadlines.push(deadline);
+        peak = Math.max(peak, ++active);
+        try {
+          const got = encoded.get(batch.body)!;
+          if (opts.fail?.(got)) throw new Error("boom");
+          if (opts.delayMs && !await sleep(opts.delayMs, signal)) {
+            return { ok: false, status: 0, retryable: true, error: "aborted" };
+          }
+          batches.push(got);
+          return { ok: true, status: 0, retryable: false };
+        } finally {
+          active--;
+        }
+      },
+      dropReason: () => "export_test_error",
+      counters,
+      logger: silentLogger,
+      ...o,
+    });
   return {
     batches,
-    drops,
-    contexts,
+    signals,
     deadlines,
-    exportBatch: async (batch: SpanData[], ctx: ExportContext) => {
-      contexts.push(ctx);
-      deadlines.push(ctx.deadline);
-      if (opts.delayMs) await sleep(opts.delayMs, ctx.signal);
-      batches.push(names(batch));
+    counters,
+    core,
+    drops: () => counters.snapshot().dropped,
+    get peak() {
+      return peak;
     },
-    drop: (reason: string, n: number) => drops[reason] = (drops[reason] ?? 0) + n,
   };
 }
 
-Deno.test("worker: full batches leave at once, partial ones after the delay, flush sends the rest", async () => {
+Deno.test("core: full batches leave at once, partial ones after the delay, flush sends the rest", async () => {
   const r = recorder();
-  const w = createBatchWorker({ maxBatchSpans: 3, scheduleDelayMs: 60_000, maxQueueSpans: 100, ...r });
+  const w = r.core({ maxBatchSpans: 3, scheduleDelayMs: 60_000, maxQueueSpans: 100 });
   w.push(spans(7));
-  await sleep(10);
+  const started = performance.now();
+  while (r.batches.length < 2 && performance.now() - started < 3000) await sleep(1);
   deepStrictEqual(r.batches, [[0, 1, 2], [3, 4, 5]]);
-  strictEqual(w.queued, 1);
+  strictEqual(w.heldSpans, 1);
   await w.flush();
   deepStrictEqual(r.batches, [[0, 1, 2], [3, 4, 5], [6]]);
   await w.shutdown();
-  deepStrictEqual(r.drops, {});
+  deepStrictEqual(r.drops(), {});
 });
 
-Deno.test("worker: the schedule delay sends a partial batch without flush", async () => {
+Deno.test("core: the schedule delay sends a partial batch without flush", async () => {
   const r = recorder();
-  const w = createBatchWorker({ maxBatchSpans: 100, scheduleDelayMs: 30, maxQueueSpans: 100, ...r });
+  const w = r.core({ maxBatchSpans: 100, scheduleDelayMs: 30, maxQueueSpans: 100 });
   w.push(spans(2));
   w.push(spans(1, 2));
   strictEqual(r.batches.length, 0);
@@ -129,76 +167,82 @@ Deno.test("worker: the schedule delay sends a partial batch without flush", asyn
   await w.shutdown();
 });
 
-Deno.test("worker: at most maxConcurrent exports in flight, in order", async () => {
+Deno.test("core: at most maxConcurrent sends in flight; every span sent once", async () => {
   const r = recorder({ delayMs: 30 });
-  let peak = 0;
-  const w = createBatchWorker({
-    maxBatchSpans: 2,
-    scheduleDelayMs: 5,
-    maxQueueSpans: 100,
-    maxConcurrent: 2,
-    drop: r.drop,
-    exportBatch: async (b, ctx) => {
-      peak = Math.max(peak, w.active);
-      await r.exportBatch(b, ctx);
-    },
-  });
+  const w = r.core({ maxBatchSpans: 2, scheduleDelayMs: 5, maxQueueSpans: 100, maxConcurrent: 2 });
   w.push(spans(9));
   await w.flush();
-  strictEqual(peak, 2);
+  strictEqual(r.peak, 2);
   deepStrictEqual(r.batches.flat().sort((a, b) => a - b), range(0, 9));
   await w.shutdown();
 });
 
-Deno.test("worker: flush passes its deadline to exports and returns by it", async () => {
+Deno.test("core: flush passes its deadline to sends and returns by it; shutdown aborts the send", async () => {
   const r = recorder({ delayMs: 5_000 });
-  const w = createBatchWorker({ maxBatchSpans: 10, scheduleDelayMs: 5, maxQueueSpans: 100, ...r });
+  const w = r.core({ maxBatchSpans: 10, scheduleDelayMs: 5, maxQueueSpans: 100 });
   w.push(spans(3));
   const deadline = Date.now() + 100;
   const started = performance.now();
   await w.flush(deadline);
   ok(performance.now() - started < 1000);
   deepStrictEqual(r.deadlines, [deadline]);
-  strictEqual(r.contexts[0].deadline, undefined); // no flush pending any more
   await w.shutdown(Date.now() + 50);
-  strictEqual(r.contexts[0].signal.aborted, true);
+  strictEqual(r.signals[0].aborted, true);
 });
 
-Deno.test("worker: shutdown drops what is still queued and refuses later pushes", async () => {
+Deno.test("core: shutdown drops what is still held and refuses later pushes", async () => {
   const r = recorder({ delayMs: 5_000 });
-  const w = createBatchWorker({ maxBatchSpans: 2, scheduleDelayMs: 5, maxQueueSpans: 100, ...r });
+  const w = r.core({ maxBatchSpans: 2, scheduleDelayMs: 5, maxQueueSpans: 100 });
   w.push(spans(6));
   await w.shutdown(Date.now() + 50);
-  // One batch was in flight (cancelled: the export decides how to count it), two were still queued.
-  deepStrictEqual(r.drops, { export_shutdown: 4 });
+  // One batch was in flight (cancelled: back in memory), two were still queued: all dropped, none sent.
+  deepStrictEqual(r.drops(), { export_shutdown: 6 });
+  deepStrictEqual(r.batches, []);
   w.push(spans(5));
-  deepStrictEqual(r.drops, { export_shutdown: 9 });
-  strictEqual(w.queued, 0);
-  strictEqual(w.active, 0);
+  deepStrictEqual(r.drops(), { export_shutdown: 11 });
+  strictEqual(w.heldSpans, 0);
 });
 
-Deno.test("worker: an export that throws drops its batch and the worker goes on", async () => {
-  const drops: Record<string, number> = {};
-  const errors: unknown[] = [];
-  const seen: number[][] = [];
-  const w = createBatchWorker({
-    maxBatchSpans: 2,
-    scheduleDelayMs: 5,
-    maxQueueSpans: 100,
-    drop: (reason, n) => drops[reason] = (drops[reason] ?? 0) + n,
-    onExportError: (e) => errors.push(e),
-    exportBatch: (b) => {
-      if (b[0].name === "0") throw new Error("boom");
-      seen.push(names(b));
-      return Promise.resolve();
-    },
-  });
+Deno.test("core: a send that throws drops its batch and the exporter goes on", async () => {
+  const r = recorder({ fail: (got) => got[0] === 0 });
+  const w = r.core({ maxBatchSpans: 2, scheduleDelayMs: 5, maxQueueSpans: 100 });
   w.push(spans(4));
   await w.flush();
-  deepStrictEqual(drops, { export_internal_error: 2 });
-  deepStrictEqual(seen, [[2, 3]]);
-  strictEqual(errors.length, 1);
+  deepStrictEqual(r.drops(), { export_internal_error: 2 });
+  deepStrictEqual(r.batches, [[2, 3]]);
   await w.shutdown();
+});
+
+Deno.test("core: a refused batch is dropped with the sink's reason; the byte bound refuses the newest", async () => {
+  const r = recorder();
+  const refusing = createReliableExporter({
+    encode: (batch) => ({
+      body: new Uint8Array(100 * batch.length),
+      spans: batch.length,
+      protocol: "http/json",
+      gzip: false,
+    }),
+    send: () => Promise.resolve({ ok: false, status: 0, retryable: false, error: "disk full" }),
+    dropReason: () => "export_test_error",
+    maxBatchSpans: 2,
+    counters: r.counters,
+    logger: silentLogger,
+  });
+  refusing.push(spans(3));
+  await refusing.flush();
+  deepStrictEqual(r.drops(), { export_test_error: 3 });
+  strictEqual(r.counters.get("export_batches_failed"), 2);
+  await refusing.shutdown();
+
+  // queued spans count against maxQueueBytes at the encoded size per span learned so far
+  const bounded = r.core({ maxBatchSpans: 50, scheduleDelayMs: 60_000, maxQueueBytes: 1_000 });
+  bounded.push(spans(5));
+  await bounded.flush();
+  strictEqual(bounded.heldSpans, 0);
+  bounded.push(spans(30, 5));
+  ok(r.drops().export_queue_full > 0, JSON.stringify(r.drops()));
+  ok(bounded.heldBytes <= 1_000, `${bounded.heldBytes}`);
+  await bounded.shutdown();
 });
 
 Deno.test("response: partial success from protobuf and JSON; error messages; Retry-After", () => {

@@ -1,4 +1,4 @@
-import { deepStrictEqual, strictEqual } from "node:assert";
+import { deepStrictEqual, ok, strictEqual } from "node:assert";
 import { createConsoleSink, formatDurationNs, formatSpanLine } from "../lib/export/console_sink.ts";
 import type { SpanData } from "../lib/core/span_data.ts";
 import { createCounters } from "../lib/telemetry/counters.ts";
@@ -106,4 +106,36 @@ Deno.test("console: the default writer is stdout, never stderr", async () => {
     "span x 5ns status=UNSET kind=internal trace=0af7651916cd43dd8448eb211c80319c span=b7ad6b7169203331 parent=-\n",
   );
   strictEqual(decoder.decode(out.stderr).includes("span x"), false);
+});
+
+Deno.test("console: a stdout nobody reads does not hold up shutdown; what it could not print is counted", async () => {
+  const lib = (p: string) => JSON.stringify(new URL(`../lib/${p}`, import.meta.url).href);
+  const code = `
+    import { createConsoleSink } from ${lib("export/console_sink.ts")};
+    import { createCounters } from ${lib("telemetry/counters.ts")};
+    const counters = createCounters();
+    const sink = createConsoleSink({ counters });
+    const span = (i) => ({ traceId: "0af7651916cd43dd8448eb211c80319c", spanId: "b7ad6b7169203331", name: "x" + i,
+      kind: 1, startNs: 0n, endNs: 5n, attributes: { "url.path": "/" + "y".repeat(100) }, status: { code: 0 },
+      resource: { attributes: {} } });
+    // about 10 MB of lines: far more than a pipe holds
+    for (let b = 0; b < 50; b++) sink.push(Array.from({ length: 1000 }, (_, i) => span(b * 1000 + i)));
+    const t0 = Date.now();
+    await sink.shutdown(Date.now() + 300);
+    const s = counters.snapshot();
+    console.error(JSON.stringify({ tookMs: Date.now() - t0, exported: s.counters.spans_exported ?? 0, dropped: s.dropped }));
+    Deno.exit(0);
+  `;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--quiet", code],
+    stdout: "piped", // never read until the child has exited
+    stderr: "piped",
+  }).spawn();
+  const [status, stderr] = await Promise.all([child.status, new Response(child.stderr).text()]);
+  await child.stdout.cancel();
+  strictEqual(status.code, 0, stderr);
+  const r = JSON.parse(stderr.trim().split("\n").at(-1)!);
+  ok(r.tookMs < 5_000, `shutdown returned after ${r.tookMs} ms`);
+  ok(r.dropped.export_shutdown > 0, stderr);
+  strictEqual(r.exported + r.dropped.export_shutdown + (r.dropped.export_queue_full ?? 0), 50_000, stderr);
 });

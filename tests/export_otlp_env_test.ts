@@ -101,7 +101,7 @@ Deno.test("env: malformed header lists are ignored with a warning", () => {
   strictEqual(warnings[0].startsWith("OTEL_EXPORTER_OTLP_TRACES_HEADERS ignored"), true);
 });
 
-Deno.test("env: unusable values are user errors naming their source", () => {
+Deno.test("env: unusable values are ignored with a warning naming the variable (the next source applies)", () => {
   const cases: [Record<string, string>, RegExp][] = [
     [{ OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" }, /OTEL_EXPORTER_OTLP_PROTOCOL: grpc is not supported/],
     [{ OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "thrift" }, /OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: unknown protocol/],
@@ -112,15 +112,36 @@ Deno.test("env: unusable values are user errors naming their source", () => {
     [{ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "ftp://x/y" }, /only http and https/],
   ];
   for (const [vars, message] of cases) {
-    throws(() => resolveOtlpConfig(envOf(vars)), (e: unknown) => {
+    const { config, warnings } = resolveOtlpConfig(envOf(vars));
+    deepStrictEqual(config, OTLP_DEFAULTS, JSON.stringify(vars));
+    strictEqual(warnings.length, 1, JSON.stringify(vars));
+    strictEqual(message.test(warnings[0]) && warnings[0].endsWith("ignored"), true, warnings[0]);
+  }
+  // an ignored signal-specific value falls back to the generic one
+  const { config } = resolveOtlpConfig(envOf({
+    OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: "soon",
+    OTEL_EXPORTER_OTLP_TIMEOUT: "1234",
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "::",
+    OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318",
+  }));
+  strictEqual(config.timeoutMs, 1234);
+  strictEqual(config.endpoint, "http://c:4318/v1/traces");
+});
+
+Deno.test("flags: unusable values are user errors naming the flag", () => {
+  for (
+    const [flags, message] of [[{ protocol: "grpc" }, /--protocol: grpc/], [
+      { endpoint: "::" },
+      /--endpoint: not a URL/,
+    ]] as const
+  ) {
+    throws(() => resolveOtlpConfig(envOf({}), flags), (e: unknown) => {
       strictEqual(e instanceof UserError, true);
       strictEqual((e as UserError).exitCode, 2);
       strictEqual(message.test((e as Error).message), true, (e as Error).message);
       return true;
     });
   }
-  throws(() => resolveOtlpConfig(envOf({}), { protocol: "grpc" }), /--protocol: grpc/);
-  throws(() => resolveOtlpConfig(envOf({}), { endpoint: "::" }), /--endpoint: not a URL/);
 });
 
 Deno.test("env: compression names are case-insensitive", () => {

@@ -12,6 +12,7 @@
 import assert, { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { announceSkip, buildTarget, ebpfSkipReason, hexOf, readTruth, ROOT, sandboxFlags } from "./support/ebpf.ts";
 import { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from "./support/otlp_receiver.ts";
+import { writeFakeBpftrace } from "./support/replay.ts";
 
 const skip = announceSkip("reliability_cli_test.ts", ebpfSkipReason());
 const LONG = Deno.env.get("SPANPROBE_LONG_TESTS") === "1";
@@ -247,12 +248,15 @@ async function outageRun(o: { outageMs: number; extra?: string[]; tailMs?: numbe
         await sleep(leadMs);
         await receiver.setBehavior("down");
         const rssBefore = agent.maxRssKb;
+        // spans that ended while the collector was down: what the queue must hold (same run, no rate assumed)
+        const endedAtOutage = (await metric(metricsPort, "spanprobe_spans_ended_total")) ?? 0;
         let maxHeld = 0;
         const end = Date.now() + o.outageMs;
         while (Date.now() < end) {
           await sleep(Math.min(1000, Math.max(0, end - Date.now())));
           maxHeld = Math.max(maxHeld, (await metric(metricsPort, "spanprobe_export_queue_spans")) ?? 0);
         }
+        const endedDuringOutage = ((await metric(metricsPort, "spanprobe_spans_ended_total")) ?? 0) - endedAtOutage;
         const rssOutage = agent.maxRssKb;
         await receiver.setBehavior("ok");
         const recoveredAt = Date.now();
@@ -273,7 +277,19 @@ async function outageRun(o: { outageMs: number; extra?: string[]; tailMs?: numbe
         const res = await exited;
         tally.drain();
         const truth = await readTruth(truthPath);
-        return { res, truth, tally, maxHeld, rssBefore, rssOutage, recoveredAt, drainedMs, agent, requests };
+        return {
+          res,
+          truth,
+          tally,
+          maxHeld,
+          endedDuringOutage,
+          rssBefore,
+          rssOutage,
+          recoveredAt,
+          drainedMs,
+          agent,
+          requests,
+        };
       } finally {
         clearInterval(drainer);
         clearInterval(rss);
@@ -323,7 +339,12 @@ Deno.test({
     const s = r.res.summary!;
     strictEqual(s.bpftrace_lost_events ?? 0, 0, "bpftrace lost no events");
     everyRequestOnce(r.truth, r.tally, s);
-    ok(r.maxHeld >= 250_000, `about a minute of spans was held (max ${r.maxHeld})`);
+    // the queue held (nearly) every span that ended during the outage; the rate itself is the machine's business
+    ok(r.endedDuringOutage > 0, "spans ended during the outage");
+    ok(
+      r.maxHeld >= r.endedDuringOutage * 0.9,
+      `the queue held the outage's spans (max ${r.maxHeld} of ${r.endedDuringOutage} ended during it)`,
+    );
     strictEqual(s.spans_dropped, 0);
     checkInvariant(s);
     console.log(
@@ -624,11 +645,11 @@ Deno.test({
     "10^6 malformed, truncated and random lines through the bpftrace path: no crash, all counted, valid lines still spans",
   ignore: skip,
   async fn() {
-    const fake = `${ROOT}tests/targets/fake_bpftrace.sh`;
     await withDir(async (dir) => {
       const replay = `${dir}/replay.ndjson`;
       const pairs = 1000;
       const { expected, lines } = await writeGarbage(replay, 1_000_000, pairs);
+      const fake = await writeFakeBpftrace(dir, replay);
       const receiver = await startOtlpReceiver();
       try {
         const agent = startAgent([
@@ -643,7 +664,7 @@ Deno.test({
           receiver.baseUrl,
           "--log-format",
           "json",
-        ], { SPANPROBE_FAKE_OUTPUT: replay });
+        ]);
         const t0 = performance.now();
         const res = await agent.exited;
         console.log(`${lines} lines replayed in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
@@ -731,9 +752,9 @@ Deno.test({
     const res = await agent.exited;
     strictEqual(res.code, 1);
     const text = agent.stderr.join("\n");
-    // which probe, why (bpftrace's own words), on the last line
+    // which probe and why: the binary has none of the script's USDT probes (read from its ELF notes)
     ok(
-      /spanprobe: probe usdt-requests: its probes could not be attached \(bpftrace exit code \d+\):\n {2}ERROR: .*\/bin\/true/
+      /spanprobe: probe usdt-requests: the binary \/bin\/true has no USDT probes spanprobe_demo:request_start, .*it has no USDT probes at all/
         .test(text),
       text,
     );

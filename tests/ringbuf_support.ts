@@ -5,6 +5,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { buildBpfObject } from "../lib/sources/ringbuf/build.ts";
+import { announceSkip, FORCE_SKIP_ENV } from "./support/ebpf.ts";
 
 /** The repository root (with a trailing slash). */
 export const ROOT: string = fileURLToPath(new URL("../", import.meta.url));
@@ -13,6 +14,8 @@ export const BPF_CACHE: string = `${ROOT}.cache/bpf`;
 
 /** Why ring-buffer BPF tests cannot run here, or undefined. */
 export function rbSkipReason(): string | undefined {
+  const forced = Deno.env.get(FORCE_SKIP_ENV);
+  if (forced) return forced;
   if (Deno.uid() !== 0) return "not root: ring-buffer BPF tests load BPF programs and need root (CI runs as root)";
   try {
     Deno.statSync("/sys/kernel/btf/vmlinux");
@@ -22,11 +25,9 @@ export function rbSkipReason(): string | undefined {
   return undefined;
 }
 
-/** Prints the skip reason once and returns whether to skip. */
+/** Prints the skip reason once and returns whether to skip (in CI a skip fails: see `announceSkip`). */
 export function skipUnlessRoot(file: string): boolean {
-  const reason = rbSkipReason();
-  if (reason) console.warn(`SKIP ${file}: ${reason}`);
-  return reason !== undefined;
+  return announceSkip(file, rbSkipReason());
 }
 
 /** Builds probes/NAME.bpf.c into the cache; returns the object path. */

@@ -128,7 +128,8 @@ Deno.test({
       await Deno.writeTextFile(`${work}/d/bad.bt`, `tracepoint:nosuch:thing { exit(); } // ${CANARY}\n`);
       const r = await launch(["--probe", "d/bad.yaml", "--binary", BIN, "--duration", "1"], work);
       assert(r.code !== 0, r.out);
-      assert(/stdin:1:1-\d+: ERROR: tracepoint not found: nosuch:thing/.test(r.out), r.out);
+      // named by the script's path and line (issue 9: not bpftrace's "stdin")
+      assert(/\/d\/bad\.bt:1:1-\d+: ERROR: tracepoint not found: nosuch:thing/.test(r.out), r.out);
       assert(!r.out.includes(CANARY), `the script line was echoed:\n${r.out}`);
     } finally {
       await Deno.remove(work, { recursive: true });

@@ -12,6 +12,8 @@ import { fanoutSink, type SpanSink } from "../export/sink.ts";
 import type { Spool } from "../export/spool.ts";
 import type { Counters } from "../telemetry/counters.ts";
 import type { Logger } from "../telemetry/log.ts";
+import { UserError } from "../core/errors.ts";
+import { redactUrl } from "../telemetry/redact.ts";
 import { VERSION } from "../core/version.ts";
 
 /** Inputs of {@linkcode resolveExport}. */
@@ -69,11 +71,14 @@ export function buildSink(
   const sinks = plan.outputs.map((out): SpanSink => {
     switch (out.kind) {
       case "console":
-        return createConsoleSink({ counters: o.counters });
+        return createConsoleSink({ counters: o.counters, logger: o.logger });
       case "file":
         return createFileSink({ path: out.path, scopeVersion: VERSION, counters: o.counters, logger: o.logger });
       case "otlp":
-        o.logger.info("exporting over OTLP", { endpoint: plan.otlp!.endpoint, protocol: plan.otlp!.protocol });
+        o.logger.info("exporting over OTLP", {
+          endpoint: redactUrl(plan.otlp!.endpoint),
+          protocol: plan.otlp!.protocol,
+        });
         return createOtlpHttpSink({
           ...plan.otlp!,
           ...o.reliability,
@@ -84,4 +89,27 @@ export function buildSink(
     }
   });
   return fanoutSink(sinks);
+}
+
+/**
+ * Checks at start-up, before anything is attached, that every file output
+ * can be written: opens it for append (creating it when missing) and closes
+ * it. Throws a {@linkcode UserError} (exit 2) naming the output otherwise.
+ */
+export async function checkFileOutputs(outputs: OutputChoice[]): Promise<void> {
+  for (const out of outputs) {
+    if (out.kind !== "file") continue;
+    try {
+      (await Deno.open(out.path, { write: true, append: true, create: true })).close();
+    } catch (e) {
+      const why = e instanceof Deno.errors.IsADirectory || (e as { code?: string }).code === "EISDIR"
+        ? "is a directory; name a file (e.g. file:DIR/spans.json)"
+        : e instanceof Deno.errors.NotFound
+        ? "its folder does not exist"
+        : e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied
+        ? `not writable: ${(e as Error).message}`
+        : (e as Error).message;
+      throw new UserError(`--output file:${out.path}: ${why}`, 2);
+    }
+  }
 }

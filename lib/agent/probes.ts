@@ -34,6 +34,8 @@ export interface PlannedProbe {
   followGoroutines?: boolean;
   params: Record<string, string>;
   pid?: number;
+  /** Required parameters not given (`check` only: they are checked at run time). */
+  unchecked?: string[];
 }
 
 /** Inputs of {@linkcode planProbes}. */
@@ -43,12 +45,13 @@ export interface PlanInput {
   binary?: string;
   pid?: string;
   fileProbes?: ProbeChoice[];
-  /** Check parameter values too (default true). */
-  validateParams?: boolean;
+  /**
+   * For `check`: a required parameter that is not given is reported in
+   * `unchecked` instead of being an error (given values are validated fully).
+   */
+  checkOnly?: boolean;
   /** `--exe PATH`: a Go executable to trace (Go probes). */
   exe?: string;
-  /** `spanprobe check`: specs only, no target needed (default false). */
-  checkOnly?: boolean;
 }
 
 /** Parameters of the Go probe. */
@@ -102,7 +105,12 @@ export async function planProbes(input: PlanInput): Promise<PlannedProbe[]> {
       const { loadTracingConfig } = await import("../config/tracing_config.ts");
       tracing = loadTracingConfig(ref.specPath);
     }
-    if (spec && input.validateParams !== false) resolveParams(spec, params);
+    let unchecked: string[] | undefined;
+    if (spec && input.checkOnly) {
+      unchecked = spec.params.filter((p) => p.required && params[p.name] === undefined).map((p) => p.name);
+      const relaxed = spec.params.map((p) => unchecked!.includes(p.name) ? { ...p, required: false } : p);
+      resolveParams({ ...spec, params: relaxed }, params);
+    } else if (spec) resolveParams(spec, params);
     let go: GoSpec | undefined;
     let followGoroutines = false;
     if (ref.kind === "go") {
@@ -116,7 +124,17 @@ export async function planProbes(input: PlanInput): Promise<PlannedProbe[]> {
         throw new UserError(`--exe ${input.exe}: give an absolute path`, 2);
       }
     }
-    planned.push({ ref, spec, tracing, go, followGoroutines, exe: input.exe, params, pid: choice.pid ?? pid });
+    planned.push({
+      ref,
+      spec,
+      tracing,
+      go,
+      followGoroutines,
+      exe: input.exe,
+      params,
+      pid: choice.pid ?? pid,
+      unchecked,
+    });
   }
   for (const k of Object.keys(input.cliParams)) {
     const dot = k.indexOf(".");
@@ -161,15 +179,27 @@ function retargetAttach(p: PlannedProbe): AttachTarget[] | undefined {
 }
 
 /**
+ * `OTEL_RESOURCE_ATTRIBUTES` as attributes; a malformed value is ignored as a
+ * whole with a warning naming the variable (the OpenTelemetry SDK
+ * environment spec), never an error.
+ */
+function envResourceAttributes(text: string | undefined, logger: Logger): Record<string, string> {
+  try {
+    return parseResourceAttributes(text ?? "");
+  } catch (e) {
+    logger.warn(`OTEL_RESOURCE_ATTRIBUTES ignored: ${(e as Error).message}`);
+    return {};
+  }
+}
+
+/**
  * Starts every planned probe. A probe that cannot attach is logged as an
  * error (which probe, why) and the others run without it; when none can
  * run, this throws (the CLI exits non-zero) with every probe's reason.
  */
 export async function startProbes(planned: PlannedProbe[], o: StartOptions): Promise<ProbeRun[]> {
-  const resources = createResourceCache({
-    serviceName: o.serviceName,
-    extra: parseResourceAttributes(o.resourceAttributes ?? ""),
-  });
+  const resourceAttributes = envResourceAttributes(o.resourceAttributes, o.logger);
+  const resources = createResourceCache({ serviceName: o.serviceName, extra: resourceAttributes });
   const runs: ProbeRun[] = [];
   const failures: { name: string; error: Error }[] = [];
   try {
@@ -208,7 +238,7 @@ export async function startProbes(planned: PlannedProbe[], o: StartOptions): Pro
               counters: o.counters,
               libbpfPath: o.libbpf,
               serviceName: o.serviceName,
-              resourceAttributes: parseResourceAttributes(o.resourceAttributes ?? ""),
+              resourceAttributes,
               attach: retargetAttach(p),
             }),
           );

@@ -12,9 +12,13 @@
  * `spans_evicted`). Then every completed span is exported until the deadline;
  * what is still held then goes to the spool, or is dropped as
  * `export_shutdown`. The exit code is 0 after a signal, 1 when a source
- * failed.
+ * failed, and {@linkcode EXIT_EXPORT_FAILED} (3) when spans were dropped
+ * because an output failed and that output is still failing at exit
+ * (unreachable, refusing, unwritable): a run that delivered nothing never
+ * exits 0. An output that failed and recovered does not change the code.
  * @module
  */
+import { EXIT_EXPORT_FAILED, exportDrops } from "../export/export_health.ts";
 import type { SpanSink } from "../export/sink.ts";
 import { sinkStream } from "../export/sink.ts";
 import type { ProbeRun } from "../core/probe_run.ts";
@@ -134,5 +138,19 @@ export async function runAgent(o: AgentOptions): Promise<number> {
   const summary = statsLine(counters);
   summary.flush_ms = Date.now() - flushStart;
   logger.info("summary", summary);
-  return failed ? 1 : 0;
+  if (failed) return 1;
+  return exportExitCode(o.sink, counters, logger);
+}
+
+/** {@linkcode EXIT_EXPORT_FAILED} when spans were lost to an output that is still failing, else 0 (logged). */
+function exportExitCode(sink: SpanSink, counters: Counters, logger: Logger): number {
+  const failure = sink.failure?.();
+  const lost = exportDrops(counters.snapshot());
+  if (failure === undefined || lost === 0) return 0;
+  logger.error("spans were lost because the output is failing", {
+    output: failure,
+    spansDropped: lost,
+    exitCode: EXIT_EXPORT_FAILED,
+  });
+  return EXIT_EXPORT_FAILED;
 }

@@ -13,7 +13,9 @@ Usage:
   spanprobe --version
 
 Run 'spanprobe <command> --help' for a command's options.
-Exit codes: 0 success, 1 runtime failure, 2 usage or config error.
+Exit codes: 0 success, 1 runtime failure, 2 usage or config error,
+  3 spans were lost because an output failed and was still failing at exit
+    (collector unreachable or refusing, e.g. 401; file not writable).
 `;
 
 /** `spanprobe run --help`. */
@@ -54,13 +56,21 @@ Lifecycle and logs:
       --log-format F        human (default) | json
       --log-level L         debug | info (default) | warn | error
   -h, --help
+
+Exit codes: 0 success, 1 runtime failure, 2 usage or config error (before
+anything is attached), 3 spans lost to an output still failing at exit.
 `;
 
 /** `spanprobe check --help`. */
 export const CHECK_HELP = `Usage: spanprobe check [options]
 
-Validates the config file and probe specs (YAML, events, spans, parameters,
-scripts present) without attaching anything. Errors name file and line.
+Validates, without attaching anything and without the target, what 'run'
+would reject: the config file, probe specs (YAML, events, spans, templates,
+clocks), ring-buffer configs, scripts present, every {{param}} a script uses
+declared, and the parameter values given. With bpftrace installed, also
+bpftrace's own parse of each script (bpftrace -d). Required parameters not
+given (e.g. --binary) are reported as not checked here. Errors name file and
+line; exit 2 on the first one.
 
   -p, --probe NAME|PATH     probe to check (repeatable; default: all bundled)
       --param NAME=VALUE    parameters to validate too (repeatable)

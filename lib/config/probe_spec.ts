@@ -318,6 +318,51 @@ class SpanParser {
       "ttl",
       "max_open",
     ]);
+    const { start, end, complete, used } = this.spanEvents(k, node, at);
+    // fields a span's name, attributes and status read: its start/end/complete
+    // events (an error event only marks the span; its fields feed its message)
+    const core = [...used];
+    const errors = this.errorRules(k.get("errors")?.value, at, used);
+    const needField = this.fieldChecker(core);
+    const key = this.key(k.get("key")?.value, at, used);
+    if (start && key.length === 0) {
+      throw src.error(
+        node,
+        `${at}: a paired span needs key: the fields that match its start and end events (e.g. [pid, reqid])`,
+      );
+    }
+    const errorWhen = this.errorWhen(k.get("error_when")?.value, at, needField);
+    const attributes = this.attributes(k.get("attributes")?.value, at, core, needField);
+    const { kind, ttlNs, maxOpen } = this.limits(k, at);
+    const nameNode = k.get("name")?.value;
+    if (nameNode === undefined) {
+      throw src.error(
+        node,
+        `${at}: name is required (a template such as "GET {path}")`,
+      );
+    }
+    return {
+      name: this.template(nameNode, `${at}.name`, core),
+      kind,
+      key,
+      start,
+      end,
+      complete,
+      errors,
+      errorWhen,
+      attributes,
+      ttlNs,
+      maxOpen,
+    };
+  }
+
+  /** The span's events: start + end, or complete (exactly one of the two forms). */
+  spanEvents(
+    k: Map<string, { value: unknown }>,
+    node: unknown,
+    at: string,
+  ): { start?: StartRule; end?: EndRule; complete?: CompleteRule; used: EventSpec[] } {
+    const src = this.src;
     const startNode = k.get("start")?.value;
     const endNode = k.get("end")?.value;
     const completeNode = k.get("complete")?.value;
@@ -414,11 +459,13 @@ class SpanParser {
       };
       used.push(sev, eev);
     }
-    // fields a span's name, attributes and status read: its start/end/complete
-    // events (an error event only marks the span; its fields feed its message)
-    const core = [...used];
+    return { start, end, complete, used };
+  }
+
+  /** `errors:` — events that mark an open span as failed (each added to `used`). */
+  errorRules(errorsNode: unknown, at: string, used: EventSpec[]): ErrorRule[] {
+    const src = this.src;
     const errors: ErrorRule[] = [];
-    const errorsNode = k.get("errors")?.value;
     if (errorsNode !== undefined) {
       for (const item of seqItems(src, errorsNode, `${at}.errors`)) {
         const ek = knownKeys(src, item, `${at}.errors[]`, ["event", "message", "time"]);
@@ -435,10 +482,16 @@ class SpanParser {
         used.push(ev);
       }
     }
+    return errors;
+  }
+
+  /** A check that a name is a field of the span's own events (`core`); returns the name. */
+  fieldChecker(core: EventSpec[]): (n: unknown, what: string) => string {
+    const src = this.src;
     const fieldNames = new Set(
       core.flatMap((e) => e.fields.map((f) => f.name)),
     );
-    const needField = (n: unknown, what: string) => {
+    return (n: unknown, what: string) => {
       const name = stringValue(src, n, what);
       if (!fieldNames.has(name)) {
         throw src.error(
@@ -450,8 +503,11 @@ class SpanParser {
       }
       return name;
     };
-    // key: fields present in start and end events
-    const keyNode = k.get("key")?.value;
+  }
+
+  /** `key:` — fields present, with one kind, in every event of the span. */
+  key(keyNode: unknown, at: string, used: EventSpec[]): string[] {
+    const src = this.src;
     let key: string[] = [];
     if (keyNode !== undefined) {
       key = seqItems(src, keyNode, `${at}.key`).map((n) => {
@@ -476,14 +532,13 @@ class SpanParser {
         return name;
       });
     }
-    if (start && key.length === 0) {
-      throw src.error(
-        node,
-        `${at}: a paired span needs key: the fields that match its start and end events (e.g. [pid, reqid])`,
-      );
-    }
+    return key;
+  }
+
+  /** `error_when:` — field conditions that give a span error status. */
+  errorWhen(ewNode: unknown, at: string, needField: (n: unknown, what: string) => string): StatusCondition[] {
+    const src = this.src;
     const errorWhen: StatusCondition[] = [];
-    const ewNode = k.get("error_when")?.value;
     if (ewNode !== undefined) {
       for (const item of seqItems(src, ewNode, `${at}.error_when`)) {
         const c = knownKeys(src, item, `${at}.error_when[]`, [
@@ -514,8 +569,18 @@ class SpanParser {
         errorWhen.push({ field, op: op as StatusCondition["op"], value });
       }
     }
+    return errorWhen;
+  }
+
+  /** `attributes:` — each a field, a `{template}` over the span's events, or a constant. */
+  attributes(
+    attrNode: unknown,
+    at: string,
+    core: EventSpec[],
+    needField: (n: unknown, what: string) => string,
+  ): [string, AttributeSource][] {
+    const src = this.src;
     const attributes: [string, AttributeSource][] = [];
-    const attrNode = k.get("attributes")?.value;
     if (attrNode !== undefined) {
       for (
         const [attr, , valueNode] of mapEntries(
@@ -547,6 +612,12 @@ class SpanParser {
         }
       }
     }
+    return attributes;
+  }
+
+  /** `kind:`, `ttl:` and `max_open:`, with their defaults. */
+  limits(k: Map<string, { value: unknown }>, at: string): { kind: SpanKindValue; ttlNs: bigint; maxOpen: number } {
+    const src = this.src;
     const kindNode = k.get("kind")?.value;
     const kindName = kindNode === undefined ? "internal" : stringValue(src, kindNode, `${at}.kind`);
     const kind = KINDS[kindName];
@@ -579,26 +650,7 @@ class SpanParser {
       }
       maxOpen = v;
     }
-    const nameNode = k.get("name")?.value;
-    if (nameNode === undefined) {
-      throw src.error(
-        node,
-        `${at}: name is required (a template such as "GET {path}")`,
-      );
-    }
-    return {
-      name: this.template(nameNode, `${at}.name`, core),
-      kind,
-      key,
-      start,
-      end,
-      complete,
-      errors,
-      errorWhen,
-      attributes,
-      ttlNs,
-      maxOpen,
-    };
+    return { kind, ttlNs, maxOpen };
   }
 }
 

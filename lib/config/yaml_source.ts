@@ -2,7 +2,7 @@
  * YAML with positions: parse a file and point errors at `file:line:col`.
  * @module
  */
-import { isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit } from "yaml";
 import type { Node } from "yaml";
 import { UserError } from "../core/errors.ts";
 
@@ -17,7 +17,9 @@ export interface YamlSource {
 /** Parses `text` (read from `path`); syntax errors become UserError (exit 2) with line and column. */
 export function parseYamlSource(path: string, text: string): YamlSource {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  // the yaml package's own duplicate-key check compares every key with every
+  // earlier one (quadratic: a 1 MB spec took 30 s); keys are checked below, once each
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
   const where = (offset: number | undefined) => {
     if (offset === undefined) return path;
     const { line, col } = lineCounter.linePos(offset);
@@ -30,6 +32,21 @@ export function parseYamlSource(path: string, text: string): YamlSource {
       2,
     );
   }
+  visit(doc, {
+    Map(_key, map) {
+      const seen = new Set<string>();
+      for (const pair of map.items) {
+        const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+        if (seen.has(key)) {
+          throw new UserError(
+            `${where((pair.key as Node | undefined)?.range?.[0])}: invalid YAML: duplicate key "${key}"`,
+            2,
+          );
+        }
+        seen.add(key);
+      }
+    },
+  });
   return {
     path,
     root: doc.contents,

@@ -5,11 +5,20 @@
  * ```
  * span "GET /cart" 2.503ms status=ERROR("upstream failed") kind=server trace=0af7…319c span=b7ad…3331 parent=00f0…02b7 http.response.status_code=503
  * ```
+ *
+ * It runs on the exporter core ({@linkcode createReliableExporter}) like the
+ * other sinks: lines leave in batches (at once when a batch is full, else
+ * within `scheduleDelayMs`), a stdout that does not keep up holds at most the
+ * memory bounds and the rest is counted as `export_queue_full`; a failed
+ * write is counted as `export_console_error`.
  * @module
  */
 import { hexOf } from "../core/hex.ts";
 import type { AttributeValue, SpanData } from "../core/span_data.ts";
-import type { Counters } from "../telemetry/counters.ts";
+import { type Counters, createCounters } from "../telemetry/counters.ts";
+import { type Logger, silentLogger } from "../telemetry/log.ts";
+import type { OtlpSendResult } from "./otlp_send.ts";
+import { createReliableExporter } from "./reliable_exporter.ts";
 import type { SpanSink } from "./sink.ts";
 
 /** Options of {@linkcode createConsoleSink}. */
@@ -20,12 +29,22 @@ export interface ConsoleSinkOptions {
   maxValueLength?: number;
   /** Counts printed spans as `spans_exported`. */
   counters?: Counters;
+  logger?: Logger;
+  /** Spans per write at most; 512 by default. */
+  maxBatchSpans?: number;
+  /** How long a partial batch waits for more spans (ms); 200 by default. */
+  scheduleDelayMs?: number;
+  /** Spans held in memory at most; 100 000 by default. */
+  maxQueueSpans?: number;
+  /** Bytes of text held in memory at most; 64 MiB by default. */
+  maxQueueBytes?: number;
 }
 
 const STATUS_NAMES = ["UNSET", "OK", "ERROR"];
 const KIND_NAMES = ["unspecified", "internal", "server", "client", "producer", "consumer"];
 const UNITS: [bigint, string][] = [[1_000_000_000n, "s"], [1_000_000n, "ms"], [1_000n, "µs"]];
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 /** A duration in ns as a short decimal with a unit: `850ns`, `12.345µs`, `2.503ms`, `1.250s`. Exact, no float. */
 export function formatDurationNs(ns: bigint): string {
@@ -76,31 +95,61 @@ export function formatSpanLine(span: SpanData, maxValueLength = 200): string {
   return line;
 }
 
-function writeStdout(text: string): void {
-  const bytes = encoder.encode(text);
+async function writeStdout(bytes: Uint8Array): Promise<void> {
   let off = 0;
-  while (off < bytes.length) off += Deno.stdout.writeSync(bytes.subarray(off));
+  while (off < bytes.length) off += await Deno.stdout.write(bytes.subarray(off));
 }
 
-/** A sink printing one line per span (synchronously, so nothing is ever pending). */
+const ABANDONED: OtlpSendResult = { ok: false, status: 0, retryable: true, error: "aborted" };
+
+/** `write`'s result, or a cancelled send's once `signal` aborts (the write goes on unobserved). */
+async function unlessAborted(write: Promise<OtlpSendResult>, signal: AbortSignal): Promise<OtlpSendResult> {
+  if (signal.aborted) return ABANDONED;
+  let onAbort = () => {};
+  const gaveUp = new Promise<OtlpSendResult>((resolve) => {
+    onAbort = () => resolve(ABANDONED);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([write, gaveUp]);
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+}
+
+/** A sink printing one line per span. */
 export function createConsoleSink(options: ConsoleSinkOptions = {}): SpanSink {
-  const write = options.write ?? writeStdout;
+  const write = options.write;
   const max = options.maxValueLength ?? 200;
-  let closed = false;
-  return {
-    push(spans) {
-      if (closed || spans.length === 0) return;
+
+  async function print(text: Uint8Array): Promise<OtlpSendResult> {
+    try {
+      if (write) write(decoder.decode(text));
+      else await writeStdout(text);
+      return { ok: true, status: 0, retryable: false };
+    } catch (e) {
+      return { ok: false, status: 0, retryable: false, error: e instanceof Error ? e.message : String(e) };
+    }
+  }
+
+  return createReliableExporter({
+    encode(spans) {
       let text = "";
       for (const span of spans) text += formatSpanLine(span, max) + "\n";
-      write(text);
-      options.counters?.inc("spans_exported", spans.length);
+      // the OTLP fields of a batch do not apply: this body is text
+      return { body: encoder.encode(text), spans: spans.length, protocol: "http/json", gzip: false };
     },
-    flush() {
-      return Promise.resolve();
-    },
-    shutdown() {
-      closed = true;
-      return Promise.resolve();
-    },
-  };
+    // a stdout that blocks must not hold up shutdown: give up on the write when the deadline has passed
+    send: (batch, signal) => unlessAborted(print(batch.body), signal),
+    dropReason: () => "export_console_error",
+    maxBatchSpans: options.maxBatchSpans ?? 512,
+    scheduleDelayMs: options.scheduleDelayMs ?? 200,
+    maxQueueSpans: options.maxQueueSpans ?? 100_000,
+    maxQueueBytes: options.maxQueueBytes,
+    counters: options.counters ?? createCounters(),
+    logger: options.logger ?? silentLogger,
+    name: "console",
+    target: {},
+    gaugePrefix: "console_queue",
+  });
 }

@@ -1,16 +1,18 @@
 /**
  * The file sink: appends OTLP/JSON to a file, one `ExportTraceServiceRequest`
  * object per line (the OTLP file exporter format, readable by the collector's
- * `otlpjsonfile` receiver). Spans are batched like the OTLP/HTTP sink's.
- * Drops are counted as `export_queue_full`, `export_file_error` and
- * `export_shutdown`.
+ * `otlpjsonfile` receiver). It runs on the exporter core
+ * ({@linkcode createReliableExporter}) like the OTLP/HTTP sink: the same
+ * batching, span and byte bounds, backpressure and shutdown. A failed write
+ * is not retried. Drops are counted as `export_queue_full`,
+ * `export_file_error` and `export_shutdown`.
  * @module
  */
-import type { SpanData } from "../core/span_data.ts";
 import { type Counters, createCounters } from "../telemetry/counters.ts";
 import { type Logger, silentLogger } from "../telemetry/log.ts";
-import { createBatchWorker } from "./batch_worker.ts";
 import { encodeOtlpTraceJsonBytes } from "./otlp_json.ts";
+import type { OtlpSendResult } from "./otlp_send.ts";
+import { createReliableExporter } from "./reliable_exporter.ts";
 import type { SpanSink } from "./sink.ts";
 
 /** Options of {@linkcode createFileSink}. */
@@ -21,8 +23,10 @@ export interface FileSinkOptions {
   maxBatchSpans?: number;
   /** How long a partial batch waits for more spans (ms); 200 by default. */
   scheduleDelayMs?: number;
-  /** Spans queued at most; 100 000 by default. */
+  /** Spans held in memory at most; 100 000 by default. */
   maxQueueSpans?: number;
+  /** Encoded bytes held in memory at most; 64 MiB by default. */
+  maxQueueBytes?: number;
   /** The instrumentation scope version (the agent's version). */
   scopeVersion?: string;
   counters?: Counters;
@@ -36,50 +40,50 @@ async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
 
 /** A sink appending OTLP/JSON lines to `options.path`; the file is opened on the first batch. */
 export function createFileSink(options: FileSinkOptions): SpanSink {
-  const counters = options.counters ?? createCounters();
-  const logger = options.logger ?? silentLogger;
   const scopeVersion = options.scopeVersion ?? "";
   let file: Deno.FsFile | undefined;
 
-  async function exportBatch(batch: SpanData[]): Promise<void> {
+  async function append(line: Uint8Array): Promise<OtlpSendResult> {
     try {
-      const line = encodeOtlpTraceJsonBytes(batch, scopeVersion, 1);
-      line[line.length - 1] = 0x0a;
       file ??= await Deno.open(options.path, { append: true, create: true });
       await writeAll(file, line);
-      counters.inc("export_batches_ok");
-      counters.inc("spans_exported", batch.length);
+      return { ok: true, status: 0, retryable: false };
     } catch (e) {
-      counters.inc("export_batches_failed");
-      counters.drop("export_file_error", batch.length);
-      logger.warnLimited("file_sink_failed", "writing spans to file failed; spans dropped", {
-        path: options.path,
-        error: e,
-        spans: batch.length,
-      });
+      return { ok: false, status: 0, retryable: false, error: e instanceof Error ? e.message : String(e) };
     }
   }
 
-  const worker = createBatchWorker({
+  const exporter = createReliableExporter({
+    encode(spans) {
+      const body = encodeOtlpTraceJsonBytes(spans, scopeVersion, 1);
+      body[body.length - 1] = 0x0a;
+      return { body, spans: spans.length, protocol: "http/json", gzip: false };
+    },
+    send: (batch) => append(batch.body),
+    dropReason: () => "export_file_error",
     maxBatchSpans: options.maxBatchSpans ?? 512,
     scheduleDelayMs: options.scheduleDelayMs ?? 200,
     maxQueueSpans: options.maxQueueSpans ?? 100_000,
-    exportBatch,
-    drop: (reason, n) => counters.drop(reason, n),
-    onExportError: (e) => logger.error("file sink crashed", { error: e }),
+    maxQueueBytes: options.maxQueueBytes,
+    counters: options.counters ?? createCounters(),
+    logger: options.logger ?? silentLogger,
+    name: "file",
+    target: { path: options.path },
+    gaugePrefix: "file_queue",
   });
 
   let shutdownPromise: Promise<void> | undefined;
   return {
-    push: (spans) => worker.push(spans),
-    flush: (deadline) => worker.flush(deadline),
+    push: (spans) => exporter.push(spans),
+    flush: (deadline) => exporter.flush(deadline),
     shutdown(deadline) {
       shutdownPromise ??= (async () => {
-        await worker.shutdown(deadline);
+        await exporter.shutdown(deadline);
         file?.close();
         file = undefined;
       })();
       return shutdownPromise;
     },
+    failure: () => exporter.failure(),
   };
 }

@@ -11,7 +11,9 @@
  * higher level replaces the same key, case-insensitively, from a lower one).
  * @module
  */
+import { ATTR_SERVICE_NAME } from "@opentelemetry/semantic-conventions";
 import { UserError } from "../core/errors.ts";
+import { redactUrl } from "../telemetry/redact.ts";
 import type { OtlpProtocol } from "./otlp_send.ts";
 
 /** Reads one environment variable. */
@@ -54,15 +56,22 @@ export function tracesUrlFromBase(base: string): string {
   return base.endsWith("/") ? `${base}v1/traces` : `${base}/v1/traces`;
 }
 
+function baseToTraces(base: string | undefined): string | undefined {
+  return base === undefined || base.trim() === "" ? undefined : tracesUrlFromBase(base.trim());
+}
+
 function checkUrl(url: string, source: string): string {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    throw new UserError(`${source}: not a URL: ${JSON.stringify(url)}`, 2);
+    throw new UserError(`${source}: not a URL: ${JSON.stringify(redactUrl(url))}`, 2);
   }
   if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
-    throw new UserError(`${source}: only http and https endpoints are supported, got ${JSON.stringify(url)}`, 2);
+    throw new UserError(
+      `${source}: only http and https endpoints are supported, got ${JSON.stringify(redactUrl(url))}`,
+      2,
+    );
   }
   return url;
 }
@@ -75,19 +84,22 @@ function checkUrl(url: string, source: string): string {
  */
 export function parseKeyValueList(str: string): Record<string, string> {
   const out: Record<string, string> = {};
+  // errors name the entry by position only: values may be secrets (headers)
+  let n = 0;
   for (const entry of str.split(",")) {
+    n++;
     if (!entry.trim()) continue;
     const eq = entry.indexOf("=");
-    if (eq < 0) throw new Error(`missing '=' in ${JSON.stringify(entry.trim())}`);
+    if (eq < 0) throw new Error(`entry ${n}: missing '=' (expected key=value,key2=value2)`);
     let key: string;
     let value: string;
     try {
       key = decodeURIComponent(entry.slice(0, eq).trim());
       value = decodeURIComponent(entry.slice(eq + 1).trim());
     } catch {
-      throw new Error(`bad percent-encoding in ${JSON.stringify(entry.trim())}`);
+      throw new Error(`entry ${n}: bad percent-encoding`);
     }
-    if (!key) throw new Error(`empty key in ${JSON.stringify(entry.trim())}`);
+    if (!key) throw new Error(`entry ${n}: empty key`);
     out[key] = value;
   }
   return out;
@@ -125,19 +137,35 @@ export function resourceAttributesFromEnv(env: EnvGetter): EnvResourceAttributes
     }
   }
   const serviceName = env("OTEL_SERVICE_NAME")?.trim();
-  if (serviceName) attributes["service.name"] = serviceName;
+  if (serviceName) attributes[ATTR_SERVICE_NAME] = serviceName;
   return { attributes, warnings };
 }
 
-/** The first defined, non-empty value with where it came from. */
-function pick(...candidates: [string | undefined, string][]): [string, string] | undefined {
+/**
+ * The first usable value among `candidates` (highest precedence first;
+ * undefined or blank ones are skipped). A value that does not parse throws
+ * a {@linkcode UserError} when it comes from a flag; from the environment it
+ * is ignored with a warning naming the variable, as the OpenTelemetry SDK
+ * environment spec asks, and the next candidate is tried.
+ */
+function pickValid<T>(
+  parse: (value: string, source: string) => T,
+  warnings: string[],
+  ...candidates: [string | undefined, string][]
+): T | undefined {
   for (const [value, source] of candidates) {
-    if (value !== undefined && value.trim() !== "") return [value.trim(), source];
+    if (value === undefined || value.trim() === "") continue;
+    try {
+      return parse(value.trim(), source);
+    } catch (e) {
+      if (source.startsWith("--")) throw e;
+      warnings.push(`${(e as Error).message}; ignored`);
+    }
   }
   return undefined;
 }
 
-function parseProtocol([value, source]: [string, string]): OtlpProtocol {
+function parseProtocol(value: string, source: string): OtlpProtocol {
   if (value === "http/protobuf" || value === "http/json") return value;
   if (value === "grpc") {
     throw new UserError(`${source}: grpc is not supported; use http/protobuf or http/json`, 2);
@@ -145,13 +173,13 @@ function parseProtocol([value, source]: [string, string]): OtlpProtocol {
   throw new UserError(`${source}: unknown protocol ${JSON.stringify(value)} (http/protobuf or http/json)`, 2);
 }
 
-function parseCompression([value, source]: [string, string]): "gzip" | "none" {
+function parseCompression(value: string, source: string): "gzip" | "none" {
   const v = value.toLowerCase();
   if (v === "gzip" || v === "none") return v;
   throw new UserError(`${source}: unknown compression ${JSON.stringify(value)} (gzip or none)`, 2);
 }
 
-function parseTimeout([value, source]: [string, string]): number {
+function parseTimeout(value: string, source: string): number {
   if (!/^\d+$/.test(value) || Number(value) <= 0) {
     throw new UserError(
       `${source}: timeout must be a positive number of milliseconds, got ${JSON.stringify(value)}`,
@@ -175,37 +203,43 @@ export interface ResolvedOtlpConfig {
 
 /**
  * Resolve the exporter settings from `flags` and the environment (see the
- * module doc for precedence). Throws a {@linkcode UserError} (exit code 2)
- * naming the flag or variable when a value is unusable (bad URL, unknown
- * protocol or compression, bad timeout); malformed header lists are ignored
- * with a warning.
+ * module doc for precedence). A flag with an unusable value (bad URL,
+ * unknown protocol or compression, bad timeout) throws a
+ * {@linkcode UserError} (exit code 2) naming it; an unusable environment
+ * variable (those too, and malformed header lists) is ignored with a
+ * warning naming it, as the OpenTelemetry SDK environment spec says: the
+ * next lower source (or the default) applies.
  */
 export function resolveOtlpConfig(env: EnvGetter, flags: OtlpConfigFlags = {}): ResolvedOtlpConfig {
   const warnings: string[] = [];
   const E = "OTEL_EXPORTER_OTLP_";
   const T = "OTEL_EXPORTER_OTLP_TRACES_";
 
-  let endpoint = OTLP_DEFAULTS.endpoint;
-  if (flags.tracesEndpoint) endpoint = checkUrl(flags.tracesEndpoint, "--traces-endpoint");
-  else if (flags.endpoint) endpoint = checkUrl(tracesUrlFromBase(flags.endpoint), "--endpoint");
-  else {
-    const traces = pick([env(`${T}ENDPOINT`), `${T}ENDPOINT`]);
-    const base = pick([env(`${E}ENDPOINT`), `${E}ENDPOINT`]);
-    if (traces) endpoint = checkUrl(traces[0], traces[1]);
-    else if (base) endpoint = checkUrl(tracesUrlFromBase(base[0]), base[1]);
-  }
-
-  const protocol = pick(
+  const endpoint = pickValid(
+    checkUrl,
+    warnings,
+    [flags.tracesEndpoint, "--traces-endpoint"],
+    [flags.endpoint === undefined ? undefined : tracesUrlFromBase(flags.endpoint), "--endpoint"],
+    [env(`${T}ENDPOINT`), `${T}ENDPOINT`],
+    [baseToTraces(env(`${E}ENDPOINT`)), `${E}ENDPOINT`],
+  ) ?? OTLP_DEFAULTS.endpoint;
+  const protocol = pickValid(
+    parseProtocol,
+    warnings,
     [flags.protocol, "--protocol"],
     [env(`${T}PROTOCOL`), `${T}PROTOCOL`],
     [env(`${E}PROTOCOL`), `${E}PROTOCOL`],
   );
-  const compression = pick(
+  const compression = pickValid(
+    parseCompression,
+    warnings,
     [flags.compression, "--compression"],
     [env(`${T}COMPRESSION`), `${T}COMPRESSION`],
     [env(`${E}COMPRESSION`), `${E}COMPRESSION`],
   );
-  const timeout = pick(
+  const timeout = pickValid(
+    parseTimeout,
+    warnings,
     [flags.timeoutMs === undefined ? undefined : String(flags.timeoutMs), "--timeout"],
     [env(`${T}TIMEOUT`), `${T}TIMEOUT`],
     [env(`${E}TIMEOUT`), `${E}TIMEOUT`],
@@ -226,10 +260,10 @@ export function resolveOtlpConfig(env: EnvGetter, flags: OtlpConfigFlags = {}): 
   return {
     config: {
       endpoint,
-      protocol: protocol ? parseProtocol(protocol) : OTLP_DEFAULTS.protocol,
+      protocol: protocol ?? OTLP_DEFAULTS.protocol,
       headers,
-      compression: compression ? parseCompression(compression) : OTLP_DEFAULTS.compression,
-      timeoutMs: timeout ? parseTimeout(timeout) : OTLP_DEFAULTS.timeoutMs,
+      compression: compression ?? OTLP_DEFAULTS.compression,
+      timeoutMs: timeout ?? OTLP_DEFAULTS.timeoutMs,
     },
     warnings,
   };

@@ -17,6 +17,7 @@
  */
 import { type Counters, createCounters } from "../telemetry/counters.ts";
 import { type Logger, silentLogger } from "../telemetry/log.ts";
+import { redactUrl } from "../telemetry/redact.ts";
 import { encodeOtlpTraceJsonBytes } from "./otlp_json.ts";
 import { encodeOtlpTraceProto } from "./otlp_proto.ts";
 import { gzipBytes, type OtlpProtocol, type OtlpSendResult, sendOtlpRequest } from "./otlp_send.ts";
@@ -114,6 +115,6 @@ export function createOtlpHttpSink(options: OtlpHttpSinkOptions): ReliableExport
     spool: options.spool,
     counters,
     logger,
-    target: { endpoint: options.endpoint },
+    target: { endpoint: redactUrl(options.endpoint) }, // for logs only
   });
 }

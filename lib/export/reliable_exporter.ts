@@ -107,6 +107,8 @@ export interface ReliableExporter extends SpanSink {
   readonly heldBytes: number;
   /** Whether the last answer was a success (or a non-retryable refusal). */
   readonly healthy: boolean;
+  /** Why the endpoint is failing now (not answering, or refusing batches); `undefined` after a success. */
+  failure(): string | undefined;
 }
 
 /** Starts the exporter (idle until spans arrive, or until the spool has something). */
@@ -296,5 +298,6 @@ export function createReliableExporter(o: ReliableExporterOptions): ReliableExpo
     get healthy() {
       return sender.healthy;
     },
+    failure: () => sender.failure(),
   };
 }

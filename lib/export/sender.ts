@@ -14,6 +14,7 @@ import { backoffDelayMs, type BackoffOptions } from "../core/backoff.ts";
 import type { Counters } from "../telemetry/counters.ts";
 import type { Logger } from "../telemetry/log.ts";
 import type { BatchStore, HeldBatch } from "./batch_store.ts";
+import { createExportHealth, createRefusalLog } from "./export_health.ts";
 import type { OtlpSendResult } from "./otlp_send.ts";
 import type { EncodedBatch } from "./spool.ts";
 
@@ -48,6 +49,8 @@ export interface SenderOptions {
 export interface Sender {
   /** Whether the last answer was a success (or a refusal: the destination answers). */
   readonly healthy: boolean;
+  /** Why the destination is failing now (not answering, or refusing batches); `undefined` after a success. */
+  failure(): string | undefined;
   /** Sends under way. */
   readonly inflight: number;
   /** Start sends while there is room, something to send, and no backoff under way. */
@@ -66,6 +69,8 @@ export function createSender(o: SenderOptions): Sender {
   let failures = 0; // consecutive retryable failures
   let blockedUntil = 0; // no new request before this (epoch ms)
   let blockTimer: ReturnType<typeof setTimeout> | undefined;
+  const health = createExportHealth();
+  const logRefusal = createRefusalLog(logger, o.name);
 
   function pump(): void {
     while (!abort.signal.aborted && inflight.size < o.maxConcurrent) {
@@ -133,6 +138,7 @@ export function createSender(o: SenderOptions): Sender {
       });
     }
     healthy = true;
+    health.ok();
     failures = 0;
     const rejected = Math.min(held.spans, result.rejectedSpans ?? 0);
     counters.inc("export_batches_ok");
@@ -152,16 +158,20 @@ export function createSender(o: SenderOptions): Sender {
       healthy = true; // the destination answers; it refused this batch
       failures = 0;
     }
+    health.failed(result.status ? `refused: http ${result.status}` : `not answering: ${result.error}`);
     counters.inc("export_batches_failed");
     counters.drop(o.dropReason(result), held.spans);
-    logger.warnLimited(`${o.name.toLowerCase()}_failed`, `${o.name} export failed; spans dropped`, {
+    const fields = {
       ...o.target,
       status: result.status || undefined,
       error: result.error,
       message: result.errorMessage,
       spans: held.spans,
       attempts: held.attempts,
-    });
+    };
+    // a refusal (4xx other than 429) is an error, logged once per status; a retry limit reached, a warning
+    if (!result.retryable && result.status) logRefusal({ ...fields, status: result.status });
+    else logger.warnLimited(`${o.name.toLowerCase()}_failed`, `${o.name} export failed; spans dropped`, fields);
     await store.finish(held);
   }
 
@@ -170,6 +180,7 @@ export function createSender(o: SenderOptions): Sender {
     const wasHealthy = healthy;
     if (wasHealthy) unhealthySince = Date.now();
     healthy = false;
+    health.failed(result.status ? `not answering: http ${result.status}` : `not answering: ${result.error}`);
     failures++;
     const wait = result.retryAfterMs !== undefined
       ? Math.min(result.retryAfterMs, o.maxRetryAfterMs)
@@ -198,6 +209,7 @@ export function createSender(o: SenderOptions): Sender {
     get inflight() {
       return inflight.size;
     },
+    failure: () => health.failure,
     pump,
     stop() {
       if (blockTimer !== undefined) clearTimeout(blockTimer);

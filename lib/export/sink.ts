@@ -16,6 +16,11 @@ export interface SpanSink {
   flush(deadline?: number): Promise<void>;
   /** Flush, then release resources. Idempotent. */
   shutdown(deadline?: number): Promise<void>;
+  /**
+   * Why the output is failing now (unreachable, rejecting, unwritable), or
+   * `undefined` while its last delivery worked. See export_health.ts.
+   */
+  failure?(): string | undefined;
 }
 
 /** A `WritableStream` that pushes each batch into `sink` (closing it does not shut the sink down). */
@@ -39,6 +44,13 @@ export function fanoutSink(sinks: SpanSink[]): SpanSink {
     },
     async shutdown(deadline) {
       await Promise.all(sinks.map((s) => s.shutdown(deadline)));
+    },
+    failure() {
+      for (const s of sinks) {
+        const why = s.failure?.();
+        if (why !== undefined) return why;
+      }
+      return undefined;
     },
   };
 }

@@ -4,6 +4,17 @@
  * One object per distinct resource, as exporters group by identity.
  * @module
  */
+import {
+  ATTR_SERVICE_NAME,
+  ATTR_TELEMETRY_SDK_LANGUAGE,
+  ATTR_TELEMETRY_SDK_NAME,
+} from "@opentelemetry/semantic-conventions";
+import {
+  ATTR_HOST_NAME,
+  ATTR_PROCESS_EXECUTABLE_NAME,
+  ATTR_PROCESS_EXECUTABLE_PATH,
+  ATTR_PROCESS_PID,
+} from "@opentelemetry/semantic-conventions/incubating";
 import { ownString } from "../core/own_string.ts";
 import type { Attributes, Resource } from "../core/span_data.ts";
 
@@ -72,16 +83,16 @@ export function createResourceCache(
   const byPid = new Map<number, Resource>();
   const base = (): Attributes => {
     const a: Attributes = { ...options.extra };
-    if (hostName) a["host.name"] = hostName;
-    a["telemetry.sdk.name"] = "spanprobe";
-    a["telemetry.sdk.language"] = "ebpf";
+    if (hostName) a[ATTR_HOST_NAME] = hostName;
+    a[ATTR_TELEMETRY_SDK_NAME] = "spanprobe";
+    a[ATTR_TELEMETRY_SDK_LANGUAGE] = "ebpf";
     return a;
   };
   const anonymous: Resource = {
     attributes: {
       ...base(),
-      "service.name": options.serviceName ??
-        String(options.extra?.["service.name"] ?? "spanprobe"),
+      [ATTR_SERVICE_NAME]: options.serviceName ??
+        String(options.extra?.[ATTR_SERVICE_NAME] ?? "spanprobe"),
     },
   };
   return {
@@ -100,15 +111,15 @@ export function createResourceCache(
         executablePath: path === undefined ? undefined : ownString(path),
       };
       const attributes = base();
-      attributes["service.name"] = options.serviceName ??
-        (options.extra?.["service.name"] as string | undefined) ??
+      attributes[ATTR_SERVICE_NAME] = options.serviceName ??
+        (options.extra?.[ATTR_SERVICE_NAME] as string | undefined) ??
         p.executableName ?? "spanprobe";
-      attributes["process.pid"] = pid;
+      attributes[ATTR_PROCESS_PID] = pid;
       if (p.executableName) {
-        attributes["process.executable.name"] = p.executableName;
+        attributes[ATTR_PROCESS_EXECUTABLE_NAME] = p.executableName;
       }
       if (p.executablePath) {
-        attributes["process.executable.path"] = p.executablePath;
+        attributes[ATTR_PROCESS_EXECUTABLE_PATH] = p.executablePath;
       }
       r = { attributes };
       if (byPid.size >= 4096) byPid.delete(byPid.keys().next().value!);

@@ -10,21 +10,13 @@
  * span is evicted on overflow).
  * @module
  */
-import type {
-  AttributeSource,
-  EventSpec,
-  ProbeSpec,
-  SpanSpec,
-  StatusCondition,
-  TimeSource,
-} from "../config/probe_spec.ts";
-import { fieldClock, type FieldValue } from "../core/fields.ts";
+import { ATTR_EXCEPTION_MESSAGE, EVENT_EXCEPTION } from "@opentelemetry/semantic-conventions";
+import type { ProbeSpec, StatusCondition } from "../config/probe_spec.ts";
 import type { TemplateValue } from "../config/template.ts";
-import type { ProbeEvent } from "../streams/probe_events.ts";
-import type { ClockName, ClockOffsets } from "../core/clock.ts";
-import { ownString, ownStrings } from "../core/own_string.ts";
-import { createKeyTable, foldKeyParts, type KeyPart, keyPartOf, type KeyTable } from "./key_table.ts";
+import type { ClockOffsets } from "../core/clock.ts";
+import type { FieldValue } from "../core/fields.ts";
 import { newSpanId, newTraceId } from "../core/ids.ts";
+import { ownString, ownStrings } from "../core/own_string.ts";
 import {
   type Attributes,
   type Resource,
@@ -33,6 +25,16 @@ import {
   type SpanStatus,
   StatusCode,
 } from "../core/span_data.ts";
+import type { ProbeEvent } from "../streams/probe_events.ts";
+import { createKeyTable, foldKeyParts, type KeyPart, keyPartOf, type KeyTable } from "./key_table.ts";
+import {
+  type CompiledTime,
+  compileSpanRule,
+  eventTargets,
+  fieldIndexes,
+  finishPlan,
+  type SpanRule,
+} from "./span_rules.ts";
 
 /** Why an open span was ended by the agent rather than by its end event. */
 export type IncompleteReason = "ttl" | "overflow" | "shutdown";
@@ -98,30 +100,8 @@ interface PendingEnd {
   errorIndex?: number;
 }
 
-/** Where a time comes from, resolved for one event layout. */
-type CompiledTime = "arrival" | { index: number; clock: ClockName };
-
-/** How a finished span reads its attributes and status: field positions resolved per event layout pair. */
-interface FinishPlan {
-  /** Attribute name, then the value's event (0 first, 1 second, -1 not a field) and position. */
-  attributes: { name: string; event: number; index: number; source: AttributeSource }[];
-  errorWhen: { condition: StatusCondition; event: number; index: number }[];
-}
-
-interface CompiledSpan {
-  spec: SpanSpec;
-  /** Key field positions per event layout. */
-  keyIndexes: Map<EventSpec, number[]>;
-  startTime?: CompiledTime;
-  endTime?: CompiledTime;
-  endStart?: CompiledTime;
-  endDuration?: number;
-  completeStart?: CompiledTime;
-  completeEnd?: CompiledTime;
-  completeDuration?: number;
-  errorTimes: CompiledTime[];
-  /** Finish plans by (first event layout, second event layout or null). */
-  plans: Map<EventSpec, Map<EventSpec | null, FinishPlan>>;
+/** A span rule with its state: open spans and waiting events. */
+interface CompiledSpan extends SpanRule {
   /** The top of each key's stack of open spans. */
   open: KeyTable<OpenSpan>;
   /** Open spans in start order: oldest and newest, and how many. */
@@ -135,72 +115,23 @@ interface CompiledSpan {
   pendingOrder: Set<PendingEnd>;
 }
 
-type Role = "start" | "end" | "complete" | "error";
-
 /** A span builder for one probe spec. */
 export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
   const { spec, clocks } = options;
   const now = options.now ?? (() => BigInt(Date.now()) * 1_000_000n);
   const reorderNs = options.reorderWindowNs ?? 5_000_000_000n;
-  const indexes = new Map<EventSpec, Map<string, number>>();
-  for (const ev of spec.events.values()) indexes.set(ev, new Map(ev.fields.map((f, i) => [f.name, i])));
-  const eventSpec = (name: string): EventSpec => spec.events.get(name)!;
-
-  function compileTime(src: TimeSource, ev: EventSpec): CompiledTime {
-    return src === "arrival" ? "arrival" : compileField(src.field, ev);
-  }
-  function compileField(field: string, ev: EventSpec): { index: number; clock: ClockName } {
-    const index = indexes.get(ev)!.get(field)!;
-    return { index, clock: fieldClock(ev.fields[index].type) ?? "realtime" };
-  }
-
-  const rules: CompiledSpan[] = spec.spans.map((s) => {
-    const keyIndexes = new Map<EventSpec, number[]>();
-    for (const ev of spec.events.values()) {
-      const idx = s.key.map((k) => indexes.get(ev)!.get(k));
-      if (idx.every((i) => i !== undefined)) keyIndexes.set(ev, idx as number[]);
-    }
-    const rule: CompiledSpan = {
-      spec: s,
-      keyIndexes,
-      errorTimes: s.errors.map((er) => compileTime(er.time, eventSpec(er.event))),
-      plans: new Map(),
-      open: createKeyTable(s.key.length),
-      oldest: undefined,
-      newest: undefined,
-      openCount: 0,
-      pendingEnds: createKeyTable(s.key.length),
-      pendingErrors: createKeyTable(s.key.length),
-      pendingOrder: new Set(),
-    };
-    if (s.start) rule.startTime = compileTime(s.start.time, eventSpec(s.start.event));
-    if (s.end) {
-      const ev = eventSpec(s.end.event);
-      rule.endTime = compileTime(s.end.time ?? "arrival", ev);
-      if (s.end.start) rule.endStart = compileField(s.end.start, ev);
-      if (s.end.duration) rule.endDuration = indexes.get(ev)!.get(s.end.duration);
-    }
-    if (s.complete) {
-      const ev = eventSpec(s.complete.event);
-      rule.completeStart = compileTime(s.complete.start, ev);
-      if (s.complete.end) rule.completeEnd = compileField(s.complete.end, ev);
-      if (s.complete.duration) rule.completeDuration = indexes.get(ev)!.get(s.complete.duration);
-    }
-    return rule;
-  });
-  // event name → rules that react to it, with the role
-  const byEvent = new Map<string, { rule: CompiledSpan; role: Role; errorIndex: number; keyIndexes: number[] }[]>();
-  const on = (event: string, rule: CompiledSpan, role: Role, errorIndex = -1) => {
-    if (!byEvent.has(event)) byEvent.set(event, []);
-    const keyIndexes = rule.keyIndexes.get(eventSpec(event)) ?? [];
-    byEvent.get(event)!.push({ rule, role, errorIndex, keyIndexes });
-  };
-  for (const r of rules) {
-    if (r.spec.complete) on(r.spec.complete.event, r, "complete");
-    if (r.spec.start) on(r.spec.start.event, r, "start");
-    if (r.spec.end) on(r.spec.end.event, r, "end");
-    r.spec.errors.forEach((er, i) => on(er.event, r, "error", i));
-  }
+  const indexes = fieldIndexes(spec);
+  const rules: CompiledSpan[] = spec.spans.map((s) => ({
+    ...compileSpanRule(s, spec, indexes),
+    open: createKeyTable(s.key.length),
+    oldest: undefined,
+    newest: undefined,
+    openCount: 0,
+    pendingEnds: createKeyTable(s.key.length),
+    pendingErrors: createKeyTable(s.key.length),
+    pendingOrder: new Set(),
+  }));
+  const byEvent = eventTargets(rules, spec);
 
   // The key of the event being handled (set by keyOf; no allocation per event).
   let k1: KeyPart = "";
@@ -235,29 +166,6 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
   };
   const getTemplate = get as (f: string) => TemplateValue;
 
-  function planFor(rule: CompiledSpan, a: EventSpec, b: EventSpec | null): FinishPlan {
-    let byB = rule.plans.get(a);
-    if (!byB) rule.plans.set(a, byB = new Map());
-    let plan = byB.get(b);
-    if (plan) return plan;
-    const locate = (name: string): { event: number; index: number } => {
-      const i = indexes.get(a)!.get(name);
-      if (i !== undefined) return { event: 0, index: i };
-      const j = b ? indexes.get(b)!.get(name) : undefined;
-      return j !== undefined ? { event: 1, index: j } : { event: -1, index: -1 };
-    };
-    plan = {
-      attributes: rule.spec.attributes.map(([name, source]) => ({
-        name,
-        source,
-        ...("field" in source ? locate(source.field) : { event: -1, index: -1 }),
-      })),
-      errorWhen: rule.spec.errorWhen.map((condition) => ({ condition, ...locate(condition.field) })),
-    };
-    byB.set(b, plan);
-    return plan;
-  }
-
   /** A finished span from `first` (and `second`, whose fields come after the first's). */
   function finish(
     rule: CompiledSpan,
@@ -269,7 +177,7 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
     incomplete?: IncompleteReason,
   ): SpanData {
     const s = rule.spec;
-    const plan = planFor(rule, first.spec, second ? second.spec : null);
+    const plan = finishPlan(rule, first.spec, second ? second.spec : null, indexes);
     cur0 = first;
     cur1 = second;
     const v0 = first.values;
@@ -468,10 +376,10 @@ export function createSpanBuilder(options: SpanBuilderOptions): SpanBuilder {
     if (open.detached) open.errorMessage = ownString(open.errorMessage);
     cur0 = undefined;
     (open.events ??= []).push({
-      name: "exception",
+      name: EVENT_EXCEPTION,
       timeNs: timeOf(rule.errorTimes[errorIndex], e),
       attributes: {
-        "exception.message": open.errorMessage,
+        [ATTR_EXCEPTION_MESSAGE]: open.errorMessage,
         "spanprobe.event": e.spec.name,
       },
     });

@@ -8,6 +8,7 @@
 import type { EventSpec } from "../config/probe_spec.ts";
 import { fieldClock, type FieldType, type FieldValue } from "../core/fields.ts";
 import { type ClockName, type ClockOffsets, offsetFromEpochText } from "../core/clock.ts";
+import { createWallStepDetector, type WallStepDetector } from "../core/clock_step.ts";
 import type { ExactValue } from "./exact_json.ts";
 import type { BpftraceRecord } from "./bpftrace_records.ts";
 
@@ -37,6 +38,15 @@ export interface ProbeEventHooks {
   onClockBacklogDrop?: (n: number) => void;
   /** Wall-clock now in ns (tests inject). */
   now?: () => bigint;
+  /** A calibration record was applied. */
+  onCalibration?: () => void;
+  /**
+   * The wall clock stepped by `deltaNs` since the last calibration or step;
+   * kernel-clock times were re-anchored (counted as `clock_steps`).
+   */
+  onClockStep?: (deltaNs: bigint) => void;
+  /** Watches the wall clock for steps (tests inject; a real detector by default). */
+  stepDetector?: WallStepDetector;
 }
 
 /** Converts one raw value to `type`; throws an Error saying why it cannot. */
@@ -106,6 +116,16 @@ export function probeEventMapper(
   const needed = clocksNeeded(events.values());
   let calibrated = needed.size === 0;
   let backlog: ProbeEvent[] = [];
+  const steps = hooks.stepDetector ?? createWallStepDetector();
+  let measured: bigint | undefined; // bpftrace's offset, as its calibration records say
+  let stepped = 0n; // the wall clock's step since that offset was measured
+
+  function setOffsets(offset: bigint): void {
+    clocks.set("boottime", offset);
+    // bpftrace 0.17 cannot read CLOCK_MONOTONIC; without suspend it is within
+    // ~200 ns of boot time here (see docs/probe-spec.md).
+    clocks.set("monotonic", offset);
+  }
 
   function calibrate(values: ExactValue[]): void {
     const [, clockNs, epoch] = values;
@@ -115,18 +135,35 @@ export function probeEventMapper(
         ns,
         typeof epoch === "string" ? epoch : String(epoch),
       );
-      clocks.set("boottime", offset);
-      // bpftrace 0.17 cannot read CLOCK_MONOTONIC; without suspend it is within
-      // ~200 ns of boot time here (see docs/probe-spec.md).
-      clocks.set("monotonic", offset);
+      hooks.onCalibration?.();
+      // bpftrace repeats the offset it measured at start-up; a new one (a
+      // restarted bpftrace) already includes any step: anchor again
+      if (offset !== measured) {
+        measured = offset;
+        stepped = 0n;
+        steps.anchor();
+        setOffsets(offset);
+      }
       calibrated = true;
     } catch (e) {
       hooks.onBadEvent?.(CLOCK_EVENT, (e as Error).message);
     }
   }
 
+  /** Re-anchors kernel-clock times when the wall clock stepped since the calibration. */
+  function followSteps(): void {
+    if (measured === undefined) return;
+    const step = steps.poll();
+    if (step === undefined) return;
+    const delta = step - stepped;
+    stepped = step;
+    setOffsets(measured + step);
+    hooks.onClockStep?.(delta);
+  }
+
   return new TransformStream<BpftraceRecord[], ProbeEvent[]>({
     transform(records, controller) {
+      followSteps();
       const out: ProbeEvent[] = [];
       const arrivalNs = now();
       for (const r of records) {

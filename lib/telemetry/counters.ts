@@ -24,6 +24,7 @@ export type CounterName =
   | "export_batches_failed"
   | "export_timeouts"
   | "source_restarts"
+  | "clock_steps"
   | "spool_batches_written"
   | "spool_batches_recovered"
   | "spool_spans_recovered"

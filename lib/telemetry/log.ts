@@ -34,6 +34,12 @@ export interface LoggerOptions {
   write?: (line: string) => void;
   /** Rate limit window of `warnLimited`, 5 s by default. */
   intervalMs?: number;
+  /**
+   * Applied to the message and to every string (and error message) in the
+   * fields before a record is written: keeps secrets out of the log (see
+   * telemetry/redact.ts).
+   */
+  redact?: (text: string) => string;
 }
 
 const RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
@@ -56,6 +62,16 @@ function humanValue(v: unknown): string {
   return JSON.stringify(v, jsonSafe) ?? String(v);
 }
 
+function redactValue(v: unknown, redact: (text: string) => string, depth: number): unknown {
+  if (typeof v === "string") return redact(v);
+  if (v instanceof Error) return redact(v.message);
+  if (depth > 3 || v === null || typeof v !== "object") return v;
+  if (Array.isArray(v)) return v.map((x) => redactValue(x, redact, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) out[k] = redactValue(x, redact, depth + 1);
+  return out;
+}
+
 /** A logger writing to stderr (or `options.write`). */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const format = options.format ?? "human";
@@ -64,8 +80,14 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const intervalMs = options.intervalMs ?? 5000;
   const limited = new Map<string, { last: number; suppressed: number }>();
 
+  const redact = options.redact;
+
   function log(level: LogLevel, msg: string, fields?: LogFields): void {
     if (RANK[level] < min) return;
+    if (redact) {
+      msg = redact(msg);
+      if (fields) fields = redactValue(fields, redact, 0) as LogFields;
+    }
     const time = new Date().toISOString();
     if (format === "json") {
       write(JSON.stringify({ time, level, msg, ...fields }, jsonSafe));

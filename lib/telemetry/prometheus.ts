@@ -32,6 +32,7 @@ const HELP: Record<string, string> = {
   export_batches_failed: "Export batches given up",
   export_timeouts: "Export requests without an answer in time (retried: the batch may arrive twice)",
   source_restarts: "Sources (bpftrace) restarted after dying",
+  clock_steps: "Wall-clock steps seen after a calibration (boot-clock times re-anchored)",
   spool_batches_written: "Batches written to the disk spool",
   spool_batches_recovered: "Batches found in the spool at start",
   spool_spans_recovered: "Spans found in the spool at start",

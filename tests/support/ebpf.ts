@@ -5,7 +5,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { permissionFlags } from "../../lib/permissions.ts";
-import { permissionsForRun } from "../../scripts/launch.ts";
+import { permissionsForCommand } from "../../scripts/launch.ts";
 
 /** The repository root. */
 export const ROOT: string = fileURLToPath(new URL("../../", import.meta.url));
@@ -21,8 +21,16 @@ function which(cmd: string): boolean {
   }
 }
 
+/**
+ * Set to a reason, makes every eBPF skip helper report that reason (to test
+ * that a skip in CI fails the run, on a machine that could run them).
+ */
+export const FORCE_SKIP_ENV = "SPANPROBE_TEST_FORCE_EBPF_SKIP";
+
 /** Why eBPF tests cannot run here, or `undefined` when they can. CI (root, bpftrace) must run them. */
 export function ebpfSkipReason(): string | undefined {
+  const forced = Deno.env.get(FORCE_SKIP_ENV);
+  if (forced) return forced;
   if (Deno.uid() !== 0) return "not root: eBPF tests need root (CI runs as root)";
   if (!which("bpftrace")) return "bpftrace is not installed (apt-get install bpftrace)";
   try {
@@ -33,10 +41,25 @@ export function ebpfSkipReason(): string | undefined {
   return undefined;
 }
 
-/** Skip message printed once per file. */
-export function announceSkip(file: string, reason: string | undefined): boolean {
-  if (reason) console.warn(`SKIP ${file}: ${reason}`);
-  return reason !== undefined;
+/**
+ * Skip message printed once per file; returns whether to skip. In CI (`CI`
+ * set) an eBPF skip is a failure: a test that says why is registered and
+ * fails, so a run where eBPF tests could not run never passes. Skips CI
+ * cannot avoid (no denort download) pass `requiredInCi: false`.
+ */
+export function announceSkip(
+  file: string,
+  reason: string | undefined,
+  o: { requiredInCi?: boolean } = {},
+): boolean {
+  if (!reason) return false;
+  console.warn(`SKIP ${file}: ${reason}`);
+  if (Deno.env.get("CI") && o.requiredInCi !== false) {
+    Deno.test(`${file}: eBPF tests must run in CI`, () => {
+      throw new Error(`${file}: eBPF tests were skipped in CI (${reason}); CI must run them as root with bpftrace`);
+    });
+  }
+  return true;
 }
 
 /** Compiles tests/targets/NAME.c to .cache/NAME (when the source is newer); returns the binary path. */
@@ -61,14 +84,22 @@ export interface TruthRecord {
   startNs: bigint;
   durationNs: bigint;
   status: number;
+  /** The program's own wall-clock time of its request_error probe (0n: none). */
+  errorNs: bigint;
 }
 
 /** Reads the ground truth a usdt_requests run wrote. */
 export async function readTruth(path: string): Promise<TruthRecord[]> {
   const text = await Deno.readTextFile(path);
   return text.trim().split("\n").filter(Boolean).map((line) => {
-    const [idHex, start, dur, status] = line.split(" ");
-    return { idHex, startNs: BigInt(start), durationNs: BigInt(dur), status: Number(status) };
+    const [idHex, start, dur, status, errorAt] = line.split(" ");
+    return {
+      idHex,
+      startNs: BigInt(start),
+      durationNs: BigInt(dur),
+      status: Number(status),
+      errorNs: BigInt(errorAt ?? "0"),
+    };
   });
 }
 
@@ -109,9 +140,8 @@ export async function runSpanprobe(
 export function sandboxFlags(args: string[], env: Record<string, string> = {}): string[] {
   const [command, ...rest] = args;
   const minimal = permissionFlags({ read: [`${ROOT}probes`] });
-  if (command !== "run") return minimal;
   try {
-    return permissionFlags(permissionsForRun(rest, (k) => env[k]));
+    return permissionFlags(permissionsForCommand(command, rest, (k) => env[k]));
   } catch {
     return minimal; // a bad command line: the agent itself reports it
   }

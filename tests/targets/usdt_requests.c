@@ -1,8 +1,8 @@
 // A demo/test target: worker threads serve fake requests and fire USDT probes
 //   spanprobe_demo:request_start(id, start_realtime_ns)
 //   spanprobe_demo:request_end(id, start_realtime_ns, duration_ns, status)
-//   spanprobe_demo:request_error(id, message)
-// and write the ground truth (hex id, start ns, duration ns, status) to a file.
+//   spanprobe_demo:request_error(id, message, at_realtime_ns)
+// and write the ground truth (hex id, start ns, duration ns, status, error ns or 0) to a file.
 // Some ids contain quotes, backslashes, tabs, newlines, UTF-8 and invalid bytes.
 //
 // usage: usdt_requests [--requests N] [--threads T] [--rate R] [--error-every K]
@@ -63,14 +63,19 @@ static void *worker(void *arg) {
     uint64_t work = 20000 + (uint64_t)(rand_r(&seed) % 200000);
     while (now_ns(CLOCK_MONOTONIC) - mono_start < work) {
     }
-    if (failed) DTRACE_PROBE2(spanprobe_demo, request_error, id, "backend said \"no\"");
+    uint64_t error_at = 0;
+    if (failed) {
+      error_at = now_ns(CLOCK_REALTIME);
+      DTRACE_PROBE3(spanprobe_demo, request_error, id, "backend said \"no\"", error_at);
+    }
     int status = failed ? 503 : 200;
     uint64_t duration = now_ns(CLOCK_MONOTONIC) - mono_start;
     DTRACE_PROBE4(spanprobe_demo, request_end, id, start, duration, status);
     if (truth) {
       pthread_mutex_lock(&truth_lock);
       for (const unsigned char *p = (const unsigned char *)id; *p; p++) fprintf(truth, "%02x", *p);
-      fprintf(truth, " %llu %llu %d\n", (unsigned long long)start, (unsigned long long)duration, status);
+      fprintf(truth, " %llu %llu %d %llu\n", (unsigned long long)start, (unsigned long long)duration, status,
+              (unsigned long long)error_at);
       pthread_mutex_unlock(&truth_lock);
     }
   }

@@ -104,11 +104,6 @@ export function linesSpanPipeline(
 ): ReadableStream<SpanData[]> {
   const { spec, logger, counters } = o;
   const clocks = createClockOffsets();
-  const setClock = clocks.set.bind(clocks);
-  clocks.set = (clock, offset) => {
-    if (clock === "boottime") counters.inc("records_internal"); // one per calibration record
-    setClock(clock, offset);
-  };
   let lastOpen = 0;
   const publishOpen = () => {
     const open = builder.openCount();
@@ -252,6 +247,14 @@ export function linesSpanPipeline(
         );
       },
       onMessage: (level, text) => logger.warn(`bpftrace ${level}: ${text}`, { probe: spec.name }),
+      onCalibration: () => counters.inc("records_internal"),
+      onClockStep: (deltaNs) => {
+        counters.inc("clock_steps");
+        logger.warn("the wall clock stepped; boot-clock times re-anchored", {
+          probe: spec.name,
+          stepMs: Number(deltaNs / 1000n) / 1000,
+        });
+      },
       onClockBacklogDrop: (n) => {
         counters.inc("decode_errors", n);
         logger.warn("events dropped waiting for clock calibration", {
@@ -294,7 +297,15 @@ export async function openBpftraceProbe(o: BpftraceProbeOptions): Promise<ProbeR
   let writerBroken = false;
 
   const spawn = () =>
-    spawnBpftrace({ bpftrace: o.bpftrace, program, name: spec.name, pid, command: o.command, logger });
+    spawnBpftrace({
+      bpftrace: o.bpftrace,
+      program,
+      name: spec.name,
+      pid,
+      command: o.command,
+      logger,
+      scriptPath: spec.scriptPath,
+    });
   /** Feeds one process's stdout into the pipeline, framed on its own. */
   async function pump(p: BpftraceProcess): Promise<void> {
     try {

@@ -10,6 +10,7 @@
  */
 import type { Logger } from "../../telemetry/log.ts";
 import { UserError } from "../../core/errors.ts";
+import { explainAttachFailure } from "./failure.ts";
 
 /** Options of {@linkcode spawnBpftrace}. */
 export interface BpftraceOptions {
@@ -25,6 +26,8 @@ export interface BpftraceOptions {
   command?: string;
   /** Extra environment (e.g. BPFTRACE_STRLEN). */
   env?: Record<string, string>;
+  /** The script's file, shown in place of `stdin` in bpftrace's error positions. */
+  scriptPath?: string;
   logger: Logger;
 }
 
@@ -42,6 +45,30 @@ export interface BpftraceProcess {
   /** SIGTERM, then SIGKILL after `graceMs` (default 3000). Resolves when it has exited. */
   stop(graceMs?: number): Promise<void>;
 }
+
+/**
+ * The environment bpftrace is given (when set): its own tuning variables and
+ * what a process needs to run a `--command`; nothing else of the agent's
+ * environment (no `OTEL_EXPORTER_OTLP_HEADERS`) reaches it.
+ */
+export const BPFTRACE_ENV_VARS: readonly string[] = [
+  "PATH",
+  "LANG",
+  "LC_ALL",
+  "TZ",
+  "BPFTRACE_PERF_RB_PAGES",
+  "BPFTRACE_STRLEN",
+  "BPFTRACE_MAP_KEYS_MAX",
+  "BPFTRACE_CAT_BYTES_MAX",
+  "BPFTRACE_MAX_PROBES",
+  "BPFTRACE_MAX_BPF_PROGS",
+  "BPFTRACE_LOG_SIZE",
+  "BPFTRACE_NO_USER_SYMBOLS",
+  "BPFTRACE_CACHE_USER_SYMBOLS",
+  "BPFTRACE_NO_CPP_DEMANGLE",
+  "BPFTRACE_VMLINUX",
+  "BPFTRACE_BTF",
+];
 
 const NOTIFY = "__BPFTRACE_NOTIFY_PROBES_ATTACHED";
 
@@ -71,6 +98,22 @@ const CARET = /^\s*~+\s*$/;
 /** Lines that are bpftrace's own messages (they end the quoted-source part). */
 const MESSAGE = /^(stdin:\d+[\d:-]*: |(ERROR|WARNING|HINT|NOTE|Attaching)\b)/;
 
+/**
+ * bpftrace's whole environment: the {@linkcode BPFTRACE_ENV_VARS} that are
+ * set, nothing else of the agent's (secrets such as
+ * `OTEL_EXPORTER_OTLP_HEADERS` never reach it).
+ */
+export function bpftraceEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of BPFTRACE_ENV_VARS) {
+    try {
+      const v = Deno.env.get(name);
+      if (v !== undefined) env[name] = v;
+    } catch { /* not permitted: not passed */ }
+  }
+  return { ...env, BPFTRACE_PERF_RB_PAGES: perfPages(), ...extra, [NOTIFY]: "1" };
+}
+
 /** The arguments bpftrace is started with. */
 export function bpftraceArgs(
   o: Pick<BpftraceOptions, "program" | "pid" | "command">,
@@ -92,7 +135,8 @@ export function spawnBpftrace(o: BpftraceOptions): BpftraceProcess {
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
-      env: { BPFTRACE_PERF_RB_PAGES: perfPages(), ...o.env, [NOTIFY]: "1" },
+      clearEnv: true,
+      env: bpftraceEnv(o.env),
     }).spawn();
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
@@ -142,6 +186,8 @@ export function spawnBpftrace(o: BpftraceOptions): BpftraceProcess {
       line = line.replace(NOTIFY, "");
       if (!isAttached) {
         isAttached = true;
+        // it attached after all: what it said on the way was a warning, logged now
+        for (const said of tail) o.logger.warn("bpftrace: " + said, { probe: o.name });
         o.logger.info("probes attached", {
           probe: o.name,
           bpftrace_pid: child.pid,
@@ -165,14 +211,24 @@ export function spawnBpftrace(o: BpftraceOptions): BpftraceProcess {
       o.logger.debug("bpftrace: " + line, { probe: o.name });
       return;
     }
+    if (o.scriptPath) line = line.replace(/^stdin:/, `${o.scriptPath}:`);
     tail.push(line);
     if (tail.length > 20) tail.shift();
-    o.logger.warn("bpftrace: " + line, { probe: o.name });
+    // before attaching, what bpftrace says ends up in the error (printed once, there)
+    if (isAttached) o.logger.warn("bpftrace: " + line, { probe: o.name });
+    else o.logger.debug("bpftrace: " + line, { probe: o.name });
   }
 
   const exited = child.status.then(async (status) => {
     await stderrDone.catch(() => {});
     if (!isAttached) {
+      const explained = status.signal
+        ? undefined
+        : await explainAttachFailure({ program: o.program, pid: o.pid, stderr: tail });
+      if (explained) {
+        attachedReject(new UserError(`probe ${o.name}: ${explained}`, 1));
+        return status;
+      }
       const why = status.signal
         ? `bpftrace was killed (${status.signal}) before its probes were attached`
         : status.code === 1

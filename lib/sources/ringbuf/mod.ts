@@ -11,24 +11,20 @@
  * @module
  */
 import { checkBpfIncludes, fileInSpecFolder } from "../../config/spec_files.ts";
-import { loadTracingConfig, type SpanConfig, type TracingConfig } from "../../config/tracing_config.ts";
-import { type DecoderEnv } from "../../decoders/mod.ts";
-import { missingMapError } from "../../ffi/bpf_errors.ts";
-import { type AttachTarget, type BpfObject, loadBpfObject } from "../../ffi/bpf_object.ts";
-import { MAP_TYPE } from "../../ffi/libbpf.ts";
-import { sysPathExists } from "../../ffi/sysfs.ts";
+import { loadTracingConfig, type TracingConfig } from "../../config/tracing_config.ts";
 import { type ClockOffsets, createClockOffsets } from "../../core/clock.ts";
-import { createResourceCache } from "../../spans/resources.ts";
-import type { Attributes, SpanData } from "../../core/span_data.ts";
-import type { Counters } from "../../telemetry/counters.ts";
-import type { Logger } from "../../telemetry/log.ts";
 import { UserError } from "../../core/errors.ts";
 import type { ProbeRun } from "../../core/probe_run.ts";
+import type { Attributes, SpanData } from "../../core/span_data.ts";
+import { type DecoderEnv } from "../../decoders/mod.ts";
+import { type AttachTarget, type BpfObject, loadBpfObject } from "../../ffi/bpf_object.ts";
+import { sysPathExists } from "../../ffi/sysfs.ts";
+import type { Counters } from "../../telemetry/counters.ts";
+import type { Logger } from "../../telemetry/log.ts";
 import { buildBpfObject, type BuildOptions } from "./build.ts";
 import { syncMonotonic } from "../../ffi/mono_clock.ts";
-import { compileRecordDecoder, type RecordDecoder } from "./record_spans.ts";
-import { openRingReader, type RecordHandler, type RingReader } from "../../ffi/ring_reader.ts";
 import { createRingWaiter, MAX_WAIT_MS } from "../../ffi/ring_wait.ts";
+import { openSpanRing, type SpanOutput, type SpanRing } from "./span_ring.ts";
 import { openStatsReader, type StatsReader } from "../../ffi/ringbuf_stats.ts";
 
 export { buildBpfObject, type BuildOptions } from "./build.ts";
@@ -102,16 +98,6 @@ export interface RingbufProbeRun extends ProbeRun {
   stats(): RingbufStats;
 }
 
-interface Ring {
-  config: SpanConfig;
-  reader: RingReader;
-  decoder: RecordDecoder;
-  handler: RecordHandler;
-  records: number;
-  errors: number;
-  skipped: number;
-}
-
 function baseName(path: string): string {
   return path.slice(path.lastIndexOf("/") + 1).replace(/\.bpf\.(o|c)$|\.(o|c|ya?ml)$/, "");
 }
@@ -122,15 +108,8 @@ function mergeTargets(fromConfig: AttachTarget[], extra: AttachTarget[] = []): A
   return [...byProgram.values()];
 }
 
-/**
- * Loads, checks and attaches a ring-buffer probe; spans flow once it
- * returns. Config problems (missing ring buffer, label sizes that do not add
- * up to the record size) throw a UserError (exit 2) naming the config, the
- * ring buffer and both sizes; nothing is left attached on any error.
- */
-export async function openRingbufProbe(options: RingbufProbeOptions): Promise<RingbufProbeRun> {
-  const { logger, counters } = options;
-  const config = options.config ?? loadTracingConfig(options.configPath);
+/** The object to load: the one given, or built from the source given, or found (or built) next to the config. */
+async function locateObject(options: RingbufProbeOptions): Promise<{ objectPath: string; sourcePath?: string }> {
   let objectPath = options.objectPath;
   let sourcePath = options.sourcePath;
   if (!objectPath && !sourcePath) {
@@ -151,8 +130,21 @@ export async function openRingbufProbe(options: RingbufProbeOptions): Promise<Ri
   }
   if (!objectPath) {
     objectPath = await buildBpfObject(sourcePath!, options.cacheDir ?? DEFAULT_CACHE_DIR, options.build);
-    logger.debug("built BPF object", { source: sourcePath, object: objectPath });
+    options.logger.debug("built BPF object", { source: sourcePath, object: objectPath });
   }
+  return { objectPath, sourcePath };
+}
+
+/**
+ * Loads, checks and attaches a ring-buffer probe; spans flow once it
+ * returns. Config problems (missing ring buffer, label sizes that do not add
+ * up to the record size) throw a UserError (exit 2) naming the config, the
+ * ring buffer and both sizes; nothing is left attached on any error.
+ */
+export async function openRingbufProbe(options: RingbufProbeOptions): Promise<RingbufProbeRun> {
+  const { logger, counters } = options;
+  const config = options.config ?? loadTracingConfig(options.configPath);
+  const { objectPath, sourcePath } = await locateObject(options);
   const clocks = options.clocks ?? createClockOffsets();
   const batchSize = options.batchSize ?? 1024;
   const pollMs = Math.min(options.pollTimeoutMs ?? MAX_WAIT_MS, MAX_WAIT_MS);
@@ -160,67 +152,23 @@ export async function openRingbufProbe(options: RingbufProbeOptions): Promise<Ri
   const resyncEvery = options.clockResyncMs ?? 10_000;
 
   const obj: BpfObject = loadBpfObject(objectPath, { logger, libbpfPath: options.libbpfPath });
-  const rings: Ring[] = [];
+  const rings: SpanRing[] = [];
   let stats: StatsReader | undefined;
-  let out: SpanData[] = [];
-  let wallOffset = 0n;
+  const output: SpanOutput = { spans: [], wallOffset: 0n };
 
   try {
     for (const sc of config.spans) {
-      if (!obj.hasMap(sc.ringbuf)) {
-        const names = obj.mapNames().filter((n) => !n.includes("."));
-        const e = missingMapError(objectPath, sc.ringbuf, names, "ring buffer");
-        throw new UserError(`${sc.where}: span "${sc.name}": ${e.message}`, 2);
-      }
-      const map = obj.map(sc.ringbuf);
-      if (map.type !== MAP_TYPE.RINGBUF) {
-        throw new UserError(
-          `${sc.where}: span "${sc.name}": map "${sc.ringbuf}" of ${objectPath} is not a ring buffer (BPF_MAP_TYPE_RINGBUF)`,
-          2,
-        );
-      }
-      const declared = obj.btfVarSize(`spanprobe_record__${sc.ringbuf}`);
-      if (declared !== undefined && declared !== sc.recordSize) {
-        throw new UserError(
-          `${sc.where}: span "${sc.name}": labels of config ${config.path} add up to ${sc.recordSize} bytes ` +
-            `(sizes plus padding), but ring buffer "${sc.ringbuf}" of ${objectPath} carries ${declared}-byte records`,
-          2,
-        );
-      }
-      const resource = createResourceCache({
-        serviceName: sc.service ?? options.serviceName,
-        extra: options.resourceAttributes,
-      }).forPid(undefined);
-      const decoder = compileRecordDecoder(sc, resource, options.decoderEnv);
-      const ring: Ring = {
-        config: sc,
-        reader: openRingReader(map),
-        decoder,
-        handler: () => {},
-        records: 0,
-        errors: 0,
-        skipped: 0,
-      };
-      ring.handler = (data, off, len) => {
-        ring.records++;
-        try {
-          const span = decoder.decode(data, off, len, wallOffset);
-          if (span) out.push(span);
-          else {
-            ring.skipped++;
-            counters.inc("records_ignored");
-          }
-        } catch (e) {
-          ring.errors++;
-          counters.inc("decode_errors");
-          logger.warnLimited(`ringbuf-decode-${sc.name}`, "cannot decode ring-buffer record", {
-            span: sc.name,
-            ringbuf: sc.ringbuf,
-            error: (e as Error).message,
-          });
-        }
-      };
-      rings.push(ring);
+      rings.push(openSpanRing(sc, {
+        obj,
+        objectPath,
+        config,
+        output,
+        counters,
+        logger,
+        serviceName: options.serviceName,
+        resourceAttributes: options.resourceAttributes,
+        decoderEnv: options.decoderEnv,
+      }));
     }
     stats = obj.hasMap("spanprobe_stats") ? openStatsReader(obj) : undefined;
     if (!stats) {
@@ -228,7 +176,7 @@ export async function openRingbufProbe(options: RingbufProbeOptions): Promise<Ri
         object: objectPath,
       });
     }
-    wallOffset = syncMonotonic(clocks).offsetNs;
+    output.wallOffset = syncMonotonic(clocks).offsetNs;
     obj.attachAll(mergeTargets(config.attach, options.attach));
   } catch (e) {
     for (const r of rings) r.reader.close();
@@ -277,7 +225,7 @@ export async function openRingbufProbe(options: RingbufProbeOptions): Promise<Ri
     if (now - lastResync >= resyncEvery) {
       lastResync = now;
       try {
-        wallOffset = syncMonotonic(clocks).offsetNs;
+        output.wallOffset = syncMonotonic(clocks).offsetNs;
       } catch (e) {
         logger.warnLimited("ringbuf-clock", "cannot re-measure the monotonic clock offset", { error: e });
       }
@@ -302,8 +250,8 @@ export async function openRingbufProbe(options: RingbufProbeOptions): Promise<Ri
       lastData = performance.now();
     }
     lastDrained = total;
-    const batch = out;
-    out = [];
+    const batch = output.spans;
+    output.spans = [];
     return batch;
   }
 
@@ -402,7 +350,7 @@ export async function openRingbufProbe(options: RingbufProbeOptions): Promise<Ri
       await done.catch(() => {});
     },
     stats() {
-      const per = (f: (r: Ring) => number) => Object.fromEntries(rings.map((r) => [r.config.name, f(r)]));
+      const per = (f: (r: SpanRing) => number) => Object.fromEntries(rings.map((r) => [r.config.name, f(r)]));
       return {
         records: per((r) => r.records),
         decodeErrors: per((r) => r.errors),
