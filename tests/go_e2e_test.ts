@@ -9,7 +9,7 @@
  */
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { startAgent } from "./support/agent_process.ts";
-import { ebpfSkipReason, runSpanprobe } from "./support/ebpf.ts";
+import { ebpfSkipReason, ROOT, runSpanprobe } from "./support/ebpf.ts";
 import {
   buildGoProgram,
   goSkipReason,
@@ -159,6 +159,42 @@ Deno.test({
             }
           }
         });
+
+        await t.step(
+          "an entry run again after stack growth is recognised and counted; still one span per call (custom spec)",
+          async () => {
+            receiver.clear();
+            // main.stackProbe has queryDC's register layout: trace it with the query programs, from a spec
+            // in its own folder with a copy of the BPF program (the custom-probe route)
+            await Deno.copyFile(`${ROOT}probes/go.bpf.c`, `${dir}/go-stack.bpf.c`);
+            await Deno.writeTextFile(
+              `${dir}/go-stack.yaml`,
+              "description: test\ngo:\n  ringbuf: go_spans\n  functions:\n" +
+                "    - { symbol: main.stackProbe, entry: go_query_entry, return: go_db_return }\n",
+            );
+            const agent = await startAgent([
+              "run",
+              "--probe",
+              `${dir}/go-stack.yaml`,
+              "--pid",
+              String(target.pid),
+              "--endpoint",
+              receiver.baseUrl,
+            ]);
+            const n = 400;
+            strictEqual(await get(`${base}/deep?n=${n}`), 200);
+            await receiver.waitForSpans(n, 30_000);
+            strictEqual(await agent.stop(), 0, agent.logs.join("\n"));
+            strictEqual(receiver.spans.length, n, "one span per call");
+            for (const s of receiver.spans) {
+              strictEqual(s.attributes["db.query.text"], "SELECT stack");
+              strictEqual(s.status.code, 0);
+            }
+            const detach = agent.logs.map((l) => JSON.parse(l)).find((l) => l.msg === "Go probe detaching");
+            ok(detach.reentered_entries > 0, `stack growth re-ran the entry: ${JSON.stringify(detach)}`);
+            strictEqual(detach.returns_without_entry, 0);
+          },
+        );
 
         await t.step("--exe: every process of the binary; the target keeps serving after the agent stops", async () => {
           receiver.clear();

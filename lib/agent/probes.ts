@@ -149,6 +149,28 @@ export async function planProbes(input: PlanInput): Promise<PlannedProbe[]> {
 /** Where BPF objects are built (the ring-buffer source's default too): `.cache/bpf` of this repository. */
 const DEFAULT_BPF_CACHE_DIR = new URL("../../.cache/bpf", import.meta.url).pathname;
 
+/**
+ * The BPF object of a Go probe spec: NAME.bpf.o beside it when prebuilt, else
+ * NAME.bpf.c built into the cache; for a custom spec both must lie inside its
+ * folder, headers too (the ring-buffer source's rule).
+ */
+async function goProbeObject(specPath: string): Promise<string> {
+  const { checkBpfIncludes, fileInSpecFolder } = await import("../config/spec_files.ts");
+  const { sysPathExists } = await import("../ffi/sysfs.ts");
+  const base = specPath.replace(/\.ya?ml$/, "");
+  if (sysPathExists(`${base}.bpf.o`)) return fileInSpecFolder(specPath, `${base}.bpf.o`, "BPF object");
+  if (!sysPathExists(`${base}.bpf.c`)) {
+    throw new UserError(
+      `no BPF program for ${specPath}: expected ${base}.bpf.c (or a prebuilt ${base}.bpf.o) next to it`,
+      2,
+    );
+  }
+  const source = fileInSpecFolder(specPath, `${base}.bpf.c`, "BPF source");
+  checkBpfIncludes(specPath, source);
+  const { buildBpfObject } = await import("../sources/ringbuf/build.ts");
+  return await buildBpfObject(source, DEFAULT_BPF_CACHE_DIR);
+}
+
 /** Shared options of {@linkcode startProbes}. */
 export interface StartOptions {
   logger: Logger;
@@ -207,12 +229,11 @@ export async function startProbes(planned: PlannedProbe[], o: StartOptions): Pro
       try {
         if (p.ref.kind === "go") {
           // loaded on demand, like the ring-buffer source (FFI); the object is built here, where wiring lives
-          const { buildBpfObject } = await import("../sources/ringbuf/build.ts");
           const { openGoProbe } = await import("../sources/go/mod.ts");
-          const source = p.ref.specPath.replace(/\.ya?ml$/, ".bpf.c");
+          const specPath = p.ref.specPath;
           runs.push(
             await openGoProbe({
-              buildObject: () => buildBpfObject(source, DEFAULT_BPF_CACHE_DIR),
+              buildObject: () => goProbeObject(specPath),
               specPath: p.ref.specPath,
               spec: p.go,
               followGoroutines: p.followGoroutines,

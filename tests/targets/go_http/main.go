@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -59,6 +60,32 @@ func (r *tinyRows) Next(dest []driver.Value) error {
 
 func (tinyResult) LastInsertId() (int64, error) { return 1, nil }
 func (tinyResult) RowsAffected() (int64, error) { return 1, nil }
+
+var sink int
+
+// stackProbe has database/sql queryDC's register layout for its query (R10/R11)
+// and an error result of nil in RBX, so the re-entry test can trace it with the
+// query programs. Its large frame makes its prologue the first to ask for more
+// stack as the stack fills up.
+//
+//go:noinline
+func stackProbe(a1, a2, a3, a4, a5, a6, a7 uintptr, q string) (uintptr, uintptr) {
+	var buf [1024]byte
+	copy(buf[:], q)
+	sink += int(buf[int(a1)%len(buf)])
+	return 0, 0
+}
+
+// descend calls f from `depth` frames further down the stack.
+//
+//go:noinline
+func descend(depth int, f func()) {
+	if depth == 0 {
+		f()
+		return
+	}
+	descend(depth-1, f)
+}
 
 func main() {
 	sql.Register("tiny", tinyDriver{})
@@ -120,6 +147,20 @@ func main() {
 		}()
 		wg.Wait()
 		fmt.Fprint(w, "async")
+	})
+	mux.HandleFunc("/deep", func(w http.ResponseWriter, r *http.Request) {
+		// stackProbe once per goroutine, each from a deeper stack: at some depths the stack
+		// must grow in stackProbe's own prologue, which then runs its entry (and probe) again
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		for d := 0; d < n; d++ {
+			done := make(chan struct{})
+			go func(d int) {
+				defer close(done)
+				descend(d, func() { stackProbe(0, 0, 0, 0, 0, 0, 0, "SELECT stack") })
+			}(d)
+			<-done
+		}
+		fmt.Fprint(w, "deep")
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
