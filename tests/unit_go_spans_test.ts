@@ -6,6 +6,7 @@
  */
 import { deepStrictEqual, strictEqual, throws } from "node:assert/strict";
 import { createGoSpanDecoder, GO_KIND, GO_SPAN_SIZE } from "../lib/sources/go/go_spans.ts";
+import { dbSystemOf } from "../lib/sources/go/db_system.ts";
 import type { Resource } from "../lib/core/span_data.ts";
 
 const resource: Resource = { attributes: { "service.name": "t" } };
@@ -98,4 +99,17 @@ Deno.test("go spans: client errors and 4xx are ERROR; an exec error is ERROR wit
 Deno.test("go spans: a record of unknown kind or short size is refused", () => {
   throws(() => decode({ kind: 9 }), /unknown kind 9/);
   throws(() => decoder.decode(new Uint8Array(100), 0, 100, 0n), /100 bytes/);
+});
+
+Deno.test("go spans: db.system.name from the one SQL driver a binary links", () => {
+  strictEqual(dbSystemOf(["main.main", "github.com/lib/pq.(*conn).Query", "github.com/lib/pq.Open"]), "postgresql");
+  strictEqual(dbSystemOf(["github.com/go-sql-driver/mysql.(*mysqlConn).Query"]), "mysql");
+  strictEqual(dbSystemOf(["github.com/lib/pq.Open", "github.com/mattn/go-sqlite3.Open"]), undefined, "two: unknown");
+  strictEqual(dbSystemOf(["main.tinyDriver.Open"]), undefined);
+  const r = record({ kind: GO_KIND.QUERY, text: "select 1" });
+  strictEqual(
+    createGoSpanDecoder(() => resource, "mysql").decode(r, 0, r.length, 0n).attributes["db.system.name"],
+    "mysql",
+  );
+  strictEqual(decoder.decode(r, 0, r.length, 0n).attributes["db.system.name"], undefined);
 });

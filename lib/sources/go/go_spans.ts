@@ -76,8 +76,11 @@ export interface GoSpanDecoder {
   decode(data: Uint8Array, off: number, len: number, wallOffsetNs: bigint): SpanData;
 }
 
-/** A decoder whose spans carry `resourceOf(pid)`. */
-export function createGoSpanDecoder(resourceOf: (pid: number) => Resource): GoSpanDecoder {
+/**
+ * A decoder whose spans carry `resourceOf(pid)`; database spans get
+ * `db.system.name` = `dbSystem` when given.
+ */
+export function createGoSpanDecoder(resourceOf: (pid: number) => Resource, dbSystem?: string): GoSpanDecoder {
   return {
     decode(data, off, len, wallOffsetNs) {
       if (len < GO_SPAN_SIZE) throw new Error(`Go span record of ${len} bytes (expected ${GO_SPAN_SIZE})`);
@@ -130,6 +133,7 @@ export function createGoSpanDecoder(resourceOf: (pid: number) => Resource): GoSp
         spanKind = SpanKind.CLIENT;
         attributes["db.query.text"] = query;
         if (op) attributes["db.operation.name"] = op;
+        if (dbSystem) attributes["db.system.name"] = dbSystem;
       } else {
         throw new Error(`Go span record of unknown kind ${kind}`);
       }

@@ -92,6 +92,7 @@ export async function openGoProbe(o: GoProbeOptions): Promise<GoProbeRun> {
     headers: target.offsets.headersReadable,
     functions: target.functions.map((f) => `${f.spec.symbol} (${f.returns.length} RET)`),
     missing: target.missing,
+    db_system: target.dbSystem,
   });
   const objectPath = await o.buildObject();
   const obj: BpfObject = loadBpfObject(objectPath, { logger, libbpfPath: o.libbpfPath });
@@ -121,7 +122,7 @@ export async function openGoProbe(o: GoProbeOptions): Promise<GoProbeRun> {
   let wallOffset = syncMonotonic(clocks).offsetNs;
   const resources = createResourceCache({ serviceName: o.serviceName, extra: o.resourceAttributes });
   const hints = { executableName: target.executableName, executablePath: o.exe };
-  const decoder = createGoSpanDecoder((pid) => resources.forPid(pid, hints));
+  const decoder = createGoSpanDecoder((pid) => resources.forPid(pid, hints), target.dbSystem);
   const batchSize = o.batchSize ?? 1024;
   let records = 0;
   let decodeErrors = 0;

@@ -11,6 +11,7 @@ import { type GoVersion, readGoVersion } from "./build_info.ts";
 import { type ElfFile, parseElf, STT_FUNC } from "./elf.ts";
 import type { GoFunctionSpec } from "../../config/go_spec.ts";
 import { type GoOffsets, resolveOffsets } from "./offsets.ts";
+import { dbSystemOf } from "./db_system.ts";
 import { findReturnOffsets } from "./x86_length.ts";
 
 /** A traced function located in the binary. */
@@ -36,6 +37,8 @@ export interface GoTarget {
   functions: GoFunction[];
   /** Traced functions the binary does not have (not linked in). */
   missing: string[];
+  /** `db.system.name` when the binary links exactly one known SQL driver. */
+  dbSystem?: string;
 }
 
 /** Reads the target's bytes: the file at `exe`, or process `pid`'s executable. */
@@ -134,5 +137,6 @@ export async function inspectGoTarget(
     offsets,
     functions: found,
     missing,
+    dbSystem: dbSystemOf(elf.symbols().keys()),
   };
 }
