@@ -40,7 +40,8 @@ Deno.test({
     const receiver = await startOtlpReceiver();
     try {
       const bin = await buildGoProgram("go_http", dir);
-      const target = await startGoProgram(bin);
+      const certPath = `${dir}/cert.pem`;
+      const target = await startGoProgram(bin, { GO_HTTP_TLS_CERT: certPath });
       try {
         const [port, backendPort] = target.ready.map(Number);
         const base = `http://127.0.0.1:${port}`;
@@ -194,6 +195,45 @@ Deno.test({
             const detach = agent.logs.map((l) => JSON.parse(l)).find((l) => l.msg === "Go probe detaching");
             ok(detach.reentered_entries > 0, `stack growth re-ran the entry: ${JSON.stringify(detach)}`);
             strictEqual(detach.returns_without_entry, 0);
+          },
+        );
+
+        await t.step(
+          "over TLS: HTTP/2 has version 2 and no status (not HTTP/1's writer); HTTP/1.1 has its status",
+          async () => {
+            receiver.clear();
+            const agent = await startAgent([
+              "run",
+              "--probe",
+              "go",
+              "--pid",
+              String(target.pid),
+              "--endpoint",
+              receiver.baseUrl,
+            ]);
+            const caCerts = [await Deno.readTextFile(certPath)];
+            for (const http2 of [true, false]) {
+              const client = Deno.createHttpClient({ caCerts, http2, http1: !http2 });
+              try {
+                const res = await fetch(`https://127.0.0.1:${target.ready[2]}/fail`, { client });
+                await res.body?.cancel();
+                strictEqual(res.status, 500);
+              } finally {
+                client.close();
+              }
+            }
+            await receiver.waitForSpans(2, 20_000);
+            strictEqual(await agent.stop(), 0, agent.logs.join("\n"));
+            strictEqual(receiver.spans.length, 2);
+            const [h2, h1] = ["2", "1.1"].map((v) =>
+              receiver.spans.find((s) => s.attributes["network.protocol.version"] === v)!
+            );
+            ok(h2 && h1, JSON.stringify(receiver.spans.map((s) => s.attributes)));
+            strictEqual(h2.attributes["http.response.status_code"], undefined, "HTTP/2: status not read");
+            strictEqual(h2.status.code, 0);
+            strictEqual(h1.attributes["http.response.status_code"], 500);
+            strictEqual(h1.status.code, 2);
+            for (const s of [h1, h2]) strictEqual(s.attributes["server.port"], Number(target.ready[2]));
           },
         );
 

@@ -61,9 +61,9 @@ export interface GoProcess {
   kill(): Promise<Deno.CommandStatus>;
 }
 
-/** Starts `bin` and waits for its `READY ...` line on stdout. */
-export async function startGoProgram(bin: string): Promise<GoProcess> {
-  const child = new Deno.Command(bin, { stdout: "piped", stderr: "inherit" }).spawn();
+/** Starts `bin` (with extra environment `env`) and waits for its `READY ...` line on stdout. */
+export async function startGoProgram(bin: string, env: Record<string, string> = {}): Promise<GoProcess> {
+  const child = new Deno.Command(bin, { stdout: "piped", stderr: "inherit", env }).spawn();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let text = "";
   while (!text.includes("\n")) {

@@ -1,22 +1,33 @@
 // go_http: the Go program the Go probe tests trace (built by the tests with
 // the system's Go; no modules). A server with several handlers, a second
 // "backend" server it calls over HTTP, and a tiny database/sql driver.
-// Prints "READY <port> <backend port>" once both listen on loopback.
+// Prints "READY <port> <backend port> <TLS port>" once all listen on loopback;
+// the TLS listener (HTTP/2 and HTTP/1.1, a self-signed certificate written to
+// $GO_HTTP_TLS_CERT as PEM) exists only when that variable is set (else port 0).
 package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // tinyDriver answers every query with one row; a query containing "fail" errors.
@@ -60,6 +71,39 @@ func (r *tinyRows) Next(dest []driver.Value) error {
 
 func (tinyResult) LastInsertId() (int64, error) { return 1, nil }
 func (tinyResult) RowsAffected() (int64, error) { return 1, nil }
+
+// serveTLS serves h on a loopback TLS listener with a fresh self-signed
+// certificate for 127.0.0.1 (PEM written to certPath); returns its port.
+func serveTLS(h http.Handler, certPath string) int {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	tmpl := x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, &tmpl, &tmpl, &key.PublicKey, key)
+	if err != nil {
+		panic(err)
+	}
+	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		panic(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	srv := &http.Server{
+		Handler:   h,
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}},
+	}
+	go srv.ServeTLS(ln, "", "")
+	return ln.Addr().(*net.TCPAddr).Port
+}
 
 var sink int
 
@@ -166,7 +210,11 @@ func main() {
 	if err != nil {
 		panic(err)
 	}
-	fmt.Printf("READY %d %d\n", ln.Addr().(*net.TCPAddr).Port, backendLn.Addr().(*net.TCPAddr).Port)
+	tlsPort := 0
+	if certPath := os.Getenv("GO_HTTP_TLS_CERT"); certPath != "" {
+		tlsPort = serveTLS(mux, certPath)
+	}
+	fmt.Printf("READY %d %d %d\n", ln.Addr().(*net.TCPAddr).Port, backendLn.Addr().(*net.TCPAddr).Port, tlsPort)
 	os.Stdout.Sync()
 	http.Serve(ln, mux)
 }
