@@ -52,7 +52,8 @@
 
 #define FLAG_ERROR 1
 #define FLAG_REMOTE_PARENT 2
-#define FLAG_NO_STATUS 4 /* the response writer is not net/http's *response (e.g. HTTP/2): status unknown */
+#define FLAG_NO_STATUS 4 /* the response writer is neither HTTP/1's *response nor HTTP/2's: status unknown */
+#define FLAG_H2 8        /* aux is HTTP/2's *http2responseWriterState */
 
 #define METHOD_LEN 16
 #define TEXT_LEN 256
@@ -104,6 +105,9 @@ struct go_offsets {
     u32 req_bytes;            /* bytes of net/http.Request to read (up to its last field used) */
     u32 url_bytes;            /* the same for net/url.URL */
     u32 response_itab_hash;   /* itab.hash of (*response, ResponseWriter); 0: not checked */
+    u32 h2_writer_rws;        /* net/http.http2responseWriter.rws */
+    u32 h2_state_status;      /* net/http.http2responseWriterState.status */
+    u32 h2_response_itab_hash; /* itab.hash of (*http2responseWriter, ResponseWriter); 0: HTTP/2 status not read */
 };
 
 struct {
@@ -457,12 +461,18 @@ int go_server_entry(struct pt_regs *ctx)
     } else {
         spanprobe_new_root(&rec->base);
     }
-    /* rw's data word is the *response whose status the return reads, if rw's itab says it is one */
+    /*
+     * rw's data word is the *response whose status the return reads, if rw's itab says it is
+     * one; HTTP/2's *http2responseWriter keeps it in its state (rws).
+     */
     rec->aux = ctx->cx;
     if (off->response_itab_hash) {
         u32 hash = 0;
         bpf_probe_read_user(&hash, 4, (void *)(ctx->bx + 16)); /* itab: inter, _type, hash */
-        if (hash != off->response_itab_hash) {
+        if (off->h2_response_itab_hash && hash == off->h2_response_itab_hash) {
+            rec->aux = read_u64(ctx->cx + off->h2_writer_rws);
+            rec->flags |= FLAG_H2;
+        } else if (hash != off->response_itab_hash) {
             rec->aux = 0;
             rec->flags |= FLAG_NO_STATUS;
         }
@@ -486,7 +496,7 @@ int go_server_return(struct pt_regs *ctx)
     u64 resp = rec->aux;
     u64 status = 0;
     if (resp)
-        status = read_u64(resp + off->response_status);
+        status = read_u64(resp + (rec->flags & FLAG_H2 ? off->h2_state_status : off->response_status));
     rec->status = (u16)status;
     end_call(&key, rec);
     return 0;

@@ -20,6 +20,8 @@ export const WANTED_FIELDS: Record<string, string[]> = {
   "net/http.Request": ["Method", "URL", "ProtoMajor", "ProtoMinor", "Header", "Host"],
   "net/url.URL": ["Path", "Host"],
   "net/http.response": ["status"],
+  "net/http.http2responseWriter": ["rws"],
+  "net/http.http2responseWriterState": ["status"],
   "net/http.Response": ["StatusCode"],
   "runtime.hmap": ["B", "buckets"],
   [HEADER_BUCKET]: ["keys", "values", "overflow"],
@@ -47,6 +49,9 @@ export const OFFSET_SLOTS = [
   "req_bytes",
   "url_bytes",
   "response_itab_hash",
+  "net/http.http2responseWriter.rws",
+  "net/http.http2responseWriterState.status",
+  "h2_response_itab_hash",
 ] as const;
 
 /** The BPF side reads at most this many bytes of a struct at once (STRUCT_BYTES in go.bpf.c). */
@@ -84,17 +89,19 @@ export interface GoOffsets {
    * status only from a response writer with this itab (not from HTTP/2's). Undefined: not checked.
    */
   responseItabHash?: number;
+  /** The same for HTTP/2's writer (`*http2responseWriter`): its status is read through `rws`. */
+  h2ResponseItabHash?: number;
 }
 
-/** Symbol names of the (*response, ResponseWriter) itab: Go < 1.20 and newer spellings. */
-const RESPONSE_ITAB = [
-  "go.itab.*net/http.response,net/http.ResponseWriter",
-  "go:itab.*net/http.response,net/http.ResponseWriter",
-];
-
-/** The `hash` word (offset 16) of the (*response, ResponseWriter) itab in `elf`, if the binary has one. */
-export function responseItabHash(elf: ElfFile): number | undefined {
-  for (const name of RESPONSE_ITAB) {
+/** The `hash` word (offset 16) of the (`*net/http.TYPE`, ResponseWriter) itab in `elf`, if the binary has one. */
+export function responseItabHash(elf: ElfFile, type = "response"): number | undefined {
+  // Go < 1.20 and newer spellings of the itab's symbol
+  for (
+    const name of [
+      `go.itab.*net/http.${type},net/http.ResponseWriter`,
+      `go:itab.*net/http.${type},net/http.ResponseWriter`,
+    ]
+  ) {
     const sym = elf.symbols().get(name);
     const at = sym ? elf.fileOffset(sym.value) : undefined;
     if (at !== undefined && at + 20 <= elf.bytes.length) {
@@ -139,7 +146,13 @@ export async function resolveOffsets(elf: ElfFile, version: GoVersion): Promise<
   const headersReadable = version.minor < 24 &&
     [`${HEADER_BUCKET}.keys`, `${HEADER_BUCKET}.values`, `${HEADER_BUCKET}.overflow`, "runtime.hmap.B"]
       .every((k) => fields.has(k));
-  return { fields, source, headersReadable, responseItabHash: responseItabHash(elf) };
+  return {
+    fields,
+    source,
+    headersReadable,
+    responseItabHash: responseItabHash(elf),
+    h2ResponseItabHash: responseItabHash(elf, "http2responseWriter"),
+  };
 }
 
 /** The `struct go_offsets` value for the BPF map (u32 little-endian slots). */
@@ -153,6 +166,11 @@ export function encodeOffsets(o: GoOffsets): Uint8Array<ArrayBuffer> {
       out[i] = o.headersReadable ? 1 : 0;
     } else if (slot === "response_itab_hash") {
       out[i] = o.responseItabHash ?? 0;
+    } else if (slot === "h2_response_itab_hash") {
+      // only with both HTTP/2 offsets: the probe then reads the status through rws
+      const h2 = o.fields.has("net/http.http2responseWriter.rws") &&
+        o.fields.has("net/http.http2responseWriterState.status");
+      out[i] = h2 ? o.h2ResponseItabHash ?? 0 : 0;
     } else if (slot === "req_bytes") {
       out[i] = bytesToRead(o.fields, "net/http.Request");
     } else if (slot === "url_bytes") {
