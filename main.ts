@@ -1,11 +1,11 @@
 /**
- * spanprobe's command line: `run`, `check`, `probes`.
+ * spanprobe's command line: `run`, `check`, `probes`, `gotrace`.
  * @module
  */
 import { parseArgs } from "node:util";
 import { runAgent } from "./lib/agent/run_agent.ts";
 import { WATCH_STDIN_ENV, watchParentPipe } from "./lib/agent/parent_watch.ts";
-import { CHECK_HELP, MAIN_HELP, PROBES_HELP, RUN_HELP } from "./lib/cli/help.ts";
+import { CHECK_HELP, GOTRACE_HELP, MAIN_HELP, PROBES_HELP, RUN_HELP } from "./lib/cli/help.ts";
 import { buildSink, checkFileOutputs, resolveExport } from "./lib/agent/outputs.ts";
 import { type PlannedProbe, planProbes, startProbes } from "./lib/agent/probes.ts";
 import {
@@ -52,7 +52,9 @@ function launcherHeaders(env: (name: string) => string | undefined): Record<stri
     throw new UserError(`SPANPROBE_HEADERS: ${(e as Error).message}`, 2);
   }
 }
-import { CHECK_OPTIONS, RUN_OPTIONS } from "./lib/cli/options.ts";
+import { CHECK_OPTIONS, GOTRACE_OPTIONS, RUN_OPTIONS } from "./lib/cli/options.ts";
+import { resolveCacheDir } from "./lib/sources/ringbuf/cache_dir.ts";
+import { convertTraceFiles, parseFrames, startGoTraceDir } from "./lib/agent/gotrace.ts";
 import { checkProbe } from "./lib/agent/check.ts";
 
 function out(text: string): void {
@@ -118,14 +120,19 @@ async function runCommand(args: string[]): Promise<number> {
   });
   learnSecrets(exportConfig.otlp?.headers, exportConfig.otlp?.endpoint);
   await checkFileOutputs(exportConfig.outputs);
-  const probes: PlannedProbe[] = await planProbes({
-    cliProbes: values.probe ?? [],
-    cliParams: parsePairs(values.param ?? [], "--param"),
-    binary: values.binary,
-    pid: values.pid,
-    exe: values.exe,
-    fileProbes: file.probes,
-  });
+  const gotraceDir = values["gotrace-dir"] ?? file.gotraceDir;
+  const gotraceFrames = parseFrames(values["gotrace-frames"], "--gotrace-frames");
+  const wantsProbes = (values.probe ?? []).length > 0 || (file.probes ?? []).length > 0 || gotraceDir === undefined;
+  const probes: PlannedProbe[] = wantsProbes
+    ? await planProbes({
+      cliProbes: values.probe ?? [],
+      cliParams: parsePairs(values.param ?? [], "--param"),
+      binary: values.binary,
+      pid: values.pid,
+      exe: values.exe,
+      fileProbes: file.probes,
+    })
+    : [];
   const opt = <T>(text: string | undefined, flag: string, parse: (t: string, w: string) => T): T | undefined =>
     text === undefined ? undefined : parse(text, flag);
   const maxQueueSpans = opt(values["queue-spans"], "--queue-spans", parseCount) ?? file.queueSpans;
@@ -148,17 +155,42 @@ async function runCommand(args: string[]): Promise<number> {
     }
   }
   const sink = buildSink(exportConfig, { logger, counters, reliability: { maxQueueSpans, maxQueueBytes, spool } });
+  const serviceName = values["service-name"] ?? file.serviceName ?? env("OTEL_SERVICE_NAME");
   return await runAgent({
-    start: () =>
-      startProbes(probes, {
-        logger,
-        counters,
-        command: values.command,
-        bpftrace: values.bpftrace ?? file.bpftrace,
-        serviceName: values["service-name"] ?? file.serviceName ?? env("OTEL_SERVICE_NAME"),
-        resourceAttributes: env("OTEL_RESOURCE_ATTRIBUTES"),
-        libbpf: env("SPANPROBE_LIBBPF"),
-      }),
+    start: async () => {
+      const runs = probes.length
+        ? await startProbes(probes, {
+          logger,
+          counters,
+          command: values.command,
+          bpftrace: values.bpftrace ?? file.bpftrace,
+          serviceName,
+          resourceAttributes: env("OTEL_RESOURCE_ATTRIBUTES"),
+          libbpf: env("SPANPROBE_LIBBPF"),
+          cacheDir: resolveCacheDir({ flag: values["cache-dir"], config: file.ringbufCacheDir, env }),
+          defines: file.ringbufDefines,
+        })
+        : [];
+      if (gotraceDir === undefined) return runs;
+      try {
+        runs.push(
+          await startGoTraceDir({
+            dir: gotraceDir,
+            stateDir: values["state-dir"] ?? file.stateDir ?? spoolDir,
+            serviceName,
+            resourceAttributes: env("OTEL_RESOURCE_ATTRIBUTES"),
+            frames: gotraceFrames,
+            goroutineEvents: values["gotrace-goroutine-events"],
+            logger,
+            counters,
+          }),
+        );
+      } catch (e) {
+        await Promise.all(runs.map((r) => r.stop()));
+        throw e;
+      }
+      return runs;
+    },
     sink,
     logger,
     counters,
@@ -168,6 +200,25 @@ async function runCommand(args: string[]): Promise<number> {
     durationMs: durationS !== undefined ? durationS * 1000 : undefined,
     stop: env(WATCH_STDIN_ENV) === "1" ? watchParentPipe() : undefined,
   });
+}
+
+async function gotraceCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, options: GOTRACE_OPTIONS, strict: true, allowPositionals: true });
+  if (values.help) {
+    out(GOTRACE_HELP);
+    return 0;
+  }
+  const logger = createLogger({
+    format: oneOf<LogFormat>(values["log-format"], ["human", "json"], "--log-format"),
+    level: oneOf<LogLevel>(values["log-level"], ["debug", "info", "warn", "error"], "--log-level"),
+    redact: redactor.redact,
+  });
+  const env = envGetter();
+  const endpoint = values.endpoint ?? env("SPANPROBE_ENDPOINT");
+  const headers = { ...launcherHeaders(env), ...parsePairs(values.header ?? [], "--header") };
+  learnSecrets(headers, endpoint);
+  for (const name of ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]) redactor.addUrl(env(name));
+  return await convertTraceFiles(values, positionals, { logger, endpoint, headers, onExport: learnSecrets });
 }
 
 async function checkCommand(args: string[]): Promise<number> {
@@ -186,7 +237,13 @@ async function checkCommand(args: string[]): Promise<number> {
     fileProbes: file.probes,
     checkOnly: true,
   });
-  for (const p of probes) for (const line of await checkProbe(p)) out(line);
+  // ring-buffer probes are built (when clang is there) and opened without loading: run's errors, before run
+  const ringbuf = {
+    libbpfPath: envGetter()("SPANPROBE_LIBBPF"),
+    cacheDir: resolveCacheDir({ flag: values["cache-dir"], config: file.ringbufCacheDir, env: envGetter() }),
+    defines: file.ringbufDefines,
+  };
+  for (const p of probes) for (const line of await checkProbe(p, { ringbuf })) out(line);
   if (values.config) out(`ok  config ${values.config}`);
   return 0;
 }
@@ -221,6 +278,8 @@ export async function main(args: string[]): Promise<number> {
         return await checkCommand(rest);
       case "probes":
         return await probesCommand(rest);
+      case "gotrace":
+        return await gotraceCommand(rest);
       case "--version":
       case "-V":
       case "version":
@@ -233,7 +292,7 @@ export async function main(args: string[]): Promise<number> {
         out(MAIN_HELP);
         return command === undefined ? 2 : 0;
       default:
-        throw new UserError(`unknown command "${command}" (expected run, check or probes; see --help)`, 2);
+        throw new UserError(`unknown command "${command}" (expected run, check, probes or gotrace; see --help)`, 2);
     }
   } catch (e) {
     if (e instanceof UserError) {

@@ -20,6 +20,9 @@ export const ENV_VARS: readonly string[] = [
   "OTEL_EXPORTER_OTLP_TIMEOUT",
   "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
   "SPANPROBE_LIBBPF",
+  // the ring-buffer build cache (lib/sources/ringbuf/cache_dir.ts); HOME stays refused
+  "SPANPROBE_CACHE_DIR",
+  "XDG_CACHE_HOME",
   // set by scripts/launch.ts: stdin is its pipe, end-of-file means it died (lib/agent/parent_watch.ts)
   "SPANPROBE_WATCH_STDIN",
   // what scripts/launch.ts hands the agent in place of --header / --endpoint (secrets stay off argv)
@@ -86,14 +89,28 @@ export interface PermissionOptions {
    * none at all when omitted or empty (console and file output need no network).
    */
   net?: string[] | "any";
+  /**
+   * Other programs the agent starts itself: `--command`'s program for
+   * ring-buffer probes (bpftrace starts it for bpftrace probes).
+   */
+  run?: string[];
   /** The ring-buffer source is used: allow FFI (see docs/permissions.md for why unscoped). */
   ffi?: boolean;
+  /**
+   * With `ffi`: the build tools of `.bpf.c` probes (default `clang`, `bpftool`
+   * by name; the deploy set has none: it loads prebuilt objects only).
+   */
+  buildTools?: string[];
   /** Where ring-buffer probe objects are built/cached (read+write). */
   cacheDir?: string;
   /** The export spool folder (`--spool-dir`; read+write). */
   spoolDir?: string;
   /** The Prometheus metrics port (`--metrics-port`): listen on 127.0.0.1 only. */
   metricsPort?: number;
+  /** The watched folder of Go execution traces (`--gotrace-dir`): read only. */
+  gotraceDir?: string;
+  /** Folder of source state (`--state-dir`, e.g. converted trace files): read+write. */
+  stateDir?: string;
 }
 
 /**
@@ -265,6 +282,12 @@ export function permissionFlags(o: PermissionOptions, f: FlagOptions = {}): stri
     if (net !== "any") net.push(`127.0.0.1:${o.metricsPort}`);
   }
   const bpftrace = grantProgram(o.bpftrace ?? "bpftrace", "--bpftrace", cwd);
+  if (o.gotraceDir) read.push(path(o.gotraceDir, "--gotrace-dir"));
+  if (o.stateDir) {
+    const dir = path(o.stateDir, "--state-dir");
+    read.push(dir);
+    write.push(dir);
+  }
   const flags = [
     "--no-prompt",
     `--allow-run=${bpftrace}`,
@@ -277,9 +300,11 @@ export function permissionFlags(o: PermissionOptions, f: FlagOptions = {}): stri
   else if (net.length) flags.push(`--allow-net=${net.join(",")}`);
   if (o.ffi) {
     // clang and bpftool build probe objects from source at start-up
-    flags[1] = `--allow-run=${bpftrace},clang,bpftool`;
+    const tools = (o.buildTools ?? ["clang", "bpftool"]).map((t) => grantProgram(t, "a BPF build tool", cwd));
+    flags[1] = `--allow-run=${[bpftrace, ...tools].join(",")}`;
     flags.push("--allow-ffi");
   }
+  for (const program of o.run ?? []) flags[1] += `,${grantProgram(program, "--command's program", cwd)}`;
   return flags;
 }
 
@@ -312,6 +337,12 @@ export interface DeployOptions {
    * at deploy time; build with `SPANPROBE_ALLOW_NET=collector:4318` to narrow.
    */
   net?: string[];
+  /**
+   * Bake in FFI for the ring-buffer source (default true; false builds the
+   * narrower bpftrace-only binary: `deno task compile --profile bpftrace`).
+   * See docs/permissions.md for what each costs.
+   */
+  ffi?: boolean;
   /** Other locations than {@linkcode DEPLOY_PATHS} (tests, other layouts). */
   paths?: Partial<Record<keyof typeof DEPLOY_PATHS, string>>;
   /**
@@ -323,8 +354,10 @@ export interface DeployOptions {
 
 /**
  * The fixed permission set baked into the compiled binary (`deno task
- * compile`, the Dockerfile): bpftrace only, no FFI, read the config, targets
- * and state folders, write only the state folder.
+ * compile`, the Dockerfile): run bpftrace only (ring-buffer probes load
+ * prebuilt objects: no compiler), FFI for the ring-buffer source unless
+ * `ffi: false`, read the config, targets and state folders, write only the
+ * state folder.
  */
 export function deployPermissions(o: DeployOptions = {}): PermissionOptions {
   const p = { ...DEPLOY_PATHS, ...o.paths };
@@ -333,6 +366,9 @@ export function deployPermissions(o: DeployOptions = {}): PermissionOptions {
     write: [p.state],
     bpftrace: p.bpftrace,
     net: o.net?.length ? o.net : "any",
+    ffi: o.ffi ?? true,
+    // prebuilt objects only (embedded, or NAME.bpf.o beside NAME.yaml): no compiler is run
+    buildTools: [],
   };
 }
 

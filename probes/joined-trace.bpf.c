@@ -9,7 +9,8 @@
  * request_start stores the context in an LRU map keyed by thread id; while
  * it is there, kernel hooks emit child spans under the program's span:
  *   - every system call the thread makes (raw_syscalls:sys_enter/sys_exit),
- *     named after the syscall, with its return value and errno;
+ *     named after the syscall, with its return value and errno, and marked
+ *     failed (span_status_code 2) when it returned an error;
  *   - every stretch the thread spends off CPU (sched:sched_switch out and
  *     back in), with the state it left in (sleeping, preempted, ...).
  * request_end emits the program's span itself (its span id is the one in
@@ -43,6 +44,8 @@ struct syscall_span {
     u64 ret; /* return value when not an error */
     u32 err; /* errno when the call failed, else 0 */
     u32 tid;
+    u32 status; /* span_status_code: 2 (error) when the call failed, else 0 (unset) */
+    u32 pad;
 };
 
 struct off_cpu_span {
@@ -174,6 +177,8 @@ int jt_sys_exit(struct trace_event_raw_sys_exit *args)
     rec->ret = ret < 0 ? 0 : ret;
     rec->err = ret < 0 && ret > -4096 ? -ret : 0;
     rec->tid = tid;
+    rec->status = rec->err ? 2 : 0;
+    rec->pad = 0;
     spanprobe_submit(&syscall_spans, rec);
 out:
     bpf_map_delete_elem(&syscall_starts, &tid);

@@ -13,12 +13,13 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { loadAgentConfig, parseOutput, parsePort } from "../lib/config/agent_config.ts";
 import { findProbe } from "../lib/config/probe_catalog.ts";
-import { CHECK_OPTIONS, RUN_OPTIONS } from "../lib/cli/options.ts";
+import { CHECK_OPTIONS, GOTRACE_OPTIONS, RUN_OPTIONS } from "../lib/cli/options.ts";
 import { resolveOtlpConfig } from "../lib/export/otlp_env.ts";
 import { type GrantPath, permissionFlags, type PermissionOptions } from "../lib/permissions.ts";
 import { parseProbeSpec } from "../lib/config/probe_spec.ts";
 import { WATCH_STDIN_ENV } from "../lib/agent/parent_watch.ts";
 import { UserError } from "../lib/core/errors.ts";
+import { resolveCacheDir } from "../lib/sources/ringbuf/cache_dir.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 
@@ -44,6 +45,7 @@ export function permissionsForRun(
   const read: GrantPath[] = [{ path: `${root}probes`, what: "the bundled probes folder" }];
   if (values.config) read.push({ path: values.config, what: "--config" });
   let ffi = false;
+  let bpftraceProbes = false;
   const cliParams = (values.param ?? []).map((p) => [p.slice(0, p.indexOf("=")), p.slice(p.indexOf("=") + 1)]);
   const choices = values.probe?.map((probe) => ({ probe, params: {} as Record<string, string> })) ?? file.probes ??
     [];
@@ -53,6 +55,7 @@ export function permissionsForRun(
       read.push({ path: dirname(ref.specPath), what: `the folder of probe ${choice.probe}` });
     }
     if (ref.kind === "ringbuf" || ref.kind === "go") ffi = true;
+    else bpftraceProbes = true;
     // values of path parameters the user named (the agent checks that they exist)
     const paths = ref.kind === "bpftrace" ? pathParams(ref.specPath) : new Set(["binary"]);
     for (const [k, v] of [...cliParams, ...Object.entries(choice.params)]) {
@@ -65,6 +68,14 @@ export function permissionsForRun(
   if (values.binary !== undefined) read.push({ path: values.binary, what: "--binary" });
   // --probe go reads the executable it traces (symbols, DWARF)
   if (values.exe !== undefined) read.push({ path: values.exe, what: "--exe" });
+  // --command with ring-buffer probes only: the agent starts it (bpftrace does otherwise)
+  const run: string[] = [];
+  if (values.command !== undefined && ffi && !bpftraceProbes) {
+    const program = values.command.trim().split(/\s+/)[0];
+    if (program) run.push(program.includes("/") && !isAbsolute(program) ? resolve(cwd, program) : program);
+  }
+  // the prebuilt objects of deno task compile, when built (used while they match the sources)
+  if (ffi) read.push({ path: `${root}dist/bpf`, what: "the prebuilt BPF objects folder" });
   const outputs = values.output?.map(parseOutput) ?? file.outputs ?? [];
   const write = outputs.flatMap((o) => (o.kind === "file" ? [{ path: o.path, what: "--output file:" }] : []));
   const endpointFlag = values.endpoint ?? file.endpoint;
@@ -85,10 +96,33 @@ export function permissionsForRun(
     net,
     bpftrace: values.bpftrace ?? file.bpftrace,
     ffi,
-    cacheDir: ffi ? `${root}.cache` : undefined,
+    run,
+    cacheDir: ffi ? resolveCacheDir({ flag: values["cache-dir"], config: file.ringbufCacheDir, env }) : undefined,
     spoolDir: values["spool-dir"] ?? file.spoolDir,
     metricsPort: metricsPortText !== undefined ? parsePort(metricsPortText, "--metrics-port") : file.metricsPort,
+    gotraceDir: values["gotrace-dir"] ?? file.gotraceDir,
+    stateDir: values["state-dir"] ?? file.stateDir,
   };
+}
+
+/** The permission options of `spanprobe gotrace ARGS`: read the named files, the collector, file outputs. */
+export function permissionsForGotrace(args: string[], env: (k: string) => string | undefined): PermissionOptions {
+  const { values, positionals } = parseArgs({ args, options: GOTRACE_OPTIONS, strict: true, allowPositionals: true });
+  const read: GrantPath[] = [
+    { path: `${root}probes`, what: "the bundled probes folder" },
+    ...positionals.map((p) => ({ path: p, what: "the trace file" })),
+  ];
+  const outputs = values.output?.map(parseOutput) ?? [];
+  const write = outputs.flatMap((o) => (o.kind === "file" ? [{ path: o.path, what: "--output file:" }] : []));
+  const endpointKnown = values.endpoint !== undefined || env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") !== undefined ||
+    env("OTEL_EXPORTER_OTLP_ENDPOINT") !== undefined;
+  const wantsOtlp = outputs.some((o) => o.kind === "otlp") || (outputs.length === 0 && endpointKnown);
+  let net: PermissionOptions["net"];
+  if (wantsOtlp) {
+    const url = new URL(resolveOtlpConfig(env, { endpoint: values.endpoint }).config.endpoint);
+    net = [`${url.hostname}:${url.port || (url.protocol === "https:" ? 443 : 80)}`];
+  }
+  return { read, write, net };
 }
 
 /**
@@ -148,6 +182,9 @@ const PATH_OPTIONS: Record<string, (v: string) => boolean> = {
   "-c": () => true,
   "--binary": () => true,
   "--spool-dir": () => true,
+  "--cache-dir": () => true,
+  "--gotrace-dir": () => true,
+  "--state-dir": () => true,
   "--probe": (v) => v.includes("/") || /\.(ya?ml|bt)$/.test(v),
   "-p": (v) => v.includes("/") || /\.(ya?ml|bt)$/.test(v),
   "--bpftrace": (v) => v.startsWith("./") || v.startsWith("../"),
@@ -157,7 +194,7 @@ const PATH_OPTIONS: Record<string, (v: string) => boolean> = {
 
 /**
  * `args` with every relative path (`--config`, `--binary`, `--probe PATH`,
- * `--output file:PATH`, `--spool-dir`, `--bpftrace ./x`) made absolute
+ * `--output file:PATH`, `--spool-dir`, `--cache-dir`, `--bpftrace ./x`) made absolute
  * against `cwd`, the user's directory, before any permission is derived
  * from them. Relative `--param` values are resolved by the agent, which
  * runs in `cwd`.
@@ -202,7 +239,7 @@ export function withCommand(args: string[]): string[] {
 
 /**
  * The permission options of `spanprobe COMMAND ARGS`: {@linkcode permissionsForRun}
- * for `run`; for `check`, read access to the probes and config it names (each
+ * for `run`, {@linkcode permissionsForGotrace} for `gotrace`; for `check`, read access to the probes and config it names (each
  * spec's folder: its script sits beside it) and bpftrace (for its parse);
  * for anything else, the bundled probes only.
  */
@@ -214,7 +251,23 @@ export function permissionsForCommand(
 ): PermissionOptions {
   if (args.includes("--help") || args.includes("-h")) return { read: [`${root}probes`] };
   if (command === "run") return permissionsForRun(args, env, cwd);
+  if (command === "gotrace") return permissionsForGotrace(args, env);
   if (command !== "check") return { read: [`${root}probes`] };
+  return permissionsForCheck(args, env, cwd);
+}
+
+/**
+ * The permission options of `spanprobe check ARGS`: read the probes and
+ * config it names (each spec's folder: its script sits beside it), bpftrace
+ * (for its parse), and for ring-buffer probes (all bundled ones by default)
+ * FFI, clang, bpftool, the prebuilt objects and the build cache, to build and
+ * open their objects without loading them.
+ */
+export function permissionsForCheck(
+  args: string[],
+  env: (k: string) => string | undefined,
+  cwd: string = Deno.cwd(),
+): PermissionOptions {
   const { values } = parseArgs({ args, options: CHECK_OPTIONS, strict: true, allowPositionals: false });
   const read: GrantPath[] = [{ path: `${root}probes`, what: "the bundled probes folder" }];
   if (values.config) read.push({ path: values.config, what: "--config" });
@@ -222,11 +275,14 @@ export function permissionsForCommand(
   const cliParams = (values.param ?? []).map((p) => [p.slice(0, p.indexOf("=")), p.slice(p.indexOf("=") + 1)]);
   const choices = values.probe?.map((probe) => ({ probe, params: {} as Record<string, string> })) ?? file.probes ??
     [];
+  // no probe named: check checks every bundled probe, ring-buffer ones among them
+  let ffi = choices.length === 0;
   for (const choice of choices) {
     const ref = findProbe(choice.probe);
     if (!ref.specPath.startsWith(`${root}probes/`)) {
       read.push({ path: dirname(ref.specPath), what: `the folder of probe ${choice.probe}` });
     }
+    if (ref.kind === "ringbuf") ffi = true;
     if (ref.kind !== "bpftrace") continue;
     const paths = pathParams(ref.specPath);
     for (const [k, v] of [...cliParams, ...Object.entries(choice.params)]) {
@@ -237,23 +293,37 @@ export function permissionsForCommand(
     }
   }
   if (values.binary !== undefined) read.push({ path: values.binary, what: "--binary" });
-  return { read };
+  if (!ffi) return { read };
+  read.push({ path: `${root}dist/bpf`, what: "the prebuilt BPF objects folder" });
+  const cacheDir = resolveCacheDir({ flag: values["cache-dir"], config: file.ringbufCacheDir, env });
+  return { read, ffi, cacheDir };
+}
+
+/**
+ * The environment the launcher adds for the agent: the build cache folder it
+ * resolved and granted (the sandboxed agent cannot read HOME to find it).
+ */
+export function launchEnv(p: PermissionOptions): Record<string, string> {
+  return p.cacheDir ? { SPANPROBE_CACHE_DIR: p.cacheDir } : {};
 }
 
 if (import.meta.main) {
   let flags: string[];
+  let added: Record<string, string> = {};
   const env = (k: string) => Deno.env.get(k);
   const cwd = userCwd(env);
   // relative paths anywhere (flags, the config file's probes, outputs and spool) are the user's
   Deno.chdir(cwd);
   const [command, ...rest] = absolutePaths(withCommand(Deno.args), cwd);
   try {
-    flags = permissionFlags(permissionsForCommand(command, rest, env, cwd), { cwd });
+    const options = permissionsForCommand(command, rest, env, cwd);
+    flags = permissionFlags(options, { cwd });
+    added = launchEnv(options);
   } catch (e) {
     console.error(`spanprobe: ${e instanceof UserError ? e.message : (e as Error).message}`);
     Deno.exit(2);
   }
-  const moved = command === "run" ? moveSecretsToEnv(rest) : { args: rest, env: {} };
+  const moved = command === "run" || command === "gotrace" ? moveSecretsToEnv(rest) : { args: rest, env: {} };
   if (moved.env.SPANPROBE_HEADERS) {
     console.error(
       "spanprobe: warning: --header values on the command line are visible in the process list and in " +
@@ -264,7 +334,7 @@ if (import.meta.main) {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...flags, `${root}main.ts`, ...(command === undefined ? [] : [command]), ...moved.args],
     stdin: "piped",
-    env: { ...moved.env, [WATCH_STDIN_ENV]: "1" },
+    env: { ...moved.env, ...added, [WATCH_STDIN_ENV]: "1" },
     cwd, // relative --param paths resolve where the user is
   }).spawn();
   for (const sig of ["SIGINT", "SIGTERM"] as const) {

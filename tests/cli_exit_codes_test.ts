@@ -9,7 +9,7 @@
  * OTLP receiver.
  */
 import assert, { match, strictEqual } from "node:assert/strict";
-import { runSpanprobe } from "./support/ebpf.ts";
+import { announceSkip, runSpanprobe } from "./support/ebpf.ts";
 import { startOtlpReceiver } from "./support/otlp_receiver.ts";
 import { writeFakeBpftrace, writeReplay } from "./support/replay.ts";
 
@@ -89,4 +89,31 @@ Deno.test("a collector that was down and came back: exit 0, everything delivered
       await receiver.close();
     }
   });
+});
+
+const notRoot = announceSkip(
+  "cli_exit_codes_test.ts (full disk)",
+  Deno.uid() === 0 ? undefined : "not root: mounting a tiny tmpfs needs root",
+);
+
+Deno.test({
+  name: "a file output whose disk is full: spans lost, exit 3",
+  ignore: notRoot,
+  async fn() {
+    await withReplay(200, async (run) => {
+      const mnt = await Deno.makeTempDir({ prefix: "spanprobe-full-" });
+      const mount = (args: string[]) => new Deno.Command(args[0], { args: args.slice(1) }).output();
+      strictEqual((await mount(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", mnt])).code, 0, "mount tmpfs");
+      try {
+        // fill it, leaving the output file creatable (start-up check) but nothing writable
+        await Deno.writeFile(`${mnt}/filler`, new Uint8Array(64 * 1024)).catch(() => {});
+        const r = await runSpanprobe(run(["--output", `file:${mnt}/spans.json`]));
+        strictEqual(r.code, 3, r.stderr);
+        match(r.stderr, /spans were lost because the output is failing .*failed: .*No space left/);
+      } finally {
+        await mount(["umount", mnt]);
+        await Deno.remove(mnt, { recursive: true });
+      }
+    });
+  },
 });

@@ -9,11 +9,16 @@
  *
  * The Deno CLI binary stands in for the compiled one (same runtime and
  * libraries; denort cannot be downloaded here), so the app's sources and
- * npm cache are copied in too. Also shown: why the stub exists (without any
- * /bin/sh, bpftrace 0.17 crashes on scripts that need its C parser).
+ * npm cache are copied in too, with the prebuilt CO-RE objects `deno task
+ * compile` embeds (dist/bpf/): the ring-buffer probe exec-trace runs there too,
+ * with no clang, bpftool or kernel headers — libbpf (from bpftrace's closure)
+ * and the kernel's BTF are all it needs. Also shown: why the stub exists
+ * (without any /bin/sh, bpftrace 0.17 crashes on scripts that need its C
+ * parser).
  */
 import assert, { strictEqual } from "node:assert/strict";
 import { deployPermissions, permissionFlags } from "../lib/permissions.ts";
+import { buildEmbeddedObjects } from "../scripts/compile.ts";
 import { startOtlpReceiver } from "./support/otlp_receiver.ts";
 import { announceSkip, buildTarget, ebpfSkipReason, hexOf, readTruth, ROOT } from "./support/ebpf.ts";
 
@@ -61,7 +66,10 @@ async function stageRoot(withStub: boolean): Promise<{ root: string; staged: str
     const cc = await run(TOOLS.cc, ["-static", "-Os", "-s", "-o", `${root}/bin/sh`, `${ROOT}deploy/image/nosh.c`]);
     strictEqual(cc.code, 0, cc.stderr);
   }
-  for (const d of ["proc", "sys", "dev", "tmp", "app", "deno-dir", "etc/spanprobe", "targets", "var/lib/spanprobe"]) {
+  await buildEmbeddedObjects(); // what deno task compile embeds
+  for (
+    const d of ["proc", "sys", "dev", "tmp", "app/dist", "deno-dir", "etc/spanprobe", "targets", "var/lib/spanprobe"]
+  ) {
     await Deno.mkdir(`${root}/${d}`, { recursive: true });
   }
   await Deno.chmod(`${root}/tmp`, 0o1777);
@@ -75,6 +83,7 @@ async function stageRoot(withStub: boolean): Promise<{ root: string; staged: str
     `${root}/app/`,
   ]);
   strictEqual(cp.code, 0, cp.stderr);
+  strictEqual((await run("/bin/cp", ["-r", `${ROOT}dist/bpf`, `${root}/app/dist/`])).code, 0);
   strictEqual((await run("/bin/cp", ["-r", `${denoDir()}/npm`, `${root}/deno-dir/`])).code, 0);
   await Deno.copyFile(await buildTarget("usdt_requests"), `${root}/targets/usdt_requests`);
   await Deno.chmod(`${root}/targets/usdt_requests`, 0o755);
@@ -123,6 +132,7 @@ Deno.test({
         `${root}/etc/spanprobe/config.yaml`,
         [
           "probes:",
+          "  - probe: exec-trace # ring buffer, first: attached before bpftrace starts the command",
           "  - probe: usdt-requests",
           "    params:",
           "      binary: /targets/usdt_requests",
@@ -130,7 +140,7 @@ Deno.test({
           "",
         ].join("\n"),
       );
-      const flags = permissionFlags(deployPermissions({ extraRead: ["/app/probes"] }));
+      const flags = permissionFlags(deployPermissions({ extraRead: ["/app/probes", "/app/dist/bpf"] }));
       const denoBin = Deno.realPathSync(Deno.execPath());
       const r = await inRoot(root, [
         denoBin,
@@ -153,8 +163,17 @@ Deno.test({
       strictEqual(r.code, 0, `agent in the image-like root exited ${r.code}:\n${r.stderr}`);
       const truth = await readTruth(`${root}/var/lib/spanprobe/truth.txt`);
       strictEqual(truth.length, requests);
-      strictEqual(receiver.spans.length, requests);
-      const byId = new Map(receiver.spans.map((s) => [hexOf(s.attributes["request.id"]), s]));
+      const requestSpans = receiver.spans.filter((s) => s.attributes["request.id"] !== undefined);
+      strictEqual(requestSpans.length, requests);
+      // exec-trace, from its prebuilt object: the exec of the command bpftrace started, to its exit
+      const execs = receiver.spans.filter((s) =>
+        s.resource["service.name"] === "exec-trace" &&
+        s.attributes["process.executable.path"] === "/targets/usdt_requests"
+      );
+      strictEqual(execs.length, 1, `one exec span of the command:\n${r.stderr}`);
+      strictEqual(Number(execs[0].attributes["process.exit.code"]), 0);
+      assert(execs[0].endNs > execs[0].startNs);
+      const byId = new Map(requestSpans.map((s) => [hexOf(s.attributes["request.id"]), s]));
       for (const t of truth) {
         const s = byId.get(t.idHex);
         assert(s, `span for ${t.idHex}`);

@@ -110,7 +110,7 @@ function legitimateAttempts(o: { probesDir: string; outputFile: string; collecto
   ];
 }
 
-function checkHostile(r: Map<string, Outcome>, otherPort: number, otherPortDenied: boolean): void {
+function checkHostile(r: Map<string, Outcome>, otherPort: number, otherPortDenied: boolean, ffi = false): void {
   denied(r.get("read /etc/shadow"), /Requires read access to "\/etc\/shadow"/);
   denied(r.get("read the agent's own source"), /Requires read access to ".*main\.ts"/);
   // not granted; and Deno would refuse /proc to any scoped grant anyway ("Requires all access")
@@ -122,7 +122,9 @@ function checkHostile(r: Map<string, Outcome>, otherPort: number, otherPortDenie
   if (otherPortDenied) {
     denied(r.get("fetch another local port"), new RegExp(`Requires net access to "127\\.0\\.0\\.1:${otherPort}"`));
   } else allowed(r.get("fetch another local port"));
-  denied(r.get("dlopen libc"), /Requires ffi access/);
+  // the cost of the ring-buffer source: with FFI granted, native code is reachable (docs/permissions.md)
+  if (ffi) allowed(r.get("dlopen libc"));
+  else denied(r.get("dlopen libc"), /Requires ffi access/);
   denied(r.get("env HOME"), /Requires env access to "HOME"/);
   denied(r.get("env AWS_SECRET_ACCESS_KEY"), /Requires env access to "AWS_SECRET_ACCESS_KEY"/);
   denied(r.get("sys osRelease"), /Requires sys access to "osRelease"/);
@@ -176,21 +178,26 @@ Deno.test("deploy set (compiled binary): any host but the metadata addresses; na
     const paths = { config: `${dir}/etc`, targets: `${dir}/targets`, state: `${dir}/state` };
     await Deno.mkdir(paths.state);
     const probesDir = `${ROOT}probes`;
-    for (const net of [undefined, [`127.0.0.1:${srv.collectorPort}`]]) {
-      const flags = permissionFlags(deployPermissions({ net, paths, extraRead: [probesDir] }));
+    const cases = [
+      { net: undefined, ffi: true },
+      { net: [`127.0.0.1:${srv.collectorPort}`], ffi: true },
+      { net: [`127.0.0.1:${srv.collectorPort}`], ffi: false },
+    ];
+    for (const { net, ffi } of cases) {
+      const flags = permissionFlags(deployPermissions({ net, paths, extraRead: [probesDir], ffi }));
       // the same set as scripts/compile.ts bakes in, up to the folders and the probes stand-in
-      const baked = compilePermissionFlags({ net });
+      const baked = compilePermissionFlags({ net, profile: ffi ? "full" : "bpftrace" });
       const unpath = (f: string) =>
         f.replaceAll(paths.config, DEPLOY_PATHS.config).replaceAll(paths.targets, DEPLOY_PATHS.targets)
           .replaceAll(paths.state, DEPLOY_PATHS.state).replace(`,${probesDir}`, "");
       deepStrictEqual(flags.map(unpath), baked);
-      assert(!flags.some((f) => f.startsWith("--allow-ffi")), "the deploy set has no FFI permission");
+      strictEqual(flags.includes("--allow-ffi"), ffi, "FFI only in the full profile");
       const r = await runAttempts(flags, [
         ...hostileAttempts(srv.otherPort),
         ...legitimateAttempts({ probesDir, outputFile: `${paths.state}/spans.json`, collectorPort: srv.collectorPort }),
       ]);
       // with the collector unknown at build time, other hosts are reachable: narrow the build to close that
-      checkHostile(r, srv.otherPort, net !== undefined);
+      checkHostile(r, srv.otherPort, net !== undefined, ffi);
       checkLegitimate(r);
     }
   } finally {

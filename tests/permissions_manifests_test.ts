@@ -6,7 +6,8 @@
  * from the environment. Their spanprobe configs load and pass `check` under
  * the deploy permission set.
  */
-import assert, { deepStrictEqual, strictEqual } from "node:assert/strict";
+import { buildEmbeddedObjects } from "../scripts/compile.ts";
+import assert, { deepStrictEqual, match, strictEqual } from "node:assert/strict";
 import { parse as parseYaml, parseAllDocuments } from "yaml";
 import { DEPLOY_PATHS, deployPermissions, permissionFlags } from "../lib/permissions.ts";
 import { buildTarget, ROOT } from "./support/ebpf.ts";
@@ -71,7 +72,8 @@ Deno.test("Kubernetes sidecar: shared PID namespace, the app's binary in the sha
   checkContainer("sidecar", pod, pod.containers.find((x: Any) => x.name === "spanprobe"));
   const app = pod.containers.find((x: Any) => x.name === "app");
   const config = parseYaml(configMapConfig(all));
-  strictEqual(app.command[0], config.probes[0].params.binary, "the agent traces the file the app runs");
+  const usdt = config.probes.find((p: { probe: string }) => p.probe === "usdt-requests");
+  strictEqual(app.command[0], usdt.params.binary, "the agent traces the file the app runs");
 });
 
 Deno.test("docker compose: seed topology (app, sidecar in its PID namespace, collector, Jaeger), not privileged", () => {
@@ -92,7 +94,8 @@ Deno.test("docker compose: seed topology (app, sidecar in its PID namespace, col
   strictEqual(s.environment.OTEL_EXPORTER_OTLP_ENDPOINT, "http://otel-collector:4318");
   const app = compose.services.app;
   const config = parseYaml(Deno.readTextFileSync(`${ROOT}deploy/compose/spanprobe.yaml`));
-  strictEqual(app.command[0], config.probes[0].params.binary, "the agent traces the file the app runs");
+  const usdt = config.probes.find((p: { probe: string }) => p.probe === "usdt-requests");
+  strictEqual(app.command[0], usdt.params.binary, "the agent traces the file the app runs");
   const collector = parseYaml(Deno.readTextFileSync(`${ROOT}deploy/compose/otel-collector.yaml`));
   strictEqual(collector.receivers.otlp.protocols.http.endpoint, "0.0.0.0:4318");
   strictEqual(collector.exporters["otlp/jaeger"].endpoint, "jaeger:4317");
@@ -110,7 +113,8 @@ Deno.test("the example configs load and pass check under the deploy permission s
       configMapConfig(docs("deploy/kubernetes/sidecar.yaml")),
       configMapConfig(docs("deploy/kubernetes/daemonset.yaml")),
     ];
-    const flags = permissionFlags(deployPermissions({ paths, extraRead: [`${ROOT}probes`] }));
+    await buildEmbeddedObjects(); // what the image's binary embeds
+    const flags = permissionFlags(deployPermissions({ paths, extraRead: [`${ROOT}probes`, `${ROOT}dist/bpf`] }));
     for (const [i, text] of configs.entries()) {
       // the folders moved to the temp dir; every target path the config names gets a USDT binary there
       const moved = text.replaceAll(DEPLOY_PATHS.targets, paths.targets).replaceAll(DEPLOY_PATHS.state, paths.state);
@@ -127,6 +131,9 @@ Deno.test("the example configs load and pass check under the deploy permission s
         stderr: "piped",
       }).output();
       strictEqual(out.code, 0, `config ${i}: ${new TextDecoder().decode(out.stderr)}`);
+      const stdout = new TextDecoder().decode(out.stdout);
+      // the ring-buffer probe is checked against its prebuilt object: no clang needed (none on PATH here)
+      if (text.includes("probe: exec-trace")) match(stdout, /ok {2}exec-trace \(ringbuf\) .* object \S+\/dist\/bpf\//);
     }
   } finally {
     await Deno.remove(dir, { recursive: true });

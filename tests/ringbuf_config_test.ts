@@ -66,7 +66,7 @@ Deno.test("tracing config: the shipped probe configs load", () => {
   const joined = loadTracingConfig(`${ROOT}probes/joined-trace.yaml`);
   assertEquals(joined.spans.map((s) => [s.ringbuf, s.recordSize]), [
     ["request_spans", 88],
-    ["syscall_spans", 72],
+    ["syscall_spans", 80],
     ["off_cpu_spans", 64],
   ]);
   // Attach binaries are resolved against the config's directory.
@@ -176,4 +176,38 @@ Deno.test("tracing config: attach targets (usdt, uprobe) with relative binaries"
     { program: "a", usdt: { binary: "/srv/probes/../bin/demo", provider: "p", name: "n", pid: 42 } },
     { program: "b", uprobe: { binary: "/usr/bin/x", symbol: "main", retprobe: true } },
   ]);
+});
+
+Deno.test("tracing config: ebpf_exporter's kaddrs and cgroup_id_map are refused with what to do instead", () => {
+  const cases: [string, RegExp][] = [
+    [
+      "kaddrs:\n  - do_sys_open\n",
+      /^bad\.yaml:1:1: kaddrs .* not supported: declare `extern const void SYMBOL __ksym;`/,
+    ],
+    [
+      "cgroup_id_map:\n  name: cgroup_filter\n  type: hash\n  regexps: [^.*$]\n",
+      /^bad\.yaml:1:1: cgroup_id_map .* not supported: filter in the BPF program/,
+    ],
+  ];
+  for (const [extra, message] of cases) {
+    throws(() => parseTracingConfig("bad.yaml", extra + BASE), (e: unknown) => {
+      assert(e instanceof UserError && e.exitCode === 2, String(e));
+      assert(message.test(e.message), `${message} in: ${e.message}`);
+      return true;
+    });
+  }
+});
+
+Deno.test("tracing config: an ebpf_exporter metrics section is accepted with a warning that names it", () => {
+  const metrics = "metrics:\n  counters:\n    - name: a\n    - name: b\n  histograms:\n    - name: h\n";
+  const config = parseTracingConfig("mixed.yaml", BASE + metrics);
+  assertEquals(config.spans.length, 1);
+  assertEquals(config.warnings.length, 1);
+  assert(
+    /^mixed\.yaml:\d+:1: metrics \(2 counters, 1 histograms\) are not exported: .*run ebpf_exporter/.test(
+      config.warnings[0],
+    ),
+    config.warnings[0],
+  );
+  assertEquals(parseTracingConfig("plain.yaml", BASE).warnings, [], "no warning without the key");
 });

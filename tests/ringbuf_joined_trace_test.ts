@@ -76,6 +76,10 @@ Deno.test({ name: "ringbuf e2e: joined user+kernel trace", ignore: skip }, async
       }
       const failed = children.find((c) => c.name === "openat" && c.attributes["syscall.errno"] === "ENOENT");
       assert(failed, "the failing open shows ENOENT");
+      assertEquals(failed.status.code, 2, "and is marked failed (span_status_code)");
+      for (const c of children.filter((c) => c.attributes["syscall.errno"] === "OK")) {
+        assertEquals(c.status.code, 0, `${c.name} succeeded: status unset`);
+      }
       const read = children.find((c) => c.name === "read")!;
       assertEquals(read.attributes["syscall.errno"], "OK");
       assert(Number(read.attributes["syscall.return"]) > 0, "read returned bytes");

@@ -105,13 +105,29 @@ Deno.test("records: zero trace id starts a new trace (and drops the parent)", ()
   assertEquals(s.spanId, SPAN);
 });
 
-Deno.test("records: a record of the wrong size is a DecodeError naming config, ring buffer and sizes", () => {
-  throws(() => decoder().decode(new Uint8Array(80), 0, 80, 0n), (e: unknown) => {
+Deno.test("records: a record shorter than its labels is a DecodeError naming config, ring buffer and sizes", () => {
+  throws(() => decoder().decode(new Uint8Array(64), 0, 64, 0n), (e: unknown) => {
     assert(e instanceof DecodeError);
-    assert(/record of 80 bytes in ring buffer "exec_spans"/.test(e.message), e.message);
+    assert(/record of 64 bytes in ring buffer "exec_spans"/.test(e.message), e.message);
     assert(/span "exec" \(cfg\.yaml:3:7\) has labels for 72 bytes/.test(e.message), e.message);
     return true;
   });
+});
+
+Deno.test("records: a record longer than its labels decodes the labelled prefix, reported once", () => {
+  const heard: number[] = [];
+  const d = compileRecordDecoder(parseTracingConfig("cfg.yaml", CONFIG).spans[0], resource, {}, (n) => heard.push(n));
+  const long = new Uint8Array(80);
+  long.set(record());
+  long.fill(0xff, 72);
+  for (let i = 0; i < 3; i++) {
+    const s = d.decode(long, 0, 80, 0n)!;
+    assertEquals(s.traceId, TRACE);
+    assertEquals(s.name, "bash");
+    assertEquals(s.attributes.pid, 4242);
+  }
+  assertEquals(heard, [80], "the first longer record is reported, once");
+  assertEquals(d.decode(record(), 0, 72, 0n)!.spanId, SPAN, "exact records still decode");
 });
 
 Deno.test("records: a regexp decoder that does not match skips the record", () => {
@@ -166,4 +182,30 @@ Deno.test("clock: the monotonic offset brackets clock_gettime and is recorded", 
   const b = clocks.get("monotonic")!;
   const drift = b > a.offsetNs ? b - a.offsetNs : a.offsetNs - b;
   assert(drift < 100_000n, `two measurements agree within 100 µs: ${drift}`);
+});
+
+Deno.test("records: span_status_code marks spans ok or failed (numbers, or text from a static_map)", () => {
+  const yaml = (decoders: string) =>
+    CONFIG.replace(
+      "- { name: span_name, size: 16, decoders: [{ name: string }] }",
+      `- { name: span_name, size: 12, decoders: [{ name: string }] }\n        - { name: span_status_code, size: 4, decoders: ${decoders} }`,
+    );
+  const withStatus = (code: number) => {
+    const r = record();
+    new DataView(r.buffer).setUint32(68, code, true);
+    return r;
+  };
+  const plain = decoder(yaml("[{ name: uint }]"));
+  assertEquals(plain.decode(withStatus(0), 0, 72, 0n)!.status.code, 0);
+  assertEquals(plain.decode(withStatus(1), 0, 72, 0n)!.status.code, 1);
+  const failed = plain.decode(withStatus(2), 0, 72, 0n)!;
+  assertEquals(failed.status.code, 2);
+  assertEquals(failed.attributes.span_status_code, undefined, "a reserved label, not an attribute");
+  throws(
+    () => plain.decode(withStatus(7), 0, 72, 0n),
+    /span_status_code: expected 0 \(unset\), 1 \(ok\) or 2 \(error\)/,
+  );
+  // errno-style: 0 is success, anything else a failure
+  const mapped = decoder(yaml("[{ name: uint }, { name: static_map, static_map: { 0: ok }, allow_unknown: false }]"));
+  assertEquals(mapped.decode(withStatus(0), 0, 72, 0n)!.status.code, 1);
 });

@@ -6,7 +6,7 @@
  */
 import assert, { strictEqual } from "node:assert/strict";
 import { permissionFlags } from "../lib/permissions.ts";
-import { permissionsForRun } from "../scripts/launch.ts";
+import { launchEnv, permissionsForRun } from "../scripts/launch.ts";
 import { announceSkip, ebpfSkipReason, ROOT } from "./support/ebpf.ts";
 import { startOtlpReceiver } from "./support/otlp_receiver.ts";
 
@@ -27,12 +27,14 @@ Deno.test({
         "--endpoint",
         receiver.baseUrl,
       ];
-      const flags = permissionFlags(permissionsForRun(args.slice(1), () => undefined));
+      const options = permissionsForRun(args.slice(1), (k) => Deno.env.get(k));
+      const flags = permissionFlags(options);
       assert(flags.includes("--allow-ffi"), "ring-buffer probes get FFI");
       // once the probe is attached ("running"), run a known command a few times
       const marker = `/bin/true`;
       const child = new Deno.Command(Deno.execPath(), {
         args: ["run", ...flags, `${ROOT}main.ts`, ...args, "--log-format", "json"],
+        env: launchEnv(options),
         stdout: "null",
         stderr: "piped",
       }).spawn();

@@ -4,7 +4,9 @@
  * templates, clocks) or ring-buffer config, the script's presence, every
  * `{{param}}` it uses declared, the given parameter values — and, when
  * bpftrace is installed, bpftrace's own parse of the rendered script
- * (`bpftrace -d`), its errors pointing at the `.bt` file and line. Required
+ * (`bpftrace -d`), its errors pointing at the `.bt` file and line; a
+ * ring-buffer probe's program compiled (when clang is there) and its object
+ * opened without loading, against its config. Required
  * parameters that are not given are reported as not checked here.
  * @module
  */
@@ -13,6 +15,7 @@ import { bpftraceDryRun } from "../sources/bpftrace/dry_run.ts";
 import { prepareScript } from "../sources/bpftrace/script.ts";
 import { UserError } from "../core/errors.ts";
 import type { PlannedProbe } from "./probes.ts";
+import { createLogger } from "../telemetry/log.ts";
 
 /** Stand-in values for required parameters that were not given, used only for bpftrace's parse. */
 const STAND_IN: Record<ParamSpec["type"], string> = {
@@ -30,6 +33,32 @@ export interface CheckOptions {
   bpftraceParse?: boolean;
   /** The bpftrace executable. */
   bpftrace?: string;
+  /** Ring-buffer probes: where libbpf is, the cache folder (objects go to its `bpf/`), build definitions. */
+  ringbuf?: { libbpfPath?: string; cacheDir?: string; defines?: Record<string, string> };
+}
+
+/**
+ * A ring-buffer probe: its program built (when clang is there) and its
+ * object opened without loading, checked against the config — the same
+ * errors as `run`. Needs FFI, libbpf (one line and exit 2 otherwise).
+ */
+async function checkRingbuf(p: PlannedProbe, o: CheckOptions, lines: string[]): Promise<string[]> {
+  const { requireRingbufSupport } = await import("../sources/ringbuf/preflight.ts");
+  const { checkRingbufProbe } = await import("../sources/ringbuf/check.ts");
+  const { bpfCacheDir } = await import("../sources/ringbuf/cache_dir.ts");
+  const r = o.ringbuf ?? {};
+  requireRingbufSupport({ libbpfPath: r.libbpfPath });
+  const result = await checkRingbufProbe({
+    configPath: p.ref.specPath,
+    config: p.tracing!,
+    logger: createLogger({ level: "warn" }),
+    libbpfPath: r.libbpfPath,
+    cacheDir: r.cacheDir === undefined ? undefined : bpfCacheDir(r.cacheDir),
+    build: r.defines ? { defines: r.defines } : undefined,
+  });
+  lines[0] += result.objectPath ? ` object ${result.objectPath}` : ` ${result.note}`;
+  for (const w of result.warnings) lines.push(`    warning: ${w}`);
+  return lines;
 }
 
 /**
@@ -40,7 +69,7 @@ export interface CheckOptions {
 export async function checkProbe(p: PlannedProbe, o: CheckOptions = {}): Promise<string[]> {
   const lines = [`ok  ${p.ref.name} (${p.ref.kind}) ${p.ref.specPath}`];
   const spec = p.spec;
-  if (!spec) return lines; // ring-buffer configs are fully validated when loaded
+  if (!spec) return p.ref.kind === "ringbuf" ? await checkRingbuf(p, o, lines) : lines;
   let script: string;
   try {
     script = await Deno.readTextFile(spec.scriptPath);

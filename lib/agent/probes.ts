@@ -18,6 +18,8 @@ import { createResourceCache } from "../spans/resources.ts";
 import { parseResourceAttributes } from "../export/otlp_env.ts";
 import type { Counters } from "../telemetry/counters.ts";
 import type { Logger } from "../telemetry/log.ts";
+import { bpfCacheDir } from "../sources/ringbuf/cache_dir.ts";
+import { startTracedCommand } from "./traced_command.ts";
 
 /** A probe ready to start. */
 export interface PlannedProbe {
@@ -146,31 +148,6 @@ export async function planProbes(input: PlanInput): Promise<PlannedProbe[]> {
   return planned;
 }
 
-/** Where BPF objects are built (the ring-buffer source's default too): `.cache/bpf` of this repository. */
-const DEFAULT_BPF_CACHE_DIR = new URL("../../.cache/bpf", import.meta.url).pathname;
-
-/**
- * The BPF object of a Go probe spec: NAME.bpf.o beside it when prebuilt, else
- * NAME.bpf.c built into the cache; for a custom spec both must lie inside its
- * folder, headers too (the ring-buffer source's rule).
- */
-async function goProbeObject(specPath: string): Promise<string> {
-  const { checkBpfIncludes, fileInSpecFolder } = await import("../config/spec_files.ts");
-  const { sysPathExists } = await import("../ffi/sysfs.ts");
-  const base = specPath.replace(/\.ya?ml$/, "");
-  if (sysPathExists(`${base}.bpf.o`)) return fileInSpecFolder(specPath, `${base}.bpf.o`, "BPF object");
-  if (!sysPathExists(`${base}.bpf.c`)) {
-    throw new UserError(
-      `no BPF program for ${specPath}: expected ${base}.bpf.c (or a prebuilt ${base}.bpf.o) next to it`,
-      2,
-    );
-  }
-  const source = fileInSpecFolder(specPath, `${base}.bpf.c`, "BPF source");
-  checkBpfIncludes(specPath, source);
-  const { buildBpfObject } = await import("../sources/ringbuf/build.ts");
-  return await buildBpfObject(source, DEFAULT_BPF_CACHE_DIR);
-}
-
 /** Shared options of {@linkcode startProbes}. */
 export interface StartOptions {
   logger: Logger;
@@ -182,6 +159,10 @@ export interface StartOptions {
   resourceAttributes?: string;
   /** libbpf.so.1 to load (ring-buffer probes; default: found in the standard library folders). */
   libbpf?: string;
+  /** The cache folder (ring-buffer objects are built in its `bpf/`); see lib/sources/ringbuf/cache_dir.ts. */
+  cacheDir?: string;
+  /** `-D` definitions for ring-buffer probes built from source (e.g. SPANPROBE_WAKEUP_*). */
+  defines?: Record<string, string>;
 }
 
 /**
@@ -223,6 +204,7 @@ export async function startProbes(planned: PlannedProbe[], o: StartOptions): Pro
   const resourceAttributes = envResourceAttributes(o.resourceAttributes, o.logger);
   const resources = createResourceCache({ serviceName: o.serviceName, extra: resourceAttributes });
   const runs: ProbeRun[] = [];
+  const ringRuns = new Set<ProbeRun>();
   const failures: { name: string; error: Error }[] = [];
   try {
     for (const p of planned) {
@@ -230,10 +212,13 @@ export async function startProbes(planned: PlannedProbe[], o: StartOptions): Pro
         if (p.ref.kind === "go") {
           // loaded on demand, like the ring-buffer source (FFI); the object is built here, where wiring lives
           const { openGoProbe } = await import("../sources/go/mod.ts");
+          const { resolveProbeObject } = await import("../sources/ringbuf/mod.ts");
           const specPath = p.ref.specPath;
+          const cacheDir = o.cacheDir === undefined ? undefined : bpfCacheDir(o.cacheDir);
           runs.push(
             await openGoProbe({
-              buildObject: () => goProbeObject(specPath),
+              // the ring-buffer rule: NAME.bpf.o beside the spec, the prebuilt embedded object, else built
+              buildObject: () => resolveProbeObject({ configPath: specPath, cacheDir, logger: o.logger }),
               specPath: p.ref.specPath,
               spec: p.go,
               followGoroutines: p.followGoroutines,
@@ -250,19 +235,23 @@ export async function startProbes(planned: PlannedProbe[], o: StartOptions): Pro
         }
         if (p.ref.kind === "ringbuf") {
           // loaded on demand: a bpftrace-only run needs no FFI permission at all
+          const { requireRingbufSupport } = await import("../sources/ringbuf/preflight.ts");
+          requireRingbufSupport({ libbpfPath: o.libbpf, btf: true });
           const { openRingbufProbe } = await import("../sources/ringbuf/mod.ts");
-          runs.push(
-            await openRingbufProbe({
-              configPath: p.ref.specPath,
-              config: p.tracing,
-              logger: o.logger,
-              counters: o.counters,
-              libbpfPath: o.libbpf,
-              serviceName: o.serviceName,
-              resourceAttributes,
-              attach: retargetAttach(p),
-            }),
-          );
+          const run = await openRingbufProbe({
+            configPath: p.ref.specPath,
+            config: p.tracing,
+            logger: o.logger,
+            counters: o.counters,
+            libbpfPath: o.libbpf,
+            serviceName: o.serviceName,
+            resourceAttributes,
+            attach: retargetAttach(p),
+            cacheDir: o.cacheDir === undefined ? undefined : bpfCacheDir(o.cacheDir),
+            build: o.defines ? { defines: o.defines } : undefined,
+          });
+          runs.push(run);
+          ringRuns.add(run);
           continue;
         }
         runs.push(
@@ -297,5 +286,48 @@ export async function startProbes(planned: PlannedProbe[], o: StartOptions): Pro
       1,
     );
   }
-  return runs;
+  if (o.command === undefined || ringRuns.size === 0) return runs;
+  return await tieToCommand(runs, ringRuns, o.command, o.logger);
+}
+
+/**
+ * `--command` with ring-buffer probes: they end when the command does.
+ * bpftrace probes start it themselves (`-c`), so with any of them the
+ * ring-buffer probes stop once every bpftrace probe has ended; otherwise the
+ * command is started here, now that everything is attached, and is sent
+ * SIGTERM when the agent stops first.
+ */
+async function tieToCommand(
+  runs: ProbeRun[],
+  ringRuns: Set<ProbeRun>,
+  command: string,
+  logger: Logger,
+): Promise<ProbeRun[]> {
+  const others = runs.filter((r) => !ringRuns.has(r));
+  const stopRings = () =>
+    Promise.all([...ringRuns].map((r) => r.stop())).catch((e) => {
+      logger.error("cannot stop the ring-buffer probes after --command ended", { error: (e as Error).message });
+    });
+  if (others.length) {
+    void Promise.allSettled(others.map((r) => r.done)).then(stopRings);
+    return runs;
+  }
+  let traced;
+  try {
+    traced = startTracedCommand(command, logger);
+  } catch (e) {
+    await Promise.all(runs.map((r) => r.stop()));
+    throw e;
+  }
+  const cmd = traced;
+  void cmd.status.then(stopRings);
+  return runs.map((r): ProbeRun => ({
+    name: r.name,
+    spans: r.spans,
+    done: r.done,
+    stop: () => {
+      cmd.kill();
+      return r.stop();
+    },
+  }));
 }

@@ -10,6 +10,7 @@ Usage:
   spanprobe run    [options]   attach probes and export spans
   spanprobe check  [options]   validate config and probe specs; attach nothing
   spanprobe probes             list bundled probes
+  spanprobe gotrace FILE...    convert Go execution traces (runtime/trace) to spans
   spanprobe --version
 
 Run 'spanprobe <command> --help' for a command's options.
@@ -30,6 +31,14 @@ Probes:
       --command CMD         start CMD once probes are attached; stop when it exits
   -c, --config FILE         YAML config (see docs/configuration.md)
       --bpftrace PATH       bpftrace executable (default: bpftrace on PATH)
+      --cache-dir DIR       where ring-buffer probe objects are built (default:
+                            $SPANPROBE_CACHE_DIR, $XDG_CACHE_HOME/spanprobe, ~/.cache/spanprobe)
+
+Go execution traces (see docs/gotrace.md; combinable with probes):
+      --gotrace-dir DIR     convert each .trace file written to DIR once
+      --state-dir DIR       writable folder remembering converted files (default: --spool-dir)
+      --gotrace-frames N    stack frames per span (default 10; 0: none)
+      --gotrace-goroutine-events  goroutine state changes as span events (default off)
 
 Export (default: readable lines on stdout when no endpoint is set):
   -o, --output KIND         console | otlp | file:PATH (repeatable)
@@ -76,6 +85,11 @@ line; exit 2 on the first one.
       --param NAME=VALUE    parameters to validate too (repeatable)
       --binary PATH         shorthand for --param binary=PATH
   -c, --config FILE         config file to check
+      --cache-dir DIR       where ring-buffer probe objects are built
+
+Ring-buffer probes are compiled (when clang is installed) and their objects
+opened without loading: compile errors, missing ring buffers and labels that
+do not fit the record are reported here.
   -h, --help
 `;
 
@@ -83,4 +97,29 @@ line; exit 2 on the first one.
 export const PROBES_HELP = `Usage: spanprobe probes
 
 Lists the bundled probes with their kind and parameters.
+`;
+
+/** `spanprobe gotrace --help`. */
+export const GOTRACE_HELP = `Usage: spanprobe gotrace [options] FILE...
+
+Converts Go execution traces (runtime/trace output, trace.FlightRecorder
+snapshots; Go 1.22 to 1.26) to spans: tasks, regions, logs, GC and
+stop-the-world ranges (see docs/gotrace.md). Exit code 1 when a file cannot
+be parsed or spans were not delivered, 2 for usage errors.
+
+  -o, --output KIND         console | otlp | file:PATH (repeatable; default: console
+                            unless an endpoint is set)
+      --endpoint URL        OTLP/HTTP endpoint (base URL; /v1/traces is added)
+      --protocol P          http/protobuf (default) | http/json
+      --compression C       gzip | none
+      --header NAME=VALUE   extra HTTP header (repeatable)
+      --service-name NAME   service.name (default: OTEL_SERVICE_NAME, else go-trace)
+      --anchor TIME         wall-clock time of the trace's last event, for traces
+                            before Go 1.25 (Unix ns or RFC 3339; default: file mtime)
+      --gotrace-frames N    stack frames per span (default 10; 0: none)
+      --gotrace-goroutine-events  goroutine state changes as span events
+      --flush-timeout MS    export deadline at the end (default 5000)
+      --log-format F        human (default) | json
+      --log-level L         debug | info (default) | warn | error
+  -h, --help
 `;

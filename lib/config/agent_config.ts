@@ -48,7 +48,22 @@ export interface FileConfig {
   spoolMaxBytes?: number;
   /** Prometheus metrics on 127.0.0.1:metricsPort. */
   metricsPort?: number;
+  /** Ring-buffer probes: the build cache folder (`ringbuf.cache_dir`). */
+  ringbufCacheDir?: string;
+  /** Ring-buffer probes: `-D` definitions when building from source (`ringbuf.wakeup`). */
+  ringbufDefines?: Record<string, string>;
+  /** Watched folder of Go execution traces (`--gotrace-dir`). */
+  gotraceDir?: string;
+  /** Writable folder for source state such as converted trace files (`--state-dir`). */
+  stateDir?: string;
 }
+
+/** `ringbuf.wakeup` keys and the spanprobe.bpf.h macros they set. */
+const WAKEUP_DEFINES: Readonly<Record<string, string>> = {
+  interval_ns: "SPANPROBE_WAKEUP_INTERVAL_NS",
+  min_gap_ns: "SPANPROBE_WAKEUP_MIN_GAP_NS",
+  divisor: "SPANPROBE_WAKEUP_DIVISOR",
+};
 
 const SIZE_UNITS: Record<string, number> = {
   "": 1,
@@ -143,6 +158,9 @@ export function parseAgentConfig(path: string, text: string): FileConfig {
     "flush_timeout_ms",
     "stats_interval_ms",
     "metrics_port",
+    "ringbuf",
+    "gotrace_dir",
+    "state_dir",
   ]);
   const cfg: FileConfig = {};
   const probes = k.get("probes")?.value;
@@ -234,12 +252,37 @@ export function parseAgentConfig(path: string, text: string): FileConfig {
   if (ft !== undefined) cfg.flushTimeoutMs = positiveMs(src, ft, "flush_timeout_ms");
   const si = k.get("stats_interval_ms")?.value;
   if (si !== undefined) cfg.statsIntervalMs = positiveMs(src, si, "stats_interval_ms");
+  const gd = k.get("gotrace_dir")?.value;
+  if (gd !== undefined) cfg.gotraceDir = stringValue(src, gd, "gotrace_dir");
+  const sd = k.get("state_dir")?.value;
+  if (sd !== undefined) cfg.stateDir = stringValue(src, sd, "state_dir");
   const mp = k.get("metrics_port")?.value;
   if (mp !== undefined) {
     try {
       cfg.metricsPort = parsePort(String(scalarValue(src, mp, "metrics_port")), "metrics_port:");
     } catch (err) {
       throw src.error(mp, (err as Error).message);
+    }
+  }
+  const rb = k.get("ringbuf")?.value;
+  if (rb !== undefined) {
+    const r = knownKeys(src, rb, "ringbuf", ["cache_dir", "wakeup"]);
+    const cd = r.get("cache_dir")?.value;
+    if (cd !== undefined) {
+      cfg.ringbufCacheDir = stringValue(src, cd, "ringbuf.cache_dir");
+      if (!cfg.ringbufCacheDir.startsWith("/")) throw src.error(cd, "ringbuf.cache_dir must be an absolute path");
+    }
+    const wk = r.get("wakeup")?.value;
+    if (wk !== undefined) {
+      const w = knownKeys(src, wk, "ringbuf.wakeup", Object.keys(WAKEUP_DEFINES));
+      cfg.ringbufDefines = {};
+      for (const [key, { value }] of w) {
+        const v = scalarValue(src, value, `ringbuf.wakeup.${key}`);
+        if (typeof v !== "number" || !Number.isSafeInteger(v) || v < (key === "divisor" ? 1 : 0)) {
+          throw src.error(value, `ringbuf.wakeup.${key} must be an integer ≥ ${key === "divisor" ? 1 : 0}`);
+        }
+        cfg.ringbufDefines[WAKEUP_DEFINES[key]] = key === "divisor" ? String(v) : `${v}ULL`;
+      }
     }
   }
   return cfg;

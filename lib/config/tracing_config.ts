@@ -18,8 +18,9 @@
  * ```
  *
  * Special labels: `trace_id` (16 bytes), `parent_span_id` (8), `span_id` (8),
- * `span_monotonic_timestamp_ns` (8), `span_duration_ns` (8), `span_name`.
- * Every other label becomes an attribute.
+ * `span_monotonic_timestamp_ns` (8), `span_duration_ns` (8), `span_name`, and
+ * spanprobe's `span_status_code` (0 unset, 1 ok, 2 error: a failed kernel
+ * operation can mark its span failed). Every other label becomes an attribute.
  * @module
  */
 import { isMap, isScalar, isSeq } from "yaml";
@@ -54,7 +55,22 @@ export interface TracingConfig {
   path: string;
   spans: SpanConfig[];
   attach: AttachTarget[];
+  /** Keys accepted but not acted on (`metrics`), with file:line: logged by run, printed by check. */
+  warnings: string[];
 }
+
+/**
+ * ebpf_exporter keys spanprobe cannot honour, and what to do instead: an
+ * error naming the key beats a program that runs with half its setup.
+ */
+const UNSUPPORTED_KEYS: Readonly<Record<string, string>> = {
+  kaddrs: "kaddrs (kernel symbol addresses written into kaddr_* variables) is not supported: declare " +
+    "`extern const void SYMBOL __ksym;` in the BPF program and use `(u64)&SYMBOL` (libbpf resolves it at load), " +
+    "then remove kaddrs",
+  cgroup_id_map: "cgroup_id_map (a map of cgroup ids filled from regexps) is not supported: filter in the BPF " +
+    "program (bpf_get_current_cgroup_id()), or decode the id with the cgroup decoder and filter in the collector; " +
+    "then remove cgroup_id_map",
+};
 
 /** Special label names and their required size when decoded the standard way. */
 export const SPECIAL_LABELS: Readonly<Record<string, { size?: number; decoder?: string }>> = {
@@ -64,6 +80,8 @@ export const SPECIAL_LABELS: Readonly<Record<string, { size?: number; decoder?: 
   span_monotonic_timestamp_ns: { size: 8, decoder: "uint" },
   span_duration_ns: { size: 8, decoder: "uint" },
   span_name: {},
+  /** The span's status: 0 unset, 1 ok, 2 error (or `unset`/`ok`/`error` text, e.g. from a static_map). */
+  span_status_code: {},
 };
 
 /** Reads and validates the config at `path`; throws UserError (exit 2) with file and line. */
@@ -199,7 +217,22 @@ function parseAttach(src: YamlSource, node: unknown, what: string, baseDir: stri
 /** Parses config `text` (read from `path`); throws UserError (exit 2) with file and line. */
 export function parseTracingConfig(path: string, text: string): TracingConfig {
   const src = parseYamlSource(path, text);
-  const top = knownKeys(src, src.root, "the config", ["tracing", "metrics"]);
+  const top = knownKeys(src, src.root, "the config", ["tracing", "metrics", ...Object.keys(UNSUPPORTED_KEYS)]);
+  for (const [key, message] of Object.entries(UNSUPPORTED_KEYS)) {
+    const pair = top.get(key);
+    if (pair) throw src.error(pair.keyNode, message);
+  }
+  const warnings: string[] = [];
+  const metrics = top.get("metrics");
+  if (metrics) {
+    const m = plain(metrics.value) as Record<string, unknown[] | undefined> | null;
+    const count = (k: string) => Array.isArray(m?.[k]) ? m![k]!.length : 0;
+    warnings.push(
+      `${where(src, metrics.keyNode)}: metrics (${count("counters")} counters, ${count("histograms")} ` +
+        "histograms) are not exported: spanprobe exports the spans of `tracing` only; run ebpf_exporter for the " +
+        "metrics, or remove the section",
+    );
+  }
   const tracing = top.get("tracing")?.value;
   if (tracing === undefined) throw src.error(src.root, "the config has no `tracing` section");
   const t = knownKeys(src, tracing, "tracing", ["spans", "attach"]);
@@ -241,5 +274,5 @@ export function parseTracingConfig(path: string, text: string): TracingConfig {
   const attach = attachNode === undefined
     ? []
     : seqItems(src, attachNode, "tracing.attach").map((n, i) => parseAttach(src, n, `tracing.attach[${i}]`, absBase));
-  return { path, spans, attach };
+  return { path, spans, attach, warnings };
 }

@@ -158,7 +158,7 @@ export function createSender(o: SenderOptions): Sender {
       healthy = true; // the destination answers; it refused this batch
       failures = 0;
     }
-    health.failed(result.status ? `refused: http ${result.status}` : `not answering: ${result.error}`);
+    health.failed(result.status ? `refused: http ${result.status}` : `failed: ${result.error}`);
     counters.inc("export_batches_failed");
     counters.drop(o.dropReason(result), held.spans);
     const fields = {

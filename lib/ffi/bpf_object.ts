@@ -94,6 +94,19 @@ export interface LoadOptions {
   logger: Logger;
   /** Absolute path of libbpf.so.1 (searched when omitted). */
   libbpfPath?: string;
+  /**
+   * The object's bytes, when libbpf cannot open `path` itself (an object
+   * embedded in the compiled binary lives in Deno's virtual file system);
+   * `path` then only names it in messages.
+   */
+  bytes?: Uint8Array<ArrayBuffer>;
+}
+
+/** `bpf_object__open_file`, or `bpf_object__open_mem` when the bytes are given; NULL + errno on failure. */
+function openObject(lib: Libbpf, path: string, bytes?: Uint8Array<ArrayBuffer>): Deno.PointerValue {
+  return bytes
+    ? lib.sym.bpf_object__open_mem(bytes, BigInt(bytes.length), null)
+    : lib.sym.bpf_object__open_file(cstr(path), null);
 }
 
 /**
@@ -112,7 +125,7 @@ export function loadBpfObject(path: string, options: LoadOptions): BpfObject {
   const s = lib.sym;
 
   const opened = withLibbpfLog(logger, () => {
-    const obj = s.bpf_object__open_file(cstr(path), null);
+    const obj = openObject(lib, path, options.bytes);
     return { obj, err: isNull(obj) ? errno() : 0 };
   });
   const obj = opened.result.obj;
@@ -215,6 +228,7 @@ export function loadBpfObject(path: string, options: LoadOptions): BpfObject {
     });
   }
 
+  const keepAlive = options.bytes; // libbpf may refer to the buffer until close
   const object: BpfObject = {
     path,
     libbpf: lib,
@@ -232,17 +246,7 @@ export function loadBpfObject(path: string, options: LoadOptions): BpfObject {
       }
       return wrapMap(lib, name, m);
     },
-    btfVarSize(name) {
-      const btf = s.bpf_object__btf(obj);
-      if (isNull(btf)) return undefined;
-      const id = s.btf__find_by_name_kind(btf, cstr(name), BTF_KIND.VAR);
-      if (id <= 0) return undefined;
-      const t = s.btf__type_by_id(btf, id);
-      if (isNull(t)) return undefined;
-      const typeId = new Deno.UnsafePointerView(t).getUint32(8);
-      const size = Number(s.btf__resolve_size(btf, typeId));
-      return size > 0 ? size : undefined;
-    },
+    btfVarSize: (name) => btfVarSizeOf(s, obj, name),
     attachAll(targets = []) {
       if (closed) throw new Error(`BPF object ${path} is closed`);
       for (const t of targets) {
@@ -294,6 +298,7 @@ export function loadBpfObject(path: string, options: LoadOptions): BpfObject {
       closed = true;
       destroyLinks();
       withLibbpfLog(logger, () => s.bpf_object__close(obj));
+      void keepAlive;
     },
     async closeAsync() {
       if (closed) return;
@@ -305,6 +310,68 @@ export function loadBpfObject(path: string, options: LoadOptions): BpfObject {
     },
   };
   return object;
+}
+
+/** What an opened but not loaded object declares: checked by `spanprobe check`. */
+export interface BpfObjectInfo {
+  readonly path: string;
+  /** Programs: name and section. */
+  readonly programs: readonly { name: string; section: string }[];
+  /** Map names (internal ones such as `.rodata` included) and their types. */
+  readonly maps: ReadonlyMap<string, number>;
+  /** Size in bytes of the BTF global variable `name`, when the object declares one. */
+  btfVarSize(name: string): number | undefined;
+}
+
+function btfVarSizeOf(s: Libbpf["sym"], obj: Deno.PointerObject, name: string): number | undefined {
+  const btf = s.bpf_object__btf(obj);
+  if (isNull(btf)) return undefined;
+  const id = s.btf__find_by_name_kind(btf, cstr(name), BTF_KIND.VAR);
+  if (id <= 0) return undefined;
+  const t = s.btf__type_by_id(btf, id);
+  if (isNull(t)) return undefined;
+  const typeId = new Deno.UnsafePointerView(t).getUint32(8);
+  const size = Number(s.btf__resolve_size(btf, typeId));
+  return size > 0 ? size : undefined;
+}
+
+/**
+ * Opens the object at `path` without loading it (nothing reaches the
+ * kernel: no privilege needed), hands what it declares to `use`, and closes
+ * it. Throws a UserError when it is not a usable BPF object.
+ */
+export function inspectBpfObject<T>(path: string, options: LoadOptions, use: (info: BpfObjectInfo) => T): T {
+  const { logger } = options;
+  let lib: Libbpf;
+  try {
+    lib = openLibbpf(options.libbpfPath);
+  } catch (e) {
+    throw new UserError((e as Error).message, 2);
+  }
+  installLibbpfLog(lib, logger);
+  const s = lib.sym;
+  const opened = withLibbpfLog(logger, () => {
+    const obj = openObject(lib, path, options.bytes);
+    return { obj, err: isNull(obj) ? errno() : 0 };
+  });
+  const obj = opened.result.obj;
+  if (isNull(obj)) throw openError(path, opened.result.err || 22, opened.lines);
+  try {
+    const programs: { name: string; section: string }[] = [];
+    for (let p = s.bpf_object__next_program(obj, null); !isNull(p); p = s.bpf_object__next_program(obj, p)) {
+      programs.push({
+        name: readCString(s.bpf_program__name(p)),
+        section: readCString(s.bpf_program__section_name(p)),
+      });
+    }
+    const maps = new Map<string, number>();
+    for (let m = s.bpf_object__next_map(obj, null); !isNull(m); m = s.bpf_object__next_map(obj, m)) {
+      maps.set(readCString(s.bpf_map__name(m)), s.bpf_map__type(m));
+    }
+    return use({ path, programs, maps, btfVarSize: (name) => btfVarSizeOf(s, obj, name) });
+  } finally {
+    withLibbpfLog(logger, () => s.bpf_object__close(obj));
+  }
 }
 
 function wrapMap(lib: Libbpf, name: string, m: Deno.PointerObject): BpfMap {

@@ -18,6 +18,11 @@ const SYMBOLS = {
     parameters: ["buffer", "pointer"],
     result: "pointer",
   },
+  /** Opens an object from memory (the objects embedded in the compiled binary: libbpf cannot see its files). */
+  bpf_object__open_mem: {
+    parameters: ["buffer", "usize", "pointer"],
+    result: "pointer",
+  },
   bpf_object__load: { parameters: ["pointer"], result: "i32" },
   bpf_object__close: { parameters: ["pointer"], result: "void" },
   bpf_object__btf: { parameters: ["pointer"], result: "pointer" },

@@ -29,7 +29,10 @@ export type CounterName =
   | "spool_batches_recovered"
   | "spool_spans_recovered"
   | "spool_corrupt_files"
-  | "spool_foreign_files";
+  | "spool_foreign_files"
+  | "gotrace_files"
+  | "gotrace_files_failed"
+  | "gotrace_files_truncated";
 
 /** Why spans or events were dropped. */
 export type DropReason = string;

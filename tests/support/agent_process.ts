@@ -5,7 +5,7 @@
  * @module
  */
 import { ok } from "node:assert/strict";
-import { ROOT, sandboxFlags } from "./ebpf.ts";
+import { ROOT, sandboxEnv, sandboxFlags } from "./ebpf.ts";
 
 /** A running agent: its stderr log lines so far, and how to stop it. */
 export interface Agent {
@@ -13,7 +13,7 @@ export interface Agent {
   stop(): Promise<number>;
 }
 
-/** Starts the CLI under the launcher's flags and resolves once it logs "running". */
+/** Starts the CLI under the launcher's flags and environment and resolves once it logs "running". */
 export async function startAgent(args: string[]): Promise<Agent> {
   const flags = sandboxFlags(args);
   ok(flags.includes("--allow-ffi"), "eBPF probes through libbpf get FFI");
@@ -21,6 +21,7 @@ export async function startAgent(args: string[]): Promise<Agent> {
     args: ["run", ...flags, `${ROOT}main.ts`, ...args, "--log-format", "json"],
     stdout: "null",
     stderr: "piped",
+    env: sandboxEnv(args),
   }).spawn();
   const killer = setTimeout(() => child.kill("SIGKILL"), 120_000);
   const logs: string[] = [];

@@ -4,8 +4,8 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { permissionFlags } from "../../lib/permissions.ts";
-import { permissionsForCommand } from "../../scripts/launch.ts";
+import { permissionFlags, type PermissionOptions } from "../../lib/permissions.ts";
+import { launchEnv, permissionsForCommand } from "../../scripts/launch.ts";
 
 /** The repository root. */
 export const ROOT: string = fileURLToPath(new URL("../../", import.meta.url));
@@ -119,11 +119,13 @@ export async function runSpanprobe(
   options: { permissions?: string[]; env?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const permissions = options.permissions ?? sandboxFlags(args, options.env);
+  // what the launcher adds to the agent's environment (the build cache folder it resolved)
+  const launcherEnv = options.permissions ? {} : sandboxEnv(args, options.env);
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...permissions, `${ROOT}main.ts`, ...args],
     stdout: "piped",
     stderr: "piped",
-    env: options.env,
+    env: { ...launcherEnv, ...options.env },
   }).spawn();
   const timer = setTimeout(() => {
     try {
@@ -138,11 +140,40 @@ export async function runSpanprobe(
 
 /** The production permission flags for `spanprobe ARGS` (what `deno task start` would use). */
 export function sandboxFlags(args: string[], env: Record<string, string> = {}): string[] {
-  const [command, ...rest] = args;
-  const minimal = permissionFlags({ read: [`${ROOT}probes`] });
+  const minimal = () => permissionFlags({ read: [`${ROOT}probes`] });
+  const options = sandboxOptions(args, env);
+  if (!options) return minimal();
   try {
-    return permissionFlags(permissionsForCommand(command, rest, (k) => env[k]));
+    return permissionFlags(options);
   } catch {
-    return minimal; // a bad command line: the agent itself reports it
+    return minimal(); // a value the launcher refuses: the agent itself reports it
+  }
+}
+
+const CACHE_ENV = ["SPANPROBE_CACHE_DIR", "XDG_CACHE_HOME", "HOME"];
+
+/**
+ * What the launcher adds to the agent's environment for `spanprobe ARGS`:
+ * the build cache folder it resolved and granted (`SPANPROBE_CACHE_DIR`; the
+ * sandboxed agent cannot read HOME). Pass it as `env` with
+ * {@linkcode sandboxFlags} when spawning the agent yourself.
+ */
+export function sandboxEnv(args: string[], env: Record<string, string> = {}): Record<string, string> {
+  return launchEnv(sandboxOptions(args, env) ?? { read: [] });
+}
+
+/**
+ * The launcher's permission options for `spanprobe ARGS` (its environment:
+ * `env`, and this process's cache variables), or undefined for a command line
+ * it refuses (the agent itself then reports it).
+ */
+export function sandboxOptions(args: string[], env: Record<string, string> = {}): PermissionOptions | undefined {
+  const [command, ...rest] = args;
+  // `env`, plus where this process's user cache is (as the launcher would see it)
+  const getEnv = (k: string) => env[k] ?? (CACHE_ENV.includes(k) ? Deno.env.get(k) : undefined);
+  try {
+    return permissionsForCommand(command, rest, getEnv);
+  } catch {
+    return undefined;
   }
 }

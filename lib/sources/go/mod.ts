@@ -31,10 +31,11 @@ export interface GoProbeOptions {
   /** probes/go.yaml (or another Go probe spec). */
   specPath: string;
   /**
-   * Builds probes/go.bpf.c and gives the object's path; called once the
-   * target checked out (the agent builds objects: a source does not).
+   * Finds or builds the object of probes/go.bpf.c (its path; its bytes when
+   * libbpf must open it from memory); called once the target checked out
+   * (the agent provides objects: a source does not build them).
    */
-  buildObject: () => Promise<string>;
+  buildObject: () => Promise<{ objectPath: string; bytes?: Uint8Array<ArrayBuffer> }>;
   spec?: GoSpec;
   /**
    * Also attach the spec's `context` functions (runtime.newproc1): goroutines created while a
@@ -94,8 +95,8 @@ export async function openGoProbe(o: GoProbeOptions): Promise<GoProbeRun> {
     missing: target.missing,
     db_system: target.dbSystem,
   });
-  const objectPath = await o.buildObject();
-  const obj: BpfObject = loadBpfObject(objectPath, { logger, libbpfPath: o.libbpfPath });
+  const { objectPath, bytes } = await o.buildObject();
+  const obj: BpfObject = loadBpfObject(objectPath, { logger, libbpfPath: o.libbpfPath, bytes });
   let reader: RingReader | undefined;
   try {
     const declared = obj.btfVarSize(`spanprobe_record__${spec.ringbuf}`);

@@ -22,6 +22,8 @@ import { sysPathExists } from "../../ffi/sysfs.ts";
 import type { Counters } from "../../telemetry/counters.ts";
 import type { Logger } from "../../telemetry/log.ts";
 import { buildBpfObject, type BuildOptions } from "./build.ts";
+import { bpfCacheDir, resolveCacheDir } from "./cache_dir.ts";
+import { embeddedObject } from "./embedded.ts";
 import { syncMonotonic } from "../../ffi/mono_clock.ts";
 import { createRingWaiter, MAX_WAIT_MS } from "../../ffi/ring_wait.ts";
 import { openSpanRing, type SpanOutput, type SpanRing } from "./span_ring.ts";
@@ -29,8 +31,18 @@ import { openStatsReader, type StatsReader } from "../../ffi/ringbuf_stats.ts";
 
 export { buildBpfObject, type BuildOptions } from "./build.ts";
 
-/** Where objects are built by default: `.cache/bpf` of this repository. */
-const DEFAULT_CACHE_DIR = new URL("../../../.cache/bpf", import.meta.url).pathname;
+/** Where objects are built when the caller names no folder: the user's cache (cache_dir.ts). */
+function defaultCacheDir(): string {
+  return bpfCacheDir(resolveCacheDir({
+    env: (k) => {
+      try {
+        return Deno.env.get(k);
+      } catch {
+        return undefined; // not permitted: unset
+      }
+    },
+  }));
+}
 
 /** The longest wait while records are flowing (ms): bounds the delay of records submitted without a wakeup. */
 const ACTIVE_WAIT_MS = 10;
@@ -50,7 +62,7 @@ export interface RingbufProbeOptions {
   counters: Counters;
   /** Absolute path of libbpf.so.1 (searched in the standard directories otherwise). */
   libbpfPath?: string;
-  /** Where built objects and vmlinux.h go (default: `.cache/bpf` of this repository). */
+  /** Where built objects and vmlinux.h go (default: `bpf/` of the user's cache folder, see cache_dir.ts). */
   cacheDir?: string;
   build?: BuildOptions;
   /** Attach targets, added to (and overriding by program) the config's `tracing.attach`. */
@@ -108,19 +120,52 @@ function mergeTargets(fromConfig: AttachTarget[], extra: AttachTarget[] = []): A
   return [...byProgram.values()];
 }
 
-/** The object to load: the one given, or built from the source given, or found (or built) next to the config. */
-async function locateObject(options: RingbufProbeOptions): Promise<{ objectPath: string; sourcePath?: string }> {
+/** Whether `path` exists: Deno's view first (it sees the compiled binary's embedded files), else libc's. */
+function fileExists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    return sysPathExists(path);
+  }
+}
+
+/** A ring-buffer probe's object: a file, or bytes libbpf opens from memory (an embedded prebuilt object). */
+export interface ProbeObject {
+  objectPath: string;
+  sourcePath?: string;
+  /** Set for objects libbpf cannot open by path (embedded in the compiled binary). */
+  bytes?: Uint8Array<ArrayBuffer>;
+}
+
+/**
+ * The object of a ring-buffer probe: `objectPath`, else `sourcePath` built
+ * into the cache, else NAME.bpf.o (prebuilt, e.g. shipped with an
+ * ebpf_exporter config) or NAME.bpf.c beside NAME.yaml — for a bundled probe
+ * the object prebuilt from that very source by `deno task compile` when there
+ * is one (no clang needed), else built.
+ */
+export async function resolveProbeObject(
+  options: Pick<RingbufProbeOptions, "objectPath" | "sourcePath" | "configPath" | "cacheDir" | "build" | "logger">,
+): Promise<ProbeObject> {
   let objectPath = options.objectPath;
   let sourcePath = options.sourcePath;
   if (!objectPath && !sourcePath) {
     // Next to the config: NAME.bpf.o when prebuilt, else NAME.bpf.c to build.
     const base = options.configPath.replace(/\.ya?ml$/, "");
     // beside the config means inside its folder by real path, headers too (no link out of it)
-    if (sysPathExists(`${base}.bpf.o`)) {
-      objectPath = fileInSpecFolder(options.configPath, `${base}.bpf.o`, "BPF object");
-    } else if (sysPathExists(`${base}.bpf.c`)) {
+    if (fileExists(`${base}.bpf.o`)) objectPath = fileInSpecFolder(options.configPath, `${base}.bpf.o`, "BPF object");
+    else if (fileExists(`${base}.bpf.c`)) {
       sourcePath = fileInSpecFolder(options.configPath, `${base}.bpf.c`, "BPF source");
       checkBpfIncludes(options.configPath, sourcePath);
+      if (Object.keys(options.build?.defines ?? {}).length === 0) {
+        const embedded = await embeddedObject(sourcePath);
+        if (embedded) {
+          options.logger.debug("using the prebuilt object", { source: sourcePath, object: embedded.path });
+          return { objectPath: embedded.path, sourcePath, bytes: embedded.bytes };
+        }
+      }
     } else {
       throw new UserError(
         `no BPF program for ${options.configPath}: expected ${base}.bpf.c (or a prebuilt ${base}.bpf.o) next to it`,
@@ -129,7 +174,7 @@ async function locateObject(options: RingbufProbeOptions): Promise<{ objectPath:
     }
   }
   if (!objectPath) {
-    objectPath = await buildBpfObject(sourcePath!, options.cacheDir ?? DEFAULT_CACHE_DIR, options.build);
+    objectPath = await buildBpfObject(sourcePath!, options.cacheDir ?? defaultCacheDir(), options.build);
     options.logger.debug("built BPF object", { source: sourcePath, object: objectPath });
   }
   return { objectPath, sourcePath };
@@ -137,21 +182,22 @@ async function locateObject(options: RingbufProbeOptions): Promise<{ objectPath:
 
 /**
  * Loads, checks and attaches a ring-buffer probe; spans flow once it
- * returns. Config problems (missing ring buffer, label sizes that do not add
- * up to the record size) throw a UserError (exit 2) naming the config, the
- * ring buffer and both sizes; nothing is left attached on any error.
+ * returns. Config problems (missing ring buffer, labels longer than the
+ * record) throw a UserError (exit 2) naming the config, the ring buffer and
+ * both sizes; nothing is left attached on any error.
  */
 export async function openRingbufProbe(options: RingbufProbeOptions): Promise<RingbufProbeRun> {
   const { logger, counters } = options;
   const config = options.config ?? loadTracingConfig(options.configPath);
-  const { objectPath, sourcePath } = await locateObject(options);
+  for (const w of config.warnings) logger.warn(w, { config: config.path });
+  const { objectPath, sourcePath, bytes } = await resolveProbeObject(options);
   const clocks = options.clocks ?? createClockOffsets();
   const batchSize = options.batchSize ?? 1024;
   const pollMs = Math.min(options.pollTimeoutMs ?? MAX_WAIT_MS, MAX_WAIT_MS);
   const statsEvery = options.statsIntervalMs ?? 1000;
   const resyncEvery = options.clockResyncMs ?? 10_000;
 
-  const obj: BpfObject = loadBpfObject(objectPath, { logger, libbpfPath: options.libbpfPath });
+  const obj: BpfObject = loadBpfObject(objectPath, { logger, libbpfPath: options.libbpfPath, bytes });
   const rings: SpanRing[] = [];
   let stats: StatsReader | undefined;
   const output: SpanOutput = { spans: [], wallOffset: 0n };

@@ -19,8 +19,26 @@ const ZERO8 = "0000000000000000";
 const ZERO16 = ZERO8 + ZERO8;
 /** The largest time OTLP can carry (fixed64). */
 const U64_MAX = (1n << 64n) - 1n;
-/** The status of every ring-buffer span (shared, frozen: one allocation less per span). */
-const UNSET_STATUS = Object.freeze({ code: StatusCode.UNSET });
+/** The statuses of ring-buffer spans by code (shared, frozen: one allocation less per span). */
+const STATUSES = [
+  Object.freeze({ code: StatusCode.UNSET }),
+  Object.freeze({ code: StatusCode.OK }),
+  Object.freeze({ code: StatusCode.ERROR }),
+] as const;
+const UNSET_STATUS = STATUSES[0];
+/** `span_status_code` values as text (after a static_map, say) and their codes. */
+const STATUS_NAMES: Readonly<Record<string, number>> = { unset: 0, ok: 1, error: 2, "0": 0, "1": 1, "2": 2 };
+
+/** The span status for a decoded `span_status_code`: 0/unset, 1/ok, 2/error (OTLP's codes). */
+export function statusOf(v: unknown): (typeof STATUSES)[number] {
+  const code = typeof v === "number" || typeof v === "bigint" ? Number(v) : STATUS_NAMES[String(v).toLowerCase()];
+  if (code !== 0 && code !== 1 && code !== 2) {
+    throw new DecodeError(
+      `span_status_code: expected 0 (unset), 1 (ok) or 2 (error), got ${JSON.stringify(String(v))}`,
+    );
+  }
+  return STATUSES[code];
+}
 
 /** Decodes the records of one span config. */
 export interface RecordDecoder {
@@ -42,6 +60,7 @@ interface Draft {
   ts: bigint | undefined;
   dur: bigint;
   name: string;
+  status: SpanData["status"];
   attributes: Attributes;
 }
 
@@ -76,8 +95,18 @@ function bigText(v: unknown, label: string): bigint {
   throw new DecodeError(`${label}: expected an unsigned integer, got ${JSON.stringify(v)}`);
 }
 
-/** Compiles `config` into a record decoder whose spans carry `resource`. */
-export function compileRecordDecoder(config: SpanConfig, resource: Resource, env: DecoderEnv = {}): RecordDecoder {
+/**
+ * Compiles `config` into a record decoder whose spans carry `resource`.
+ * Records longer than the labels are decoded by their labelled prefix (as
+ * ebpf_exporter does); `onLongRecord` hears of the first such record, with
+ * its length. Shorter records are a DecodeError.
+ */
+export function compileRecordDecoder(
+  config: SpanConfig,
+  resource: Resource,
+  env: DecoderEnv = {},
+  onLongRecord?: (len: number) => void,
+): RecordDecoder {
   const steps: Step[] = [];
   const fast: FastPath = { trace: -1, parent: -1, span: -1, ts: -1, dur: -1 };
   let pos = 0;
@@ -135,6 +164,14 @@ export function compileRecordDecoder(config: SpanConfig, resource: Resource, env
         }
         break;
       }
+      case "span_status_code":
+        steps.push((b, o, d) => {
+          const v = chain(b, o + at);
+          if (v === null) return false;
+          d.status = statusOf(v);
+          return true;
+        });
+        break;
       case "span_name":
         steps.push((b, o, d) => {
           const v = chain(b, o + at);
@@ -155,12 +192,27 @@ export function compileRecordDecoder(config: SpanConfig, resource: Resource, env
   const recordSize = config.recordSize;
   const defaultName = config.name;
   const stepCount = steps.length;
-  const d: Draft = { traceId: "", parentSpanId: "", spanId: "", ts: undefined, dur: 0n, name: "", attributes: {} };
+  let longSeen = false;
+  const d: Draft = {
+    traceId: "",
+    parentSpanId: "",
+    spanId: "",
+    ts: undefined,
+    dur: 0n,
+    name: "",
+    status: UNSET_STATUS,
+    attributes: {},
+  };
 
   return {
     config,
     decode(data, off, len, wallOffsetNs, nowNs) {
-      if (len !== recordSize) {
+      if (len > recordSize) {
+        if (!longSeen) {
+          longSeen = true;
+          onLongRecord?.(len);
+        }
+      } else if (len < recordSize) {
         throw new DecodeError(
           `record of ${len} bytes in ring buffer "${config.ringbuf}", but span "${config.name}" ` +
             `(${config.where}) has labels for ${recordSize} bytes`,
@@ -175,6 +227,7 @@ export function compileRecordDecoder(config: SpanConfig, resource: Resource, env
       d.ts = fast.ts < 0 ? undefined : readU64(data, off + fast.ts);
       d.dur = fast.dur < 0 ? 0n : readU64(data, off + fast.dur);
       d.name = defaultName;
+      d.status = UNSET_STATUS;
       d.attributes = {};
       for (let i = 0; i < stepCount; i++) {
         if (!steps[i](data, off, d)) return null;
@@ -204,7 +257,7 @@ export function compileRecordDecoder(config: SpanConfig, resource: Resource, env
         startNs,
         endNs,
         attributes: d.attributes,
-        status: UNSET_STATUS,
+        status: d.status,
         resource,
       };
       if (parent !== undefined) span.parentSpanId = parent;
