@@ -285,6 +285,26 @@ Deno.test({
         }
       });
 
+      await t.step("--pid: the agent ends by itself when the traced program exits, spans delivered", async () => {
+        receiver.clear();
+        const short = await startGoProgram(bin);
+        const agent = await startAgent([
+          "run",
+          "--probe",
+          "go",
+          "--pid",
+          String(short.pid),
+          "--endpoint",
+          receiver.baseUrl,
+        ]);
+        strictEqual(await get(`http://127.0.0.1:${short.ready[0]}/ok`), 200);
+        await receiver.waitForSpans(1, 20_000);
+        await short.kill();
+        strictEqual(await agent.exited, 0, agent.logs.join("\n"));
+        ok(agent.logs.some((l) => l.includes("traced Go process exited")), agent.logs.join("\n"));
+        strictEqual(receiver.spans.length, 1);
+      });
+
       await t.step("clear errors through the CLI: stripped, not Go, Go without net/http, bad usage", async () => {
         const stripped = await buildGoProgram("go_http", dir, ["-ldflags=-s -w"], "go_http_stripped");
         const plain = await buildGoProgram("go_plain", dir);

@@ -10,7 +10,10 @@ import { ROOT, sandboxEnv, sandboxFlags } from "./ebpf.ts";
 /** A running agent: its stderr log lines so far, and how to stop it. */
 export interface Agent {
   logs: string[];
+  /** SIGTERM (unless it exited already) and wait; resolves with the exit code. */
   stop(): Promise<number>;
+  /** The exit code once the agent exits by itself. */
+  exited: Promise<number>;
 }
 
 /** Starts the CLI under the launcher's flags and environment and resolves once it logs "running". */
@@ -44,14 +47,19 @@ export async function startAgent(args: string[]): Promise<Agent> {
     failed(new Error(`agent exited before running:\n${logs.join("\n")}`));
   })();
   await started;
+  const exited = child.status.then(async (s) => {
+    await reading;
+    clearTimeout(killer);
+    return s.code;
+  });
   return {
     logs,
+    exited,
     async stop() {
-      child.kill("SIGTERM");
-      const status = await child.status;
-      await reading;
-      clearTimeout(killer);
-      return status.code;
+      try {
+        child.kill("SIGTERM");
+      } catch { /* exited already */ }
+      return await exited;
     },
   };
 }
