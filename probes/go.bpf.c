@@ -8,7 +8,8 @@
  * the function's machine code (lib/sources/go/x86_length.ts):
  *
  *   net/http.serverHandler.ServeHTTP(sh, rw ResponseWriter, req *Request)
- *       entry: RDI = req, RCX = rw's data (*response)   return: response.status
+ *       entry: RDI = req, RBX/RCX = rw (itab, data)      return: the status, from HTTP/1's
+ *       *response or HTTP/2's *http2responseWriter (told apart by the itab's hash)
  *   net/http.(*Transport).RoundTrip(t, req *Request) (*Response, error)
  *       entry: RBX = req                                 return: RAX = *Response, RBX = error's itab
  *   database/sql.(*DB).queryDC(db, ctx, txctx, dc, release, query string, args)
