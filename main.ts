@@ -17,6 +17,8 @@ import {
   parseSize,
 } from "./lib/config/agent_config.ts";
 import { openSpool, type Spool } from "./lib/export/spool.ts";
+import { resolveMetrics } from "./lib/metrics/metrics_config.ts";
+import { createSpanMetricsOutput } from "./lib/metrics/span_metrics_output.ts";
 import { listBundledProbes } from "./lib/config/probe_catalog.ts";
 import { loadProbeSpec } from "./lib/config/probe_spec.ts";
 import { UserError } from "./lib/core/errors.ts";
@@ -154,8 +156,23 @@ async function runCommand(args: string[]): Promise<number> {
       }
     }
   }
+  const metricsPlan = resolveMetrics({
+    mode: values.metrics ?? file.metrics,
+    collector: exportConfig.outputs.some((x) => x.kind === "otlp"),
+    prometheusPort: metricsPort !== undefined,
+    endpoint,
+    protocol: values.protocol ?? file.protocol,
+    compression: values.compression ?? file.compression,
+    headers,
+    env,
+  });
+  redactor.addUrl(env("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"));
+  learnSecrets(metricsPlan.otlp?.headers, metricsPlan.otlp?.endpoint);
   const sink = buildSink(exportConfig, { logger, counters, reliability: { maxQueueSpans, maxQueueBytes, spool } });
   const serviceName = values["service-name"] ?? file.serviceName ?? env("OTEL_SERVICE_NAME");
+  const spanMetrics = createSpanMetricsOutput(metricsPlan, { counters, logger, scopeVersion: VERSION });
+  const metricAttributes: Record<string, readonly string[]> = {};
+  for (const p of probes) if (p.spec?.metricAttributes.length) metricAttributes[p.spec.name] = p.spec.metricAttributes;
   return await runAgent({
     start: async () => {
       const runs = probes.length
@@ -197,6 +214,8 @@ async function runCommand(args: string[]): Promise<number> {
     flushTimeoutMs: positiveNumber(values["flush-timeout"], "--flush-timeout") ?? file.flushTimeoutMs,
     statsIntervalMs: statsS !== undefined ? statsS * 1000 : file.statsIntervalMs,
     metricsPort,
+    spanMetrics,
+    metricAttributes,
     durationMs: durationS !== undefined ? durationS * 1000 : undefined,
     stop: env(WATCH_STDIN_ENV) === "1" ? watchParentPipe() : undefined,
   });

@@ -4,7 +4,10 @@
  * — framing, exact parsing, events, span builder, OTLP/protobuf encoding and
  * HTTP — to a loopback receiver in another process, with this process pinned
  * to one core. In the same run, a bare `JSON.parse` loop over the same lines
- * is the reference. Reports medians of several runs.
+ * is the reference. Reports medians of several runs. Each run also runs the
+ * pipeline with span metrics on (every span recorded as the agent records
+ * it, then one collection encoded as OTLP and as Prometheus text) and reports
+ * their cost against the same run's pipeline without them.
  *
  * This VM's host takes CPU time away at times (steal: up to 60 % measured
  * during runs), so each rate is reported three ways: per wall-clock second,
@@ -21,6 +24,9 @@ import { fileURLToPath } from "node:url";
 import { loadProbeSpec } from "../lib/config/probe_spec.ts";
 import { createOtlpHttpSink } from "../lib/export/otlp_http.ts";
 import { sinkStream } from "../lib/export/sink.ts";
+import { encodeOtlpMetricsProto } from "../lib/metrics/otlp_metrics_proto.ts";
+import { createSpanMetricsOutput } from "../lib/metrics/span_metrics_output.ts";
+import type { SpanData } from "../lib/core/span_data.ts";
 import { bpftraceSpanPipeline } from "../lib/sources/bpftrace/mod.ts";
 import { createResourceCache } from "../lib/spans/resources.ts";
 import { createCounters } from "../lib/telemetry/counters.ts";
@@ -103,8 +109,29 @@ async function jsonParseReference(): Promise<Rates> {
   return per(lines.length, t);
 }
 
-async function pipelineRun(): Promise<{ events: Rates; spans: Rates }> {
+async function pipelineRun(withMetrics = false): Promise<{ events: Rates; spans: Rates; metricsShare: number }> {
   const counters = createCounters();
+  const metrics = withMetrics
+    ? createSpanMetricsOutput({ mode: "prometheus", prometheus: true, warnings: [] }, {
+      counters,
+      logger: silentLogger,
+    })
+    : undefined;
+  // as in the agent (lib/agent/run_agent.ts): spans are counted, and recorded in the metrics, on their way to export;
+  // the time spent in the metrics is measured inside the run too (a share that host steal cannot skew)
+  let metricsMs = 0;
+  const counted = () =>
+    new TransformStream<SpanData[], SpanData[]>({
+      transform(spans, c) {
+        counters.inc("spans_ended", spans.length);
+        if (metrics) {
+          const t0 = performance.now();
+          metrics.record(spans);
+          metricsMs += performance.now() - t0;
+        }
+        c.enqueue(spans);
+      },
+    });
   const chunkSize = 64 * 1024;
   let offset = 0;
   const source = new ReadableStream<Uint8Array>({
@@ -122,31 +149,46 @@ async function pipelineRun(): Promise<{ events: Rates; spans: Rates }> {
       logger: silentLogger,
       counters,
       params: { binary: "/usr/bin/app" },
-    }).pipeTo(sinkStream(sink));
+    }).pipeThrough(counted()).pipeTo(sinkStream(sink));
     await sink.shutdown(Date.now() + 60_000);
+    if (metrics) {
+      const t0 = performance.now();
+      encodeOtlpMetricsProto(metrics.store.collect("cumulative"));
+      metrics.prometheusText!();
+      metricsMs += performance.now() - t0;
+    }
   });
   const spans = counters.get("spans_exported");
   const events = counters.get("events_in");
   if (spans !== requests) {
     throw new Error(`expected ${requests} spans exported, got ${spans} (${JSON.stringify(counters.snapshot())})`);
   }
-  return { events: per(events, t), spans: per(spans, t) };
+  return { events: per(events, t), spans: per(spans, t), metricsShare: metricsMs / 1000 / t.wall };
 }
 
 await pipelineRun(); // warm-up
 const ref: Rates[] = [];
 const ev: Rates[] = [];
 const sp: Rates[] = [];
+const withMetrics: Rates[] = [];
+const metricsShares: number[] = [];
 const k = (n: number) => `${Math.round(n / 1000)}k`;
 for (let i = 0; i < runs; i++) {
   ref.push(await jsonParseReference());
-  const r = await pipelineRun();
+  // metrics off and on in turn, the order swapped every run (the second of two runs tends to be faster)
+  const first = await pipelineRun(i % 2 === 1);
+  const second = await pipelineRun(i % 2 === 0);
+  const [r, m] = i % 2 === 1 ? [second, first] : [first, second];
   ev.push(r.events);
   sp.push(r.spans);
+  withMetrics.push(m.events);
+  metricsShares.push(m.metricsShare);
   console.log(
     `run ${i + 1}: JSON.parse ${k(ref[i].wall)} lines/s | pipeline ${k(r.events.wall)} events/s wall, ${
       k(r.events.cpu)
-    } per CPU-second, ${k(r.events.avail)} per available second; ${k(r.spans.wall)} spans/s wall`,
+    } per CPU-second, ${k(r.events.avail)} per available second; ${k(r.spans.wall)} spans/s wall; with span metrics ${
+      k(withMetrics[i].cpu)
+    } events per CPU-second, ${(100 * m.metricsShare).toFixed(1)} % of that run's time in the metrics`,
   );
 }
 const stats = await (await fetch(`http://127.0.0.1:${port}/`)).json();
@@ -169,6 +211,16 @@ for (
   );
 }
 const ratio = median(ev.map((e, i) => e.cpu / ref[i].cpu));
+const metricsCost = median(withMetrics.map((m, i) => 1 - m.cpu / ev[i].cpu));
+const metricsShare = median(metricsShares);
+console.log(
+  `  span metrics on (events/s per CPU-second): ${fmt(med(withMetrics, "cpu"))}; throughput cost vs off, same runs: ${
+    (100 * metricsCost).toFixed(1)
+  } % (median of per-run ratios, order alternating); time inside the metrics: ${
+    (100 * metricsShare).toFixed(1)
+  } % of the run` +
+    ` (median); target ≤ 10 %: ${Math.max(metricsCost, metricsShare) <= 0.1 ? "met" : "NOT met"}`,
+);
 console.log(`  ratio pipeline/JSON.parse (same run, CPU time): ${ratio.toFixed(2)}`);
 console.log(`  receiver got ${fmt(stats.requests)} requests, ${(stats.bytes / 2 ** 20).toFixed(1)} MiB`);
 const best = Math.max(med(ev, "wall"), med(ev, "avail"));

@@ -19,6 +19,7 @@ import { type GrantPath, permissionFlags, type PermissionOptions } from "../lib/
 import { parseProbeSpec } from "../lib/config/probe_spec.ts";
 import { WATCH_STDIN_ENV } from "../lib/agent/parent_watch.ts";
 import { UserError } from "../lib/core/errors.ts";
+import { resolveMetrics } from "../lib/metrics/metrics_config.ts";
 import { resolveCacheDir } from "../lib/sources/ringbuf/cache_dir.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
@@ -27,6 +28,20 @@ const root = fileURLToPath(new URL("../", import.meta.url));
 function pathParams(specPath: string): Set<string> {
   const spec = parseProbeSpec(specPath, Deno.readTextFileSync(specPath));
   return new Set(spec.params.filter((p) => p.type === "path").map((p) => p.name));
+}
+
+/** Where the agent will send span metrics over OTLP, if it will; a bad `--metrics` is the agent's to report. */
+function metricsEndpoint(
+  mode: string | undefined,
+  collector: boolean,
+  endpoint: string | undefined,
+  env: (k: string) => string | undefined,
+): string | undefined {
+  try {
+    return resolveMetrics({ mode, collector, prometheusPort: true, endpoint, env }).otlp?.endpoint;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -88,6 +103,13 @@ export function permissionsForRun(
     const url = new URL(resolveOtlpConfig(env, { endpoint: endpointFlag }).config.endpoint);
     // url.hostname keeps an IPv6 address in brackets, the form --allow-net needs
     net = [`${url.hostname}:${url.port || (url.protocol === "https:" ? 443 : 80)}`];
+  }
+  // span metrics over OTLP (docs/metrics.md) may go to their own endpoint: resolved as the agent resolves it
+  const metricsOtlp = metricsEndpoint(values.metrics ?? file.metrics, wantsOtlp, endpointFlag, env);
+  if (metricsOtlp) {
+    const url = new URL(metricsOtlp);
+    const host = `${url.hostname}:${url.port || (url.protocol === "https:" ? 443 : 80)}`;
+    if (!net?.includes(host)) net = [...net ?? [], host];
   }
   const metricsPortText = values["metrics-port"];
   return {
@@ -170,10 +192,14 @@ export function moveSecretsToEnv(args: string[]): { args: string[]; env: Record<
 
 /**
  * The directory the user ran the command in: `deno task` runs its tasks in
- * the repository and says where the user was in `INIT_CWD`.
+ * the repository and says where the user was in `INIT_CWD`. That variable is
+ * trusted only when the launcher runs in the repository (as `deno task` starts
+ * it): Deno keeps an `INIT_CWD` it inherits, so a launcher started directly
+ * elsewhere by a process that had one (a nested task) uses its own folder.
  */
-export function userCwd(env: (k: string) => string | undefined): string {
-  return env("INIT_CWD") || Deno.cwd();
+export function userCwd(env: (k: string) => string | undefined, cwd: string = Deno.cwd()): string {
+  const init = env("INIT_CWD");
+  return init && resolve(cwd) === resolve(root) ? init : cwd;
 }
 
 /** Options whose value is a path (`--probe` only when it is one: a bundled probe is a name). */

@@ -5,6 +5,12 @@
  * text form of each case says (decoded independently here from the text).
  */
 import { deepStrictEqual as assertEquals, ok as assert, throws } from "node:assert/strict";
+import {
+  ATTR_CODE_FILE_PATH,
+  ATTR_CODE_FUNCTION_NAME,
+  ATTR_CODE_LINE_NUMBER,
+  ATTR_CODE_STACKTRACE,
+} from "@opentelemetry/semantic-conventions";
 import { generationClock, ticksToNs } from "../lib/sources/gotrace/clock.ts";
 import { readGenerations } from "../lib/sources/gotrace/generations.ts";
 import { readHeader } from "../lib/sources/gotrace/header.ts";
@@ -143,8 +149,12 @@ Deno.test("go122-annotations: tasks, regions (with the unended one), logs and ti
   assertEquals(byName.get("post-existing region")!.attributes["go.task.id"], 0);
   assertEquals(byName.get("post-existing region")!.parentSpanId, byName.get("task0 region")!.spanId);
   assertEquals(byName.get("region1")!.attributes["goroutine.id"], 9);
-  assertEquals(byName.get("region1")!.attributes["code.function.name"], "main.main.func1.1");
-  assertEquals(byName.get("region1")!.attributes["code.line.number"], 45);
+  // code attributes under the stable semantic-convention names
+  const r1 = byName.get("region1")!.attributes;
+  assertEquals(r1[ATTR_CODE_FUNCTION_NAME], "main.main.func1.1");
+  assertEquals(r1[ATTR_CODE_LINE_NUMBER], 45);
+  assertEquals(String(r1[ATTR_CODE_FILE_PATH]).endsWith("/testprog/annotations.go"), true);
+  assertEquals(String(r1[ATTR_CODE_STACKTRACE]).split("\n")[0], "main.main.func1.1");
   assertEquals(byName.get("region1")!.endNs - byName.get("region1")!.startNs, (6n + 4n) * 64n);
   // the log: an event on the task's span
   const log = events.find((e) => e.name === "UserLog")!;

@@ -7,7 +7,7 @@
 import { deepStrictEqual as assertEquals, ok as assert, throws } from "node:assert/strict";
 import { Ev, TIMED_ARGS } from "../lib/sources/gotrace/event_types.ts";
 import { GoTraceError } from "../lib/sources/gotrace/parse_error.ts";
-import { type GoTraceSummary, parseGoTrace } from "../lib/sources/gotrace/parse_trace.ts";
+import { type GoTraceSummary, parseGoTrace, parseGoTraceAsync } from "../lib/sources/gotrace/parse_trace.ts";
 import type { SpanData } from "../lib/core/span_data.ts";
 import {
   ByteSink,
@@ -78,9 +78,31 @@ Deno.test("snapshot starting at generation 5: begins before the snapshot and end
     const never = by.get("never ends")!;
     assertEquals([never.startNs, never.endNs], [WALL0 + 1_000_001_300n, WALL0 + 1_000_001_300n]);
     assertEquals(never.attributes["spanprobe.incomplete"], "trace_end");
-    // regions of task 3 after the task's end are children of its span
+    // regions of task 3 attach to its span: before its begin was seen (it began before the snapshot) and after its end
     assertEquals(never.parentSpanId, task.spanId);
+    assertEquals(by.get("inner")!.parentSpanId, task.spanId);
+    assertEquals(by.get("inner")!.traceId, task.traceId);
   }
+});
+
+Deno.test("the async parse gives the event loop a turn between generations and maps the same spans", async () => {
+  const bytes = snapshotTrace(26);
+  const sync = parse(bytes).spans.map((s) => [s.name, s.startNs, s.endNs]);
+  const spans: SpanData[] = [];
+  let ticked = false;
+  setTimeout(() => ticked = true, 0);
+  let tickedBeforeLast = false;
+  const summary = await parseGoTraceAsync(bytes, {
+    resourceAttributes: {},
+    anchorNs: WALL0,
+    onSpans: (s) => {
+      spans.push(...s);
+      if (s.some((x) => x.name === "never ends")) tickedBeforeLast = ticked;
+    },
+  });
+  assertEquals(summary.generations, 2);
+  assertEquals(spans.map((s) => [s.name, s.startNs, s.endNs]), sync);
+  assert(tickedBeforeLast, "a timer ran before the last generation was mapped");
 });
 
 Deno.test("a truncated last batch: the complete generations are used and the cut is reported", () => {
@@ -94,8 +116,10 @@ Deno.test("a truncated last batch: the complete generations are used and the cut
     assert(summary.truncation.bytes > 0);
     assertEquals(summary.generations, 1, `cut at ${cut}: ${summary.truncation.reason}`);
     const names = spans.map((s) => s.name).sort();
-    assertEquals(names, ["inner", "outer (began earlier)", "spans generations"]);
+    assertEquals(names, ["inner", "outer (began earlier)", "spans generations", "task 3"]);
     assertEquals(spans.find((s) => s.name === "spans generations")!.attributes["spanprobe.incomplete"], "trace_end");
+    // task 3 began before the snapshot and, with generation 6 cut off, never ends in what is left
+    assertEquals(spans.find((s) => s.name === "task 3")!.attributes["spanprobe.incomplete"], "begin_and_end_missing");
   }
   // a 1.26 trace cut right before its last end-of-generation marker
   const t26 = snapshotTrace(26);

@@ -72,3 +72,23 @@ Deno.test("go122-gc-stress (a real trace starting at generation 3): GC, sweep an
   );
   assertEquals(by("stop-the-world (GC mark termination)"), 1);
 });
+
+Deno.test("go122-annotations-stress (a real trace): every begin and end of a task or region and every log accounted for", () => {
+  const c = cases().find((x) => x.name === "go122-annotations-stress.test")!;
+  const text = Deno.readTextFileSync(`${DIR}${c.name}`);
+  const count = (ev: string) => text.split("\n").filter((l) => l.startsWith(`${ev} `)).length;
+  const spans = parse(c.bytes);
+  const of = (kind: string, ...why: (string | undefined)[]) =>
+    spans.filter((s) =>
+      s.attributes["go.trace.kind"] === kind && why.includes(s.attributes["spanprobe.incomplete"] as string)
+    )
+      .length;
+  assert(count("UserRegionBegin") > 20 && count("UserTaskBegin") > 5, "a trace with annotations");
+  // every end closes one span (begun in the trace, or before it); every begin opens one (ended in it, or still open)
+  assertEquals(of("region", undefined, "begin_missing"), count("UserRegionEnd"));
+  assertEquals(of("region", undefined, "trace_end", "enclosing_region_ended"), count("UserRegionBegin"));
+  assertEquals(of("task", undefined, "begin_missing"), count("UserTaskEnd"));
+  assertEquals(of("task", undefined, "trace_end"), count("UserTaskBegin"));
+  const logs = spans.flatMap((s) => s.events ?? []).filter((e) => e.name === "go.log").length;
+  assertEquals(logs, count("UserLog"));
+});

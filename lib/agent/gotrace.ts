@@ -3,6 +3,7 @@
  * FILE…` command and the `--gotrace-dir` source of `spanprobe run`.
  * @module
  */
+import { ATTR_SERVICE_NAME } from "@opentelemetry/semantic-conventions";
 import { join } from "node:path";
 import { parseResourceAttributes } from "../export/otlp_env.ts";
 import { parseOutput } from "../config/agent_config.ts";
@@ -26,7 +27,7 @@ export function gotraceResource(serviceName: string | undefined, resourceAttribu
   try {
     extra = parseResourceAttributes(resourceAttributes ?? "");
   } catch { /* reported by the exporter's own parse */ }
-  const cache = createResourceCache({ serviceName, extra: { "service.name": DEFAULT_GOTRACE_SERVICE, ...extra } });
+  const cache = createResourceCache({ serviceName, extra: { [ATTR_SERVICE_NAME]: DEFAULT_GOTRACE_SERVICE, ...extra } });
   return { ...cache.forPid(undefined).attributes };
 }
 

@@ -15,11 +15,14 @@
  * failed, and {@linkcode EXIT_EXPORT_FAILED} (3) when spans were dropped
  * because an output failed and that output is still failing at exit
  * (unreachable, refusing, unwritable): a run that delivered nothing never
- * exits 0. An output that failed and recovered does not change the code.
+ * exits 0. The same holds for span metrics (docs/metrics.md) lost to an OTLP
+ * metrics endpoint still failing at exit. An output that failed and
+ * recovered does not change the code.
  * @module
  */
 import { EXIT_EXPORT_FAILED, exportDrops } from "../export/export_health.ts";
 import type { SpanSink } from "../export/sink.ts";
+import type { SpanMetricsOutput } from "../metrics/span_metrics_output.ts";
 import { sinkStream } from "../export/sink.ts";
 import type { ProbeRun } from "../core/probe_run.ts";
 import type { SpanData } from "../core/span_data.ts";
@@ -40,6 +43,10 @@ export interface AgentOptions {
   statsIntervalMs?: number;
   /** Serve Prometheus metrics on 127.0.0.1:port (undefined: off). */
   metricsPort?: number;
+  /** Span metrics: every span handed to export is recorded here first (docs/metrics.md). */
+  spanMetrics?: SpanMetricsOutput;
+  /** Span attributes that become metric attributes, by probe name (a spec's `metrics.attributes`). */
+  metricAttributes?: Record<string, readonly string[]>;
   /** Called once everything is attached (tests and --ready-file use it). */
   onReady?: () => void;
   /** Stop after this many ms (0 = run until signalled or the sources end). */
@@ -64,12 +71,16 @@ export async function runAgent(o: AgentOptions): Promise<number> {
   const { logger, counters } = o;
   const flushTimeoutMs = o.flushTimeoutMs ?? 5000;
   let metrics: MetricsServer | undefined;
-  if (o.metricsPort !== undefined) metrics = await serveMetrics({ port: o.metricsPort, counters, logger });
+  const spanMetrics = o.spanMetrics;
+  if (o.metricsPort !== undefined) {
+    metrics = await serveMetrics({ port: o.metricsPort, counters, logger, extraText: spanMetrics?.prometheusText });
+  }
   let runs: ProbeRun[];
   try {
     runs = await o.start();
   } catch (e) {
     await metrics?.close();
+    await spanMetrics?.shutdown(Date.now());
     throw e;
   }
   let stopping: Promise<void> | undefined;
@@ -109,9 +120,12 @@ export async function runAgent(o: AgentOptions): Promise<number> {
   await Promise.all(runs.map(async (r) => {
     try {
       // every source's spans are counted here, as they are handed to export
+      // (and recorded in the span metrics: once each, whatever export does later)
+      const extra = o.metricAttributes?.[r.name];
       const counted = new TransformStream<SpanData[], SpanData[]>({
         transform(spans, c) {
           counters.inc("spans_ended", spans.length);
+          spanMetrics?.record(spans, extra);
           c.enqueue(spans);
         },
       });
@@ -131,7 +145,7 @@ export async function runAgent(o: AgentOptions): Promise<number> {
   clearInterval(statsTimer);
   clearTimeout(durationTimer);
   const flushStart = Date.now();
-  await o.sink.shutdown(deadline);
+  await Promise.all([o.sink.shutdown(deadline), spanMetrics?.shutdown(deadline)]);
   for (const [sig, h] of handlers) Deno.removeSignalListener(sig, h);
   o.stop?.removeEventListener("abort", onStop);
   await metrics?.close();
@@ -139,7 +153,20 @@ export async function runAgent(o: AgentOptions): Promise<number> {
   summary.flush_ms = Date.now() - flushStart;
   logger.info("summary", summary);
   if (failed) return 1;
-  return exportExitCode(o.sink, counters, logger);
+  return exportExitCode(o.sink, counters, logger) || metricsExitCode(spanMetrics, counters, logger);
+}
+
+/** {@linkcode EXIT_EXPORT_FAILED} when span metrics were lost to an OTLP endpoint still failing at exit, else 0. */
+function metricsExitCode(spanMetrics: SpanMetricsOutput | undefined, counters: Counters, logger: Logger): number {
+  const failure = spanMetrics?.failure();
+  const lost = counters.get("metrics_exports_failed");
+  if (failure === undefined || lost === 0) return 0;
+  logger.error("span metrics were lost because the metrics endpoint is failing", {
+    output: failure,
+    requestsDropped: lost,
+    exitCode: EXIT_EXPORT_FAILED,
+  });
+  return EXIT_EXPORT_FAILED;
 }
 
 /** {@linkcode EXIT_EXPORT_FAILED} when spans were lost to an output that is still failing, else 0 (logged). */

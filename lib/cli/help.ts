@@ -58,6 +58,13 @@ Reliability (see docs/reliability.md):
       --spool-max-bytes SIZE  spool size cap (default 256MiB)
       --metrics-port PORT   serve Prometheus metrics on http://127.0.0.1:PORT/metrics
 
+Span metrics (request rate, errors, durations from every span; see docs/metrics.md):
+      --metrics M           off | otlp | prometheus | both (default: both with an OTLP
+                            output, prometheus otherwise); OTLP to /v1/metrics every
+                            OTEL_METRIC_EXPORT_INTERVAL ms (default 60000), cumulative
+                            unless OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=delta;
+                            Prometheus on the --metrics-port endpoint
+
 Lifecycle and logs:
       --duration SECONDS    stop after this long
       --flush-timeout MS    flush deadline on SIGTERM/SIGINT, from the signal (default 5000)

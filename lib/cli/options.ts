@@ -26,6 +26,7 @@ export const RUN_OPTIONS = {
   "spool-dir": { type: "string" },
   "spool-max-bytes": { type: "string" },
   "metrics-port": { type: "string" },
+  metrics: { type: "string" },
   duration: { type: "string" },
   "flush-timeout": { type: "string" },
   "stats-interval": { type: "string" },

@@ -56,6 +56,8 @@ export interface FileConfig {
   gotraceDir?: string;
   /** Writable folder for source state such as converted trace files (`--state-dir`). */
   stateDir?: string;
+  /** Where span metrics go: off, otlp, prometheus or both (docs/metrics.md). */
+  metrics?: string;
 }
 
 /** `ringbuf.wakeup` keys and the spanprobe.bpf.h macros they set. */
@@ -161,6 +163,7 @@ export function parseAgentConfig(path: string, text: string): FileConfig {
     "ringbuf",
     "gotrace_dir",
     "state_dir",
+    "metrics",
   ]);
   const cfg: FileConfig = {};
   const probes = k.get("probes")?.value;
@@ -284,6 +287,14 @@ export function parseAgentConfig(path: string, text: string): FileConfig {
         cfg.ringbufDefines[WAKEUP_DEFINES[key]] = key === "divisor" ? String(v) : `${v}ULL`;
       }
     }
+  }
+  const metrics = k.get("metrics")?.value;
+  if (metrics !== undefined) {
+    const v = stringValue(src, metrics, "metrics");
+    if (!["off", "otlp", "prometheus", "both"].includes(v)) {
+      throw src.error(metrics, `metrics must be one of off, otlp, prometheus, both (got ${JSON.stringify(v)})`);
+    }
+    cfg.metrics = v;
   }
   return cfg;
 }

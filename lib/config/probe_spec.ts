@@ -117,6 +117,8 @@ export interface ProbeSpec {
   spans: SpanSpec[];
   /** Service name for the resource, if the spec sets one. */
   service?: string;
+  /** Span attributes that become metric attributes too (`metrics.attributes`; docs/metrics.md). */
+  metricAttributes: string[];
 }
 
 const PARAM_TYPES = ["pid", "path", "identifier", "int", "string"] as const;
@@ -665,6 +667,7 @@ export function parseProbeSpec(specPath: string, text: string): ProbeSpec {
     "params",
     "events",
     "spans",
+    "metrics",
   ]);
   const base = specPath.replace(/^.*\//, "").replace(/\.ya?ml$/, "");
   const nameNode = top.get("name")?.value;
@@ -692,6 +695,7 @@ export function parseProbeSpec(specPath: string, text: string): ProbeSpec {
   }
   const descNode = top.get("description")?.value;
   const serviceNode = top.get("service")?.value;
+  const metricAttributes = parseMetrics(src, top.get("metrics")?.value, spans);
   return {
     name,
     description: descNode === undefined ? "" : stringValue(src, descNode, "description"),
@@ -701,7 +705,32 @@ export function parseProbeSpec(specPath: string, text: string): ProbeSpec {
     events,
     spans,
     service: serviceNode === undefined ? undefined : stringValue(src, serviceNode, "service"),
+    metricAttributes,
   };
+}
+
+/** `metrics: {attributes: [...]}`: span attributes (set by some span definition) that become metric attributes. */
+function parseMetrics(src: YamlSource, node: unknown, spans: SpanSpec[]): string[] {
+  if (node === undefined || node === null) return [];
+  const k = knownKeys(src, node, "metrics", ["attributes"]);
+  const attrNode = k.get("attributes")?.value;
+  if (attrNode === undefined) return [];
+  const declared = new Set(spans.flatMap((s) => s.attributes.map(([name]) => name)));
+  const names: string[] = [];
+  for (const item of seqItems(src, attrNode, "metrics.attributes")) {
+    const name = stringValue(src, item, "metrics.attributes[]");
+    if (!declared.has(name)) {
+      throw src.error(
+        item,
+        `metrics.attributes: no span of this spec sets the attribute "${name}" (attributes: ${
+          [...declared].join(", ") || "none"
+        })`,
+      );
+    }
+    if (names.includes(name)) throw src.error(item, `metrics.attributes: "${name}" is listed twice`);
+    names.push(name);
+  }
+  return names;
 }
 
 /** Reads and parses a spec file. Throws UserError (exit 2) naming the file on any problem. */

@@ -1,9 +1,10 @@
 /**
- * The one exporter core: every sink that sends encoded batches somewhere (the
- * OTLP/HTTP sink, the file sink) runs on it. It puts together batching
- * (batcher.ts), holding batches in memory or the spool (batch_store.ts) and
- * sending with retry and health (sender.ts), and owns the bounds, the
- * backpressure, flush and shutdown (see docs/reliability.md):
+ * The one exporter core: every sink runs on it (OTLP/HTTP, the OTLP/JSON
+ * file, the console); a sink only encodes a batch and delivers it once. It
+ * puts together batching (batcher.ts), holding batches in memory or the
+ * spool (batch_store.ts) and sending with retry and health (sender.ts), and
+ * owns the bounds, the backpressure, flush and shutdown (see
+ * docs/reliability.md):
  *
  * - **Bounded memory.** Spans wait in a queue, leave in batches of at most
  *   `maxBatchSpans` (a full batch at once, a partial one after
@@ -32,9 +33,10 @@
  *   source does not drop spans against a slow but working collector. During
  *   an outage pushes never wait.
  *
- * Gauges: `export_queue_spans` / `export_queue_bytes` (held in memory),
- * `spool_*`. Shutdown exports until its deadline, then cancels what is in
- * flight and spools (or drops as `export_shutdown`) what is left.
+ * Gauges: `export_queue_spans` / `export_queue_bytes` (held in memory; the
+ * prefix is an option), `spool_*`. Shutdown exports until its deadline, then
+ * cancels what is in flight and spools (or drops as `export_shutdown`) what
+ * is left.
  * @module
  */
 import type { SpanData } from "../core/span_data.ts";

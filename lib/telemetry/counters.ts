@@ -32,7 +32,10 @@ export type CounterName =
   | "spool_foreign_files"
   | "gotrace_files"
   | "gotrace_files_failed"
-  | "gotrace_files_truncated";
+  | "gotrace_files_truncated"
+  | "metric_points_overflowed"
+  | "metrics_exports_ok"
+  | "metrics_exports_failed";
 
 /** Why spans or events were dropped. */
 export type DropReason = string;

@@ -38,6 +38,10 @@ const HELP: Record<string, string> = {
   spool_spans_recovered: "Spans found in the spool at start",
   spool_corrupt_files: "Damaged spool files skipped",
   spool_foreign_files: "Files in the spool folder the agent did not write, moved to quarantine/",
+  metric_points_overflowed: "Span metric points recorded in an otel.metric.overflow series (cardinality limit reached)",
+  metrics_exports_ok: "OTLP metrics requests accepted",
+  metrics_exports_failed:
+    "OTLP metrics requests given up (refused, dropped from a full delta queue, or unsent at the flush deadline)",
 };
 
 function metricName(name: string): string {
@@ -82,7 +86,13 @@ export interface MetricsServer {
 }
 
 /** Serves `GET /metrics` on 127.0.0.1:`port` (never on other interfaces). */
-export async function serveMetrics(o: { port: number; counters: Counters; logger: Logger }): Promise<MetricsServer> {
+export async function serveMetrics(o: {
+  port: number;
+  counters: Counters;
+  logger: Logger;
+  /** More exposition text after the counters (the span metrics, docs/metrics.md). */
+  extraText?: () => string;
+}): Promise<MetricsServer> {
   const ready = Promise.withResolvers<number>();
   let server: Deno.HttpServer<Deno.NetAddr>;
   try {
@@ -98,7 +108,7 @@ export async function serveMetrics(o: { port: number; counters: Counters; logger
       const path = new URL(req.url).pathname;
       if (path !== "/metrics" && path !== "/") return new Response("not found\n", { status: 404 });
       if (req.method !== "GET" && req.method !== "HEAD") return new Response(null, { status: 405 });
-      return new Response(prometheusText(o.counters.snapshot()), {
+      return new Response(prometheusText(o.counters.snapshot()) + (o.extraText?.() ?? ""), {
         headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
       });
     });

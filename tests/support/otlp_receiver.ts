@@ -12,6 +12,7 @@
 import type { ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import type { Attributes, AttributeValue, Resource, SpanData } from "../../lib/core/span_data.ts";
+import { type DecodedMetricsRequest, decodeMetricsRequestJson, decodeMetricsRequestProto } from "./otlp_metrics.ts";
 
 // ---------------------------------------------------------------------------
 // Decoded OTLP structure (shaped like OTLP/JSON, but exact: times and
@@ -239,7 +240,8 @@ function protoAnyValue(bytes: Uint8Array): DecodedAnyValue {
   return out;
 }
 
-function protoKeyValue(bytes: Uint8Array): DecodedKeyValue {
+/** Decode a protobuf `KeyValue`. */
+export function protoKeyValue(bytes: Uint8Array): DecodedKeyValue {
   const kv: DecodedKeyValue = { key: "", value: {} };
   for (const f of decodeWire(bytes)) {
     if (f.field === 1) kv.key = asString(f);
@@ -500,7 +502,9 @@ function jsonAnyValue(v: Json): DecodedAnyValue {
   return {};
 }
 
-function jsonKeyValue(v: Json): DecodedKeyValue {
+/** Normalize an OTLP/JSON `KeyValue`. */
+// deno-lint-ignore no-explicit-any
+export function jsonKeyValue(v: any): DecodedKeyValue {
   return { key: String(v?.key ?? ""), value: jsonAnyValue(v?.value) };
 }
 
@@ -776,6 +780,13 @@ export interface OtlpReceiver {
   readonly spans: ReceivedSpan[];
   /** Every request, in arrival order. */
   readonly requests: ReceivedRequest[];
+  /**
+   * Every decoded `/v1/metrics` request, in arrival order. Metrics requests
+   * are answered 200 whatever the behavior, and are not in `requests`.
+   */
+  readonly metricRequests: DecodedMetricsRequest[];
+  /** Resolves once at least `n` metrics requests arrived; rejects after `timeoutMs` (5 s). */
+  waitForMetricRequests(n: number, timeoutMs?: number): Promise<DecodedMetricsRequest[]>;
   /** Resolves with `spans` once at least `n` arrived; rejects after `timeoutMs` (5 s). */
   waitForSpans(n: number, timeoutMs?: number): Promise<ReceivedSpan[]>;
   /** Resolves once at least `n` requests arrived; rejects after `timeoutMs` (5 s). */
@@ -838,6 +849,7 @@ export async function startOtlpReceiver(
   const path = opts.path ?? "/v1/traces";
   const spans: ReceivedSpan[] = [];
   const requests: ReceivedRequest[] = [];
+  const metricRequests: DecodedMetricsRequest[] = [];
   let queue: Normalized[] = [];
   let server: Deno.HttpServer<Deno.NetAddr> | undefined;
   let port = opts.port ?? 0;
@@ -878,7 +890,30 @@ export async function startOtlpReceiver(
     });
   }
 
+  /** `/v1/metrics`: decoded into `metricRequests`, answered 200 (400 when it does not decode). */
+  async function handleMetrics(req: Request): Promise<Response> {
+    const contentType = (req.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
+    const isJson = contentType === "application/json";
+    let body: Uint8Array = new Uint8Array(await req.arrayBuffer());
+    try {
+      if ((req.headers.get("content-encoding") ?? "").toLowerCase() === "gzip") body = await gunzip(body);
+      metricRequests.push(
+        isJson ? decodeMetricsRequestJson(new TextDecoder().decode(body)) : decodeMetricsRequestProto(body),
+      );
+    } catch (e) {
+      return new Response(String(e), { status: 400 });
+    }
+    notify();
+    return new Response(isJson ? "{}" : new Uint8Array(0) as Uint8Array<ArrayBuffer>, {
+      status: 200,
+      headers: { "content-type": isJson ? "application/json" : "application/x-protobuf" },
+    });
+  }
+
   async function handle(req: Request): Promise<Response> {
+    if (req.method === "POST" && new URL(req.url).pathname === "/v1/metrics" && path !== "/v1/metrics") {
+      return await handleMetrics(req);
+    }
     const arrivedAt = Date.now();
     const arrivedAtPerf = performance.now();
     const url = new URL(req.url);
@@ -1055,6 +1090,9 @@ export async function startOtlpReceiver(
     },
     spans,
     requests,
+    metricRequests,
+    waitForMetricRequests: (n, timeoutMs = 5000) =>
+      waitFor(() => metricRequests.length >= n, () => metricRequests, `${n} metrics requests`, timeoutMs),
     waitForSpans: (n, timeoutMs = 5000) => waitFor(() => spans.length >= n, () => spans, `${n} spans`, timeoutMs),
     waitForRequests: (n, timeoutMs = 5000) =>
       waitFor(
@@ -1067,6 +1105,7 @@ export async function startOtlpReceiver(
     clear() {
       spans.length = 0;
       requests.length = 0;
+      metricRequests.length = 0;
     },
     async close() {
       if (closed) return;

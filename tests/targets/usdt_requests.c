@@ -6,7 +6,9 @@
 // Some ids contain quotes, backslashes, tabs, newlines, UTF-8 and invalid bytes.
 //
 // usage: usdt_requests [--requests N] [--threads T] [--rate R] [--error-every K]
-//                      [--truth FILE] [--wait-file PATH]
+//                      [--truth FILE] [--wait-file PATH] [--linger-file PATH]
+// --wait-file: start serving once PATH exists; --linger-file: after the last
+// request (truth written and closed), stay alive until PATH exists.
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdint.h>
@@ -83,7 +85,7 @@ static void *worker(void *arg) {
 }
 
 int main(int argc, char **argv) {
-  const char *wait_file = NULL;
+  const char *wait_file = NULL, *linger_file = NULL;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!strcmp(argv[i], "--requests")) n_requests = atol(argv[i + 1]);
     else if (!strcmp(argv[i], "--threads")) n_threads = atol(argv[i + 1]);
@@ -91,6 +93,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--error-every")) error_every = atol(argv[i + 1]);
     else if (!strcmp(argv[i], "--truth")) truth = fopen(argv[i + 1], "w");
     else if (!strcmp(argv[i], "--wait-file")) wait_file = argv[i + 1];
+    else if (!strcmp(argv[i], "--linger-file")) linger_file = argv[i + 1];
     else {
       fprintf(stderr, "unknown option %s\n", argv[i]);
       return 2;
@@ -103,5 +106,6 @@ int main(int argc, char **argv) {
   for (long t = 0; t < n_threads; t++) pthread_create(&th[t], NULL, worker, (void *)t);
   for (long t = 0; t < n_threads; t++) pthread_join(th[t], NULL);
   if (truth) fclose(truth);
+  while (linger_file && access(linger_file, F_OK) != 0) usleep(10000);
   return 0;
 }

@@ -173,7 +173,7 @@ export async function openGoTraceDir(o: GoTraceDirOptions): Promise<ProbeRun> {
     candidates.delete(name);
     let handed = 0;
     try {
-      const summary = convertTraceBytes(path, bytes, fileInfo, o, (s) => {
+      const summary = await convertTraceBytes(path, bytes, fileInfo, o, (s) => {
         handed += s.length;
         controller.enqueue(s);
       });

@@ -56,6 +56,29 @@ export interface GoTraceSummary {
  * for a malformed trace (spans already handed over stay valid).
  */
 export function parseGoTrace(bytes: Uint8Array, o: GoTraceOptions): GoTraceSummary {
+  const steps = parseSteps(bytes, o);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * {@linkcode parseGoTrace} that gives the event loop a turn after each
+ * generation (an agent converting a large file keeps exporting and answering
+ * signals meanwhile).
+ */
+export async function parseGoTraceAsync(bytes: Uint8Array, o: GoTraceOptions): Promise<GoTraceSummary> {
+  const steps = parseSteps(bytes, o);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+}
+
+/** The parse, one generation per step. */
+function* parseSteps(bytes: Uint8Array, o: GoTraceOptions): Generator<void, GoTraceSummary> {
   const version = readHeader(bytes);
   const reader = readGenerations(bytes, version);
   const gens: Generation[] = [...reader.generations()];
@@ -94,7 +117,7 @@ export function parseGoTrace(bytes: Uint8Array, o: GoTraceOptions): GoTraceSumma
   const sched = new Scheduler();
   const walk = { goroutineStates: o.goroutineStates ?? false, ranges: o.ranges ?? true };
   let lastNs: bigint | undefined;
-  // parsing is synchronous: one buffer serves every parse, unless a huge generation grew it (then it is let go)
+  // one buffer serves parse after parse (taken while in use), unless a huge generation grew it (then it is let go)
   const records = shared ?? new RecordBuffer();
   shared = undefined;
   for (let i = 0; i < gens.length; i++) {
@@ -105,6 +128,7 @@ export function parseGoTrace(bytes: Uint8Array, o: GoTraceOptions): GoTraceSumma
     if (i === 0) mapper.setStart(gc.wall(Math.max(0, w.firstTs)));
     if (w.lastTs >= 0) lastNs = gc.wall(w.lastTs);
     mapper.generation(g, gc, w.records);
+    if (i + 1 < gens.length) yield;
   }
   mapper.finish(lastNs ?? generationClock(gens[0], offsetNs).wall(0));
   if (records.capacity <= KEEP_ROWS) shared = records;

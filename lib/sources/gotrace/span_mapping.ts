@@ -49,11 +49,12 @@ export interface MappingOptions {
 }
 
 /** Why a span was ended or started by a rule rather than by an event. */
-type Incomplete = "begin_missing" | "trace_end" | "enclosing_region_ended";
+type Incomplete = "begin_missing" | "trace_end" | "begin_and_end_missing" | "enclosing_region_ended";
 
 const MESSAGES: Record<Incomplete, string> = {
   begin_missing: "began before the trace starts",
   trace_end: "still open at the end of the trace",
+  begin_and_end_missing: "began before the trace starts and was still open at its end",
   enclosing_region_ended: "never ended; its enclosing region ended",
 };
 
@@ -166,6 +167,7 @@ export function createSpanMapper(o: MappingOptions): SpanMapper {
   }
 
   function close(s: SpanData, endNs: bigint, why?: Incomplete): void {
+    if (why === "trace_end" && s.attributes["spanprobe.incomplete"] === "begin_missing") why = "begin_and_end_missing";
     if (why) mark(s, why);
     s.endNs = endNs < s.startNs ? s.startNs : endNs;
     out.push(s);
@@ -180,9 +182,20 @@ export function createSpanMapper(o: MappingOptions): SpanMapper {
     return st && st.spans.length ? st.spans[st.spans.length - 1] : undefined;
   }
 
+  /**
+   * The span of task `task` for a child, region or log: open, recently ended,
+   * or — named before its begin was seen (it began before the trace) — opened
+   * now at the trace's start as `task ID` with `begin_missing`, so everything
+   * that names it attaches to one span.
+   */
   function taskParent(task: number): SpanData | undefined {
     if (task === 0) return undefined;
-    return tasks.get(task) ?? endedTask(task);
+    const known = tasks.get(task) ?? endedTask(task);
+    if (known) return known;
+    const s = open(`task ${task}`, firstNs, undefined, { "go.trace.kind": "task", "go.task.id": task });
+    mark(s, "begin_missing");
+    tasks.set(task, s);
+    return s;
   }
 
   /** Attributes of a task or region, built in one literal (one object shape). */
@@ -296,14 +309,15 @@ export function createSpanMapper(o: MappingOptions): SpanMapper {
               attributes: { "go.log.category": str(B[i], "log"), "go.log.message": str(C[i], "log") },
             };
             if (goid >= 0) ev.attributes!["goroutine.id"] = goid;
-            const target = (A[i] !== 0 ? tasks.get(A[i]) : undefined) ?? innermostRegion(goid);
+            const task = taskParent(A[i]);
+            const target = (task && tasks.get(A[i]) === task ? task : undefined) ?? innermostRegion(goid);
             if (target) {
               (target.events ??= []).push(ev);
             } else {
               const a = baseAttrs("log", goid);
               if (A[i] !== 0) a["go.task.id"] = A[i];
               addStack(a, S[i]);
-              const s = open("go.log", t, taskParent(A[i]), a);
+              const s = open("go.log", t, task, a);
               s.events = [ev];
               close(s, t);
             }

@@ -8,7 +8,7 @@ import type { Attributes, SpanData } from "../../core/span_data.ts";
 import { readGenerations, type Truncation } from "./generations.ts";
 import { readHeader } from "./header.ts";
 import { GoTraceError } from "./parse_error.ts";
-import { type GoTraceSummary, parseGoTrace } from "./parse_trace.ts";
+import { type GoTraceSummary, parseGoTraceAsync } from "./parse_trace.ts";
 
 /** How to map a file (shared by the one-shot command and the directory source). */
 export interface TraceFileOptions {
@@ -64,19 +64,19 @@ export async function convertTraceFile(
   onSpans: (spans: SpanData[]) => void,
 ): Promise<GoTraceSummary> {
   const [bytes, info] = await Promise.all([Deno.readFile(path), Deno.stat(path)]);
-  return convertTraceBytes(path, bytes, info, o, onSpans);
+  return await convertTraceBytes(path, bytes, info, o, onSpans);
 }
 
-/** {@linkcode convertTraceFile} for bytes already read (`info`: the file's stat). */
-export function convertTraceBytes(
+/** {@linkcode convertTraceFile} for bytes already read (`info`: the file's stat); yields to the event loop between generations. */
+export async function convertTraceBytes(
   path: string,
   bytes: Uint8Array,
   info: Deno.FileInfo,
   o: TraceFileOptions,
   onSpans: (spans: SpanData[]) => void,
-): GoTraceSummary {
+): Promise<GoTraceSummary> {
   try {
-    return parseGoTrace(bytes, {
+    return await parseGoTraceAsync(bytes, {
       resourceAttributes: o.resourceAttributes,
       anchorNs: o.anchorNs ?? mtimeNs(info),
       anchorSource: o.anchorNs !== undefined ? "anchor" : "file_mtime",
