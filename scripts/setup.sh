@@ -4,7 +4,7 @@
 set -euo pipefail
 
 DENO_VERSION=2.9.6
-APT_PACKAGES=(bpftrace gcc libc6-dev clang llvm libbpf-dev bpftool systemtap-sdt-dev golang-go binutils wrk)
+APT_PACKAGES=(bpftrace gcc libc6-dev clang llvm libbpf-dev bpftool systemtap-sdt-dev golang-go binutils wrk apache2-utils)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
