@@ -231,6 +231,26 @@ Deno.test({
           UserError,
           "no ELF header",
         );
+        const bytes = await Deno.readFile(bin);
+        const elf32 = bytes.slice(0, 4096);
+        elf32[4] = 1;
+        const bigEndian = bytes.slice(0, 4096);
+        bigEndian[5] = 2;
+        for (
+          const [b, why] of [[elf32, "32-bit"], [bigEndian, "big-endian"], [
+            bytes.slice(0, bytes.length >> 1),
+            "truncated",
+          ]] as const
+        ) {
+          let message = "";
+          try {
+            parseElf("x", b);
+          } catch (e) {
+            assert(e instanceof UserError && e.exitCode === 2, String(e));
+            message = (e as Error).message;
+          }
+          assert(message.includes(why), `${why}: ${message}`);
+        }
         const plain = await buildGoProgram("go_plain", dir);
         const e = await assertRejects(() => inspectGoTarget({ exe: plain }, SPEC.functions), UserError);
         assert(e.message.includes("without net/http") && e.message.includes("nothing attached"), e.message);
