@@ -106,7 +106,16 @@ export async function openGoProbe(o: GoProbeOptions): Promise<GoProbeRun> {
         2,
       );
     }
-    obj.map("go_offsets").update(new Uint8Array(4), encodeOffsets(target.offsets));
+    const offsetsMap = obj.map("go_offsets");
+    const offsets = encodeOffsets(target.offsets);
+    if (offsetsMap.valueSize !== offsets.length) {
+      throw new UserError(
+        `${objectPath}: map go_offsets holds ${offsetsMap.valueSize} bytes; this agent writes ${offsets.length} ` +
+          "(struct go_offsets of probes/go.bpf.c and OFFSET_SLOTS of lib/sources/go/offsets.ts must match)",
+        2,
+      );
+    }
+    offsetsMap.update(new Uint8Array(4), offsets);
     reader = openRingReader(obj.map(spec.ringbuf));
     for (const f of target.functions) {
       obj.attachUprobeAt(f.spec.entry, target.attachPath, f.entry, target.pid);
