@@ -184,7 +184,8 @@ Deno.test("core: flush passes its deadline to sends and returns by it; shutdown 
   const deadline = Date.now() + 100;
   const started = performance.now();
   await w.flush(deadline);
-  ok(performance.now() - started < 1000);
+  // returns by its 100 ms deadline, not after the 5 s send (slack for a loaded machine)
+  ok(performance.now() - started < 4000);
   deepStrictEqual(r.deadlines, [deadline]);
   await w.shutdown(Date.now() + 50);
   strictEqual(r.signals[0].aborted, true);

@@ -120,10 +120,10 @@ Deno.test("console: a stdout nobody reads does not hold up shutdown; what it cou
       resource: { attributes: {} } });
     // about 10 MB of lines: far more than a pipe holds
     for (let b = 0; b < 50; b++) sink.push(Array.from({ length: 1000 }, (_, i) => span(b * 1000 + i)));
-    const t0 = Date.now();
+    const t0 = performance.now();
     await sink.shutdown(Date.now() + 300);
     const s = counters.snapshot();
-    console.error(JSON.stringify({ tookMs: Date.now() - t0, exported: s.counters.spans_exported ?? 0, dropped: s.dropped }));
+    console.error(JSON.stringify({ tookMs: performance.now() - t0, exported: s.counters.spans_exported ?? 0, dropped: s.dropped }));
     Deno.exit(0);
   `;
   const child = new Deno.Command(Deno.execPath(), {
@@ -135,7 +135,8 @@ Deno.test("console: a stdout nobody reads does not hold up shutdown; what it cou
   await child.stdout.cancel();
   strictEqual(status.code, 0, stderr);
   const r = JSON.parse(stderr.trim().split("\n").at(-1)!);
-  ok(r.tookMs < 5_000, `shutdown returned after ${r.tookMs} ms`);
+  // a 300 ms deadline; a shutdown waiting on the pipe would wait until the child exits, i.e. forever
+  ok(r.tookMs < 30_000, `shutdown returned after ${r.tookMs} ms`);
   ok(r.dropped.export_shutdown > 0, stderr);
   strictEqual(r.exported + r.dropped.export_shutdown + (r.dropped.export_queue_full ?? 0), 50_000, stderr);
 });

@@ -123,14 +123,17 @@ Deno.test("http: extra headers are sent; content headers cannot be overridden", 
 });
 
 Deno.test("http: full batches go at once, the rest after the schedule delay", async () => {
-  await withSink({ maxBatchSpans: 10, scheduleDelayMs: 600 }, async ({ receiver, sink }) => {
+  const delayMs = 3000;
+  await withSink({ maxBatchSpans: 10, scheduleDelayMs: delayMs }, async ({ receiver, sink }) => {
     const started = performance.now();
     sink.push(spans(25));
-    await receiver.waitForSpans(20, 2000);
-    ok(performance.now() - started < 550, "full batches did not wait for the timer");
+    await receiver.waitForSpans(20, 20_000);
+    // a batch that waited for the timer could not arrive before it fired (the delay is the test's own setting,
+    // long enough that a loaded machine still sends two full batches well within it)
+    ok(receiver.requests[1].arrivedAtPerf - started < delayMs, "full batches did not wait for the timer");
     strictEqual(receiver.spans.length, 20);
-    await receiver.waitForSpans(25, 3000);
-    ok(performance.now() - started >= 590, "the partial batch waited for the timer");
+    await receiver.waitForSpans(25, 20_000);
+    ok(receiver.requests[2].arrivedAtPerf - started >= delayMs - 10, "the partial batch waited for the timer");
     deepStrictEqual(receiver.requests.map((r) => r.spanCount), [10, 10, 5]);
   });
 });
@@ -174,14 +177,15 @@ Deno.test("http: 400 is not retried; the spans are counted as dropped", async ()
 });
 
 Deno.test("http: Retry-After is honored", async () => {
-  await withSink({ initialBackoffMs: 1 }, async ({ receiver, sink, counters }) => {
+  // the backoff is a minute (jittered ≥ 30 s): a retry before that can only follow Retry-After
+  await withSink({ initialBackoffMs: 60_000, maxBackoffMs: 60_000 }, async ({ receiver, sink, counters }) => {
     await receiver.setBehavior([{ kind: "status", status: 429, retryAfter: 1, times: 1 }]);
     sink.push(spans(2));
     await sink.flush(Date.now() + 5000);
     strictEqual(receiver.requests.length, 2);
     const gap = receiver.requests[1].arrivedAtPerf - receiver.requests[0].arrivedAtPerf;
     ok(gap >= 950, `waited ${gap} ms`);
-    ok(gap < 3000, `waited ${gap} ms`);
+    ok(gap < 30_000, `Retry-After replaced the backoff: waited ${gap} ms`);
     strictEqual(receiver.spans.length, 2);
     strictEqual(counters.get("export_batches_retried"), 1);
   });
@@ -225,11 +229,12 @@ Deno.test("http: a receiver that stays down drops as export_network_error", asyn
 
 Deno.test("http: a slow answer past the timeout counts as export_timeout", async () => {
   await withSink({ timeoutMs: 100, maxAttempts: 1 }, async ({ receiver, sink, counters }) => {
-    await receiver.setBehavior({ kind: "slow", delayMs: 3000 });
+    const slowMs = 60_000; // answered only when the receiver closes (it releases slow answers)
+    await receiver.setBehavior({ kind: "slow", delayMs: slowMs });
     sink.push(spans(3));
     const started = performance.now();
-    await sink.flush(Date.now() + 5000);
-    ok(performance.now() - started < 2000, "did not wait for the slow answer");
+    await sink.flush(Date.now() + 30_000);
+    ok(performance.now() - started < slowMs, "did not wait for the slow answer");
     strictEqual(counters.dropped("export_timeout"), 3);
   });
 });
@@ -270,7 +275,8 @@ Deno.test("http: shutdown gives up at its deadline and counts what is left", asy
     const started = performance.now();
     await sink.shutdown(Date.now() + 300);
     const took = performance.now() - started;
-    ok(took < 2000, `shutdown took ${took} ms`);
+    // without the deadline, 100 attempts with backoff (50 ms doubling to the 5 s cap) would take minutes
+    ok(took < 10_000, `shutdown took ${took} ms`);
     strictEqual(counters.dropped(), 10);
     strictEqual(counters.get("spans_exported"), 0);
     sink.push(spans(2));
@@ -282,11 +288,14 @@ Deno.test("http: concurrent exports", async () => {
   await withSink(
     { maxBatchSpans: 5, maxConcurrentExports: 4, scheduleDelayMs: 10 },
     async ({ receiver, sink, counters }) => {
-      await receiver.setBehavior({ kind: "slow", delayMs: 400 });
-      const started = performance.now();
+      // answers held until the receiver closes: one by one, a second request would never arrive
+      await receiver.setBehavior({ kind: "slow", delayMs: 60_000 });
       sink.push(spans(20));
-      await sink.flush(Date.now() + 5000);
-      ok(performance.now() - started < 1400, "four batches were in flight at once (one by one takes 1600 ms)");
+      const flushed = sink.flush(Date.now() + 60_000);
+      const inFlight = await receiver.waitForRequests(4, 20_000);
+      ok(inFlight.every((r) => r.status === 0), "four batches were in flight at once, none answered yet");
+      await receiver.close(); // releases the held answers (200)
+      await flushed;
       strictEqual(receiver.spans.length, 20);
       strictEqual(counters.get("export_batches_ok"), 4);
     },

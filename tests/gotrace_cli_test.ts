@@ -119,11 +119,11 @@ function startAgent(args: string[]) {
     raw,
     /** Resolves with the first log line matching `pred` (rejects after 30 s or when the agent exits). */
     async waitLog(pred: (l: LogLine) => boolean, what: string): Promise<LogLine> {
-      const deadline = Date.now() + 30_000;
+      const deadline = performance.now() + 30_000;
       for (;;) {
         const hit = logs.find(pred);
         if (hit) return hit;
-        if (Date.now() > deadline) throw new Error(`no log line ${what}:\n${raw.slice(-20).join("\n")}`);
+        if (performance.now() > deadline) throw new Error(`no log line ${what}:\n${raw.slice(-20).join("\n")}`);
         const changed = new Promise<void>((r) => notify = r);
         const timer = new Promise<void>((r) => setTimeout(r, 1000));
         await Promise.race([changed, timer, reading]);

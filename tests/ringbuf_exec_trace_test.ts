@@ -14,11 +14,11 @@ const skip = skipUnlessRoot("tests/ringbuf_exec_trace_test.ts");
 const N = 12;
 
 async function waitFor<T>(what: string, fn: () => T | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = performance.now() + timeoutMs;
   for (;;) {
     const v = fn();
     if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -68,7 +68,8 @@ Deno.test({ name: "ringbuf e2e: exec-trace spans over OTLP", ignore: skip }, asy
       assertEquals(s.parentSpanId, "", "the test runner is not traced: root span");
       assertEquals(s.resource["service.name"], "exec-trace");
       const dur = s.endNs - s.startNs;
-      assert(dur >= 20_000_000n && dur < 2_000_000_000n, `duration ${dur} ns`);
+      // at least the 20 ms sleep; at most the test's own window (the bracket below), however loaded the machine
+      assert(dur >= 20_000_000n, `duration ${dur} ns`);
       assert(s.startNs >= t0 - 50_000_000n && s.endNs <= t1 + 50_000_000n, "times are wall clock, within the test");
     }
     // The sleep each shell ran nests under the shell's span.

@@ -12,7 +12,15 @@ import { type Counters, createCounters, spanAccount } from "../lib/telemetry/cou
 import { createLogger } from "../lib/telemetry/log.ts";
 import { sandboxEnv, sandboxFlags } from "./support/ebpf.ts";
 import { startOtlpReceiver } from "./support/otlp_receiver.ts";
-import { countLinks, countPrograms, ROOT, skipUnlessRoot } from "./ringbuf_support.ts";
+import {
+  bpfIdsHeldBy,
+  countLinks,
+  countPrograms,
+  liveLinkIds,
+  loadedPrograms,
+  ROOT,
+  skipUnlessRoot,
+} from "./ringbuf_support.ts";
 
 const skip = skipUnlessRoot("tests/ringbuf_faults_test.ts");
 const SOURCE = `${ROOT}tests/targets/rb_faults.bpf.c`;
@@ -30,9 +38,9 @@ function trigger(name: string): string {
 }
 
 async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
+  const end = performance.now() + ms;
   while (!(await cond())) {
-    assert(Date.now() < end, `timed out: ${what}`);
+    assert(performance.now() < end, `timed out: ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
@@ -51,6 +59,8 @@ async function start() {
     counters,
     statsIntervalMs: 50,
   });
+  // react only to the triggers this process starts (parallel runs exec the same comms)
+  run.object.map("owner_tgid").update(new Uint8Array(4), new Uint8Array(new Uint32Array([Deno.pid]).buffer));
   const sink = createOtlpHttpSink({ endpoint: receiver.url, counters, logger, scheduleDelayMs: 20 });
   const counted = new TransformStream({
     transform(spans: Parameters<typeof sink.push>[0], c) {
@@ -148,8 +158,9 @@ Deno.test({
           (await new Deno.Command("bpftool", { args: ["-j", ...args], stdout: "piped" }).output()).stdout,
         ),
       );
-    const progs = await json(["prog", "show"]) as { id: number; name?: string }[];
-    const progId = progs.find((p) => p.name === "rbf_exec")!.id;
+    // this process's own program (parallel runs on the machine load programs of the same name)
+    const progs = await loadedPrograms();
+    const progId = [...bpfIdsHeldBy(Deno.pid).progIds].find((id) => progs.get(id) === "rbf_exec")!;
     const link = (await json(["link", "show"]) as { id: number; prog_id: number }[]).find((l) => l.prog_id === progId)!;
     // tracepoint and uprobe links are perf-event links: the kernel refuses to detach them from outside
     const detach = await new Deno.Command("bpftool", {
@@ -189,10 +200,17 @@ Deno.test({
       assert(!done, `the agent ended before running:\n${text}`);
       text += value;
     }
-    assertEquals(await countPrograms(PROGS), 1, "loaded while running");
+    assertEquals(await countPrograms(PROGS, child.pid), 1, "loaded while running");
+    assertEquals(await countLinks(PROGS, child.pid), 1, "attached while running");
+    // the agent's own programs and links, by id (ids are not reused soon; other runs may load the same names)
+    const held = bpfIdsHeldBy(child.pid);
     child.kill("SIGKILL");
     assertEquals((await child.status).signal, "SIGKILL");
-    await until(async () => (await countPrograms(PROGS)) === 0 && (await countLinks(PROGS)) === 0, "unloaded");
+    await until(async () => {
+      const progs = await loadedPrograms();
+      const links = await liveLinkIds();
+      return [...held.progIds].every((id) => !progs.has(id)) && [...held.linkIds].every((id) => !links.has(id));
+    }, "the killed agent's programs and links unloaded");
   } finally {
     try {
       child.kill("SIGKILL");

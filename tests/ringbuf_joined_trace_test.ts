@@ -43,14 +43,14 @@ Deno.test({ name: "ringbuf e2e: joined user+kernel trace", ignore: skip }, async
     assertEquals(requests.length, REQUESTS);
 
     const byTrace = (traceId: string) => receiver.spans.filter((s) => s.traceId === traceId);
-    const deadline = Date.now() + 10_000;
+    const deadline = performance.now() + 10_000;
     // Wait until every request's own span and its off-CPU child have arrived.
     while (
       !requests.every((r) =>
         byTrace(r.traceId).some((s) => s.spanId === r.spanId) && byTrace(r.traceId).some((s) => s.name === "off_cpu")
       )
     ) {
-      if (Date.now() > deadline) throw new Error("timed out waiting for the joined traces");
+      if (performance.now() > deadline) throw new Error("timed out waiting for the joined traces");
       await new Promise((r) => setTimeout(r, 50));
     }
 

@@ -54,27 +54,76 @@ async function bpftoolJson(args: string[]): Promise<Record<string, unknown>[]> {
   throw new Error(`bpftool ${args.join(" ")}: ${last}`);
 }
 
-/** Names of the programs of all live BPF links (names are cut to 15 characters by the kernel). */
-export async function linkedProgramNames(): Promise<string[]> {
-  const progs = new Map((await bpftoolJson(["prog", "show"])).map((p) => [p.id as number, String(p.name ?? "")]));
-  return (await bpftoolJson(["link", "show"])).map((l) => progs.get(l.prog_id as number) ?? "?");
+/** The BPF program and link ids whose file descriptors process `pid` holds (read from /proc/PID/fdinfo). */
+export function bpfIdsHeldBy(pid: number): { progIds: Set<number>; linkIds: Set<number> } {
+  const progIds = new Set<number>();
+  const linkIds = new Set<number>();
+  let fds: Deno.DirEntry[];
+  try {
+    fds = [...Deno.readDirSync(`/proc/${pid}/fd`)];
+  } catch {
+    return { progIds, linkIds }; // the process is gone: it holds nothing
+  }
+  for (const fd of fds) {
+    let target: string, info: string;
+    try {
+      target = Deno.readLinkSync(`/proc/${pid}/fd/${fd.name}`);
+      info = Deno.readTextFileSync(`/proc/${pid}/fdinfo/${fd.name}`);
+    } catch {
+      continue; // closed meanwhile
+    }
+    const field = (name: string) => {
+      const m = new RegExp(`^${name}:\\s+(\\d+)$`, "m").exec(info);
+      return m ? Number(m[1]) : undefined;
+    };
+    if (target === "anon_inode:bpf_link") {
+      const link = field("link_id");
+      if (link !== undefined) linkIds.add(link);
+      const prog = field("prog_id");
+      if (prog !== undefined) progIds.add(prog);
+    } else if (target === "anon_inode:bpf-prog") {
+      const prog = field("prog_id");
+      if (prog !== undefined) progIds.add(prog);
+    }
+  }
+  return { progIds, linkIds };
 }
 
-/** Names of all loaded BPF programs. */
-export async function loadedProgramNames(): Promise<string[]> {
-  return (await bpftoolJson(["prog", "show"])).map((p) => String(p.name ?? ""));
+/** Ids and names of every loaded BPF program (names are cut to 15 characters by the kernel). */
+export async function loadedPrograms(): Promise<Map<number, string>> {
+  return new Map((await bpftoolJson(["prog", "show"])).map((p) => [p.id as number, String(p.name ?? "")]));
 }
 
-/** How many of `names` are among the live links' programs. */
-export async function countLinks(names: string[]): Promise<number> {
+/** Ids of every live BPF link. */
+export async function liveLinkIds(): Promise<Set<number>> {
+  return new Set((await bpftoolJson(["link", "show"])).map((l) => l.id as number));
+}
+
+/**
+ * How many live BPF links of process `pid` (this test process by default)
+ * run a program called one of `names`. Only that process's own links count:
+ * other programs on the machine (parallel test runs) may have the same names.
+ */
+export async function countLinks(names: string[], pid: number = Deno.pid): Promise<number> {
   const want = new Set(names.map((n) => n.slice(0, 15)));
-  return (await linkedProgramNames()).filter((n) => want.has(n)).length;
+  const { linkIds } = bpfIdsHeldBy(pid);
+  if (linkIds.size === 0) return 0;
+  const progs = await loadedPrograms();
+  return (await bpftoolJson(["link", "show"]))
+    .filter((l) => linkIds.has(l.id as number) && want.has(progs.get(l.prog_id as number) ?? "")).length;
 }
 
-/** How many loaded programs are called one of `names`. */
-export async function countPrograms(names: string[]): Promise<number> {
+/**
+ * How many loaded BPF programs called one of `names` process `pid` (this
+ * test process by default) holds, directly or through a link. Only that
+ * process's own programs count (see {@linkcode countLinks}).
+ */
+export async function countPrograms(names: string[], pid: number = Deno.pid): Promise<number> {
   const want = new Set(names.map((n) => n.slice(0, 15)));
-  return (await loadedProgramNames()).filter((n) => want.has(n)).length;
+  const { progIds } = bpfIdsHeldBy(pid);
+  if (progIds.size === 0) return 0;
+  const progs = await loadedPrograms();
+  return [...progIds].filter((id) => want.has(progs.get(id) ?? "")).length;
 }
 
 /** Writes `text` to a fresh temp file with `suffix`; returns its path. */

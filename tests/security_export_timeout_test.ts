@@ -79,3 +79,80 @@ Deno.test("a collector slower than the timeout: timeouts counted, retried after 
     await server.shutdown();
   }
 });
+
+/** A collector that answers `status` at once but never finishes the body (held until `release`). */
+function stalledBodyServer(status: number) {
+  const held: ReadableStreamDefaultController<Uint8Array>[] = [];
+  let requests = 0;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    await req.arrayBuffer();
+    requests++;
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        held.push(c); // the status line and headers go now; the body never ends
+      },
+    });
+    return new Response(body, { status, headers: { "content-type": "application/x-protobuf" } });
+  });
+  return {
+    url: `http://127.0.0.1:${server.addr.port}/v1/traces`,
+    get requests() {
+      return requests;
+    },
+    async close() {
+      for (const c of held) {
+        try {
+          c.close();
+        } catch { /* cancelled by the client */ }
+      }
+      await server.shutdown();
+    },
+  };
+}
+
+Deno.test("the status decides once it arrived: a timeout while reading a 2xx body is no timeout and no resend", async () => {
+  const server = stalledBodyServer(200);
+  const counters = createCounters();
+  const sink = createOtlpHttpSink({
+    endpoint: server.url,
+    counters,
+    logger: createLogger({ write: () => {} }),
+    timeoutMs: 200,
+    initialBackoffMs: 10,
+    scheduleDelayMs: 10,
+  });
+  try {
+    sink.push(spans(20));
+    await sink.flush(Date.now() + 20_000);
+    strictEqual(counters.get("spans_exported"), 20, "the collector accepted the batch (its status said so)");
+    strictEqual(counters.get("export_timeouts"), 0);
+    strictEqual(counters.get("export_batches_retried"), 0);
+    strictEqual(server.requests, 1, "sent once: no duplicate");
+  } finally {
+    await sink.shutdown(Date.now() + 1000);
+    await server.close();
+  }
+});
+
+Deno.test("the status decides once it arrived: a 400 whose body stalls is not retried as a timeout", async () => {
+  const server = stalledBodyServer(400);
+  const counters = createCounters();
+  const sink = createOtlpHttpSink({
+    endpoint: server.url,
+    counters,
+    logger: createLogger({ write: () => {} }),
+    timeoutMs: 200,
+    initialBackoffMs: 10,
+    scheduleDelayMs: 10,
+  });
+  try {
+    sink.push(spans(5));
+    await sink.flush(Date.now() + 20_000);
+    strictEqual(counters.dropped("export_http_400"), 5);
+    strictEqual(counters.get("export_timeouts"), 0);
+    strictEqual(server.requests, 1, "a 400 is never retried");
+  } finally {
+    await sink.shutdown(Date.now() + 1000);
+    await server.close();
+  }
+});

@@ -36,9 +36,9 @@ function childrenOf(pid: number): number[] {
 
 /** Resolves once `pid` has ended; fails after `ms`. Polls /proc: the process is not ours to wait for. */
 async function ended(pid: number, ms: number, what: string): Promise<void> {
-  const until = Date.now() + ms;
+  const until = performance.now() + ms;
   while (alive(pid)) {
-    assert(Date.now() < until, `${what} (pid ${pid}) still running after ${ms} ms`);
+    assert(performance.now() < until, `${what} (pid ${pid}) still running after ${ms} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -147,9 +147,11 @@ Deno.test("exporting to a bomb-answering collector: spans counted exported, shut
     await sink.flush(Date.now() + 30_000);
     strictEqual(counters.get("spans_exported"), 500);
     sink.push(spans(100));
-    const deadline = Date.now() + 5000;
-    await sink.shutdown(deadline);
-    assert(Date.now() <= deadline + 1000, `shutdown returned ${Date.now() - deadline} ms after its deadline`);
+    const started = performance.now();
+    await sink.shutdown(Date.now() + 5000);
+    const took = performance.now() - started;
+    // monotonic; the slack covers a loaded machine, far from the 29 s one bomb used to cost
+    assert(took <= 5000 + 5000, `shutdown returned ${(took - 5000).toFixed(0)} ms after its 5 s deadline`);
     const a = spanAccount(counters.snapshot());
     strictEqual(a.exported + a.dropped + a.pending, 600, "every span exported or counted");
     strictEqual(a.exported, 600);
@@ -224,9 +226,13 @@ Deno.test({
       clearTimeout(timer);
       await reading;
       strictEqual(status.code, 0, JSON.stringify(logs.slice(-5)));
-      // the flush deadline holds (monotonic clock; the slack covers process exit on a busy machine)
+      // the flush deadline holds (monotonic clock; the slack covers process exit on a loaded machine and
+      // stays far from the 29 s a single bomb used to cost)
       const afterStop = exitedAt - stoppingAt;
-      assert(afterStop < FLUSH_MS + 3000, `exited ${afterStop.toFixed(0)} ms after stopping, deadline ${FLUSH_MS} ms`);
+      assert(
+        afterStop < FLUSH_MS + 10_000,
+        `exited ${afterStop.toFixed(0)} ms after stopping, deadline ${FLUSH_MS} ms`,
+      );
       const summary = logs.find((l) => l.msg === "summary")!;
       strictEqual(summary.spans_exported, 300, JSON.stringify(summary));
       strictEqual(summary.export_timeouts ?? 0, 0, "no answer took longer than the timeout");

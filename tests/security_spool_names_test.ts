@@ -49,9 +49,9 @@ function onDisk(dir: string): { files: string[]; spans: number } {
 }
 
 async function until(cond: () => boolean, what: string): Promise<void> {
-  const end = Date.now() + 10_000;
+  const end = performance.now() + 10_000;
   while (!cond()) {
-    assert(Date.now() < end, `timed out waiting for ${what}`);
+    assert(performance.now() < end, `timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
 }

@@ -135,24 +135,33 @@ export async function sendOtlpRequest(req: OtlpRequest): Promise<OtlpSendResult>
       body: req.body as Uint8Array<ArrayBuffer>,
       signal: controller.signal,
     });
-    // never the whole body: a gzip bomb or an endless answer must not fill memory or hold the loop
-    const { body, truncated } = await readBounded(res.body, MAX_RESPONSE_BYTES);
+    // never the whole body: a gzip bomb or an endless answer must not fill memory or hold the loop.
+    // Once the status has arrived it decides: a timeout while reading the body (a starved event loop
+    // can run the timer before the body's last read) must not turn an accepted batch into a resend.
+    let body: Uint8Array;
+    let truncated: boolean;
+    let unread: string | undefined;
+    try {
+      ({ body, truncated } = await readBounded(res.body, MAX_RESPONSE_BYTES));
+    } catch (e) {
+      body = new Uint8Array(0);
+      truncated = true;
+      unread = timedOut
+        ? `response body not read: timeout after ${req.timeoutMs ?? 10_000} ms`
+        : `response body not read: ${e instanceof Error ? e.message : String(e)}`;
+    }
     const contentType = res.headers.get("content-type");
     if (res.ok) {
       const info = truncated ? {} : parseExportResponse(body, contentType);
-      return {
-        ok: true,
-        status: res.status,
-        retryable: false,
-        ...info,
-        ...(truncated ? { error: `response body over ${MAX_RESPONSE_BYTES} bytes: not read further` } : {}),
-      };
+      const error = unread ??
+        (truncated ? `response body over ${MAX_RESPONSE_BYTES} bytes: not read further` : undefined);
+      return { ok: true, status: res.status, retryable: false, ...info, ...(error ? { error } : {}) };
     }
     const result: OtlpSendResult = {
       ok: false,
       status: res.status,
       retryable: RETRYABLE_STATUSES.has(res.status),
-      error: `http ${res.status}`,
+      error: unread ? `http ${res.status}; ${unread}` : `http ${res.status}`,
     };
     const retryAfterMs = parseRetryAfter(res.headers.get("retry-after"));
     if (retryAfterMs !== undefined) result.retryAfterMs = retryAfterMs;

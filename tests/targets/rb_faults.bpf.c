@@ -7,10 +7,14 @@
  *   "rbf_burst":   `burst` (map burst_count) valid records in one go into the
  *                  4 KiB burst_spans: the ring overflows, reserve failures are
  *                  counted in spanprobe_stats.
+ * When map owner_tgid holds a pid (the test process), only programs that
+ * process started count: parallel runs of the test on one machine exec the
+ * same comms and would otherwise trigger each other's probe. 0: anyone.
  * Config: rb_faults.yaml.
  */
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
 #include "spanprobe.bpf.h"
 
 struct fault_span {
@@ -29,6 +33,13 @@ struct {
     __type(key, u32);
     __type(value, u32);
 } burst_count SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, u32);
+    __type(value, u32);
+} owner_tgid SEC(".maps");
 
 static long garbage_one(u32 i, void *ctx)
 {
@@ -80,6 +91,12 @@ int rbf_exec(void *ctx)
     u32 zero = 0;
     u32 *n;
 
+    u32 *owner = bpf_map_lookup_elem(&owner_tgid, &zero);
+    if (owner && *owner) {
+        struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+        if (BPF_CORE_READ(task, real_parent, tgid) != *owner)
+            return 0;
+    }
     bpf_get_current_comm(comm, sizeof(comm));
     if (comm_is(comm, "rbf_garbage")) {
         bpf_loop(256, garbage_one, NULL, 0);
