@@ -4,6 +4,7 @@
  */
 import { parseArgs } from "node:util";
 import { runAgent } from "./lib/agent/run_agent.ts";
+import { catchStopSignals, type StopSignals } from "./lib/agent/stop_signals.ts";
 import { WATCH_STDIN_ENV, watchParentPipe } from "./lib/agent/parent_watch.ts";
 import { CHECK_HELP, GOTRACE_HELP, MAIN_HELP, PROBES_HELP, RUN_HELP } from "./lib/cli/help.ts";
 import { buildSink, checkFileOutputs, resolveExport } from "./lib/agent/outputs.ts";
@@ -88,7 +89,17 @@ function envGetter(): (name: string) => string | undefined {
   };
 }
 
+/** `spanprobe run`: SIGINT/SIGTERM are caught from here on, so a signal at any phase ends in an orderly stop. */
 async function runCommand(args: string[]): Promise<number> {
+  const signals = catchStopSignals();
+  try {
+    return await runWithSignals(args, signals);
+  } finally {
+    signals.dispose();
+  }
+}
+
+async function runWithSignals(args: string[], signals: StopSignals): Promise<number> {
   const { values } = parseArgs({ args, options: RUN_OPTIONS, strict: true, allowPositionals: false });
   if (values.help) {
     out(RUN_HELP);
@@ -112,6 +123,12 @@ async function runCommand(args: string[]): Promise<number> {
         "put secrets in OTEL_EXPORTER_OTLP_HEADERS or the config file's headers: (see README)",
     );
   }
+  if (/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(values.endpoint ?? "")) {
+    logger.warn(
+      "credentials in --endpoint are visible in the process list; " +
+        "put the endpoint in OTEL_EXPORTER_OTLP_ENDPOINT or the config file's exporter.endpoint (see README)",
+    );
+  }
   const exportConfig = resolveExport({
     outputs: values.output?.map(parseOutput) ?? file.outputs,
     endpoint,
@@ -124,15 +141,19 @@ async function runCommand(args: string[]): Promise<number> {
   await checkFileOutputs(exportConfig.outputs);
   const gotraceDir = values["gotrace-dir"] ?? file.gotraceDir;
   const gotraceFrames = parseFrames(values["gotrace-frames"], "--gotrace-frames");
-  const wantsProbes = (values.probe ?? []).length > 0 || (file.probes ?? []).length > 0 || gotraceDir === undefined;
+  const wantsProbes = (values.probe ?? []).length > 0 || (file.probes ?? []).length > 0 || gotraceDir === undefined ||
+    (values["open-port"] ?? []).length > 0 || (values.exe ?? []).length > 0; // so a selector without --probe http is an error
   const probes: PlannedProbe[] = wantsProbes
     ? await planProbes({
       cliProbes: values.probe ?? [],
       cliParams: parsePairs(values.param ?? [], "--param"),
       binary: values.binary,
       pid: values.pid,
-      exe: values.exe,
       fileProbes: file.probes,
+      openPorts: values["open-port"],
+      openPortEnv: env("OTEL_EBPF_OPEN_PORT"),
+      exe: values.exe,
+      exeEnv: env("OTEL_EBPF_AUTO_TARGET_EXE"),
     })
     : [];
   const opt = <T>(text: string | undefined, flag: string, parse: (t: string, w: string) => T): T | undefined =>
@@ -174,7 +195,7 @@ async function runCommand(args: string[]): Promise<number> {
   const metricAttributes: Record<string, readonly string[]> = {};
   for (const p of probes) if (p.spec?.metricAttributes.length) metricAttributes[p.spec.name] = p.spec.metricAttributes;
   return await runAgent({
-    start: async () => {
+    start: async (abort) => {
       const runs = probes.length
         ? await startProbes(probes, {
           logger,
@@ -186,9 +207,10 @@ async function runCommand(args: string[]): Promise<number> {
           libbpf: env("SPANPROBE_LIBBPF"),
           cacheDir: resolveCacheDir({ flag: values["cache-dir"], config: file.ringbufCacheDir, env }),
           defines: file.ringbufDefines,
+          abort,
         })
         : [];
-      if (gotraceDir === undefined) return runs;
+      if (gotraceDir === undefined || abort.aborted) return runs;
       try {
         runs.push(
           await startGoTraceDir({
@@ -218,6 +240,7 @@ async function runCommand(args: string[]): Promise<number> {
     metricAttributes,
     durationMs: durationS !== undefined ? durationS * 1000 : undefined,
     stop: env(WATCH_STDIN_ENV) === "1" ? watchParentPipe() : undefined,
+    signals,
   });
 }
 
@@ -320,7 +343,9 @@ export async function main(args: string[]): Promise<number> {
     }
     const code = (e as { code?: string }).code;
     if (e instanceof TypeError && code?.startsWith("ERR_PARSE_ARGS")) {
-      console.error(`spanprobe: ${redactor.redact(e.message)} (see 'spanprobe ${command} --help')`);
+      // one line: node's own message for a value that starts with "-" spans three
+      const message = e.message.replace(/\s*\n\s*/g, " ");
+      console.error(`spanprobe: ${redactor.redact(message)} (see 'spanprobe ${command} --help')`);
       return 2;
     }
     console.error(`spanprobe: ${redactor.redact(String((e as Error).stack ?? e))}`);

@@ -28,6 +28,9 @@ export const ENV_VARS: readonly string[] = [
   "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
   "OTEL_METRIC_EXPORT_INTERVAL",
   "SPANPROBE_LIBBPF",
+  // the http probe's port selection (OBI's name, for users switching over)
+  "OTEL_EBPF_OPEN_PORT",
+  "OTEL_EBPF_AUTO_TARGET_EXE",
   // the ring-buffer build cache (lib/sources/ringbuf/cache_dir.ts); HOME stays refused
   "SPANPROBE_CACHE_DIR",
   "XDG_CACHE_HOME",

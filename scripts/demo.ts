@@ -2,7 +2,8 @@
  * `deno task demo`: build the USDT demo target, then run spanprobe (under its
  * least-privilege permission set) with the bundled usdt-requests probe; it
  * starts the target once probes are attached and ends when the target does.
- * Spans are printed on stdout.
+ * Spans are printed on stdout. SIGINT/SIGTERM are passed on and the demo
+ * exits with the agent's code once it has stopped.
  * @module
  */
 import { fileURLToPath } from "node:url";
@@ -14,7 +15,7 @@ const cc = await new Deno.Command("cc", {
   args: ["-O2", "-pthread", "-o", target, `${root}tests/targets/usdt_requests.c`],
 }).output();
 if (!cc.success) Deno.exit(1);
-const status = await new Deno.Command(Deno.execPath(), {
+const child = new Deno.Command(Deno.execPath(), {
   args: [
     "run",
     "-A",
@@ -28,5 +29,13 @@ const status = await new Deno.Command(Deno.execPath(), {
     `${target} --requests 24 --threads 2 --rate 8 --error-every 6`,
     ...Deno.args,
   ],
-}).spawn().status;
-Deno.exit(status.code);
+}).spawn();
+// Ctrl-C or SIGTERM: the agent stops in order (summary, exit code); the demo waits for it, not dies first
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  Deno.addSignalListener(sig, () => {
+    try {
+      child.kill(sig);
+    } catch { /* exited */ }
+  });
+}
+Deno.exit((await child.status).code);

@@ -69,10 +69,14 @@ export function permissionsForRun(
     if (!ref.specPath.startsWith(`${root}probes/`)) {
       read.push({ path: dirname(ref.specPath), what: `the folder of probe ${choice.probe}` });
     }
-    if (ref.kind === "ringbuf" || ref.kind === "go") ffi = true;
+    if (ref.kind !== "bpftrace") ffi = true; // ringbuf, http and go load BPF objects through FFI
     else bpftraceProbes = true;
     // values of path parameters the user named (the agent checks that they exist)
-    const paths = ref.kind === "bpftrace" ? pathParams(ref.specPath) : new Set(["binary"]);
+    const paths = ref.kind === "ringbuf"
+      ? new Set(["binary"])
+      : ref.kind === "http" || ref.kind === "go"
+      ? new Set<string>()
+      : pathParams(ref.specPath);
     for (const [k, v] of [...cliParams, ...Object.entries(choice.params)]) {
       const name = k.startsWith(`${ref.name}.`) ? k.slice(ref.name.length + 1) : k;
       if (paths.has(name)) {
@@ -81,8 +85,10 @@ export function permissionsForRun(
     }
   }
   if (values.binary !== undefined) read.push({ path: values.binary, what: "--binary" });
-  // --probe go reads the executable it traces (symbols, DWARF)
-  if (values.exe !== undefined) read.push({ path: values.exe, what: "--exe" });
+  // --probe go reads the executable it traces (symbols, DWARF); for the http probe --exe is a pattern
+  if (choices.some((c) => findProbe(c.probe).kind === "go")) {
+    for (const exe of values.exe ?? []) if (!/[*?[]/.test(exe)) read.push({ path: exe, what: "--exe" });
+  }
   // --command with ring-buffer probes only: the agent starts it (bpftrace does otherwise)
   const run: string[] = [];
   if (values.command !== undefined && ffi && !bpftraceProbes) {
@@ -346,7 +352,10 @@ if (import.meta.main) {
     flags = permissionFlags(options, { cwd });
     added = launchEnv(options);
   } catch (e) {
-    console.error(`spanprobe: ${e instanceof UserError ? e.message : (e as Error).message}`);
+    // one line: node's own parse message for a value that starts with "-" spans three
+    console.error(
+      `spanprobe: ${(e instanceof UserError ? e.message : (e as Error).message).replace(/\s*\n\s*/g, " ")}`,
+    );
     Deno.exit(2);
   }
   const moved = command === "run" || command === "gotrace" ? moveSecretsToEnv(rest) : { args: rest, env: {} };
@@ -354,6 +363,12 @@ if (import.meta.main) {
     console.error(
       "spanprobe: warning: --header values on the command line are visible in the process list and in " +
         "`deno task`'s echo; put secrets in OTEL_EXPORTER_OTLP_HEADERS or the config file's headers: (see README)",
+    );
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(moved.env.SPANPROBE_ENDPOINT ?? "")) {
+    console.error(
+      "spanprobe: warning: credentials in --endpoint are visible in the process list and in `deno task`'s echo; " +
+        "put the endpoint in OTEL_EXPORTER_OTLP_ENDPOINT or the config file's exporter.endpoint (see README)",
     );
   }
   // stdin: a pipe never written to; the agent ends when it closes, i.e. when this launcher dies (even by SIGKILL)

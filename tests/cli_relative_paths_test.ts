@@ -13,6 +13,11 @@ async function task(cwd: string, args: string[]): Promise<{ code: number; stderr
   const r = await new Deno.Command(Deno.execPath(), {
     args: ["task", "--config", `${ROOT}deno.json`, "start", ...args],
     cwd,
+    // a user's shell: no INIT_CWD inherited from a task that runs this test (deno task sets its own)
+    clearEnv: true,
+    env: Object.fromEntries(
+      ["PATH", "HOME", "DENO_DIR"].flatMap((k) => (Deno.env.get(k) === undefined ? [] : [[k, Deno.env.get(k)!]])),
+    ),
     stdout: "piped",
     stderr: "piped",
   }).output();

@@ -229,7 +229,7 @@ Deno.test("config file: gotrace_dir and state_dir, next to probes; misspelled ke
   assert(/agent\.yaml:1/.test(message) && /gotrace_dirs/.test(message), message);
 });
 
-Deno.test("through the launcher (deno task start gotrace): a relative file, a header secret sent but never printed, exit 1 when the collector refuses", async () => {
+Deno.test("through the launcher (deno task start gotrace): a relative file, a header secret sent but never printed, exit 3 when the collector refuses", async () => {
   const receiver = await startOtlpReceiver({ behavior: { kind: "status", status: 500 } });
   try {
     const out = await new Deno.Command(Deno.execPath(), {
@@ -253,13 +253,13 @@ Deno.test("through the launcher (deno task start gotrace): a relative file, a he
       stderr: "piped",
     }).output();
     const stderr = new TextDecoder().decode(out.stderr);
-    // the collector refuses everything: spans are lost, so the exit code says so
-    assertEquals(out.code, 1, stderr);
+    // the collector refuses everything: spans are lost to a failing output, exit 3 (the agent's rule)
+    assertEquals(out.code, 3, stderr);
     assert(receiver.requests.length >= 1, stderr);
     assertEquals(receiver.requests[0].headers["x-api-key"], "s3cr3t-t0ken-value");
     assert(!stderr.includes("s3cr3t-t0ken-value"), stderr);
     assert(/visible in the process list/.test(stderr), "the launcher warns about --header");
-    assert(/spans were not delivered/.test(stderr), stderr);
+    assert(/spans were lost because the output is failing/.test(stderr), stderr);
   } finally {
     await receiver.close();
   }

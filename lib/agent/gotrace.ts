@@ -16,6 +16,7 @@ import { createResourceCache } from "../spans/resources.ts";
 import type { Attributes } from "../core/span_data.ts";
 import { type Counters, createCounters } from "../telemetry/counters.ts";
 import type { Logger } from "../telemetry/log.ts";
+import { EXIT_EXPORT_FAILED, exportDrops } from "../export/export_health.ts";
 import { buildSink, resolveExport } from "./outputs.ts";
 
 /** The service name of Go trace spans when neither flag, config nor environment names one. */
@@ -105,8 +106,9 @@ export interface GotraceValues {
 
 /**
  * `spanprobe gotrace FILE…`: converts each file and exports its spans; exit
- * 0 when every file was converted and every span delivered, 1 when a file
- * could not be parsed or spans were lost, 2 for usage errors.
+ * 0 when every file was converted and its spans delivered, 1 when a file
+ * could not be parsed, 2 for usage errors, 3 when spans were lost to an
+ * output still failing at exit (the agent's rule, docs/reliability.md).
  */
 export async function convertTraceFiles(
   values: GotraceValues,
@@ -194,8 +196,19 @@ export async function convertTraceFiles(
   const flushMs = values["flush-timeout"] !== undefined ? Number(values["flush-timeout"]) : 5000;
   if (!(flushMs >= 0)) throw new UserError(`--flush-timeout ${values["flush-timeout"]}: expected milliseconds`, 2);
   await sink.shutdown(Date.now() + flushMs);
-  const lost = counters.dropped();
-  if (lost > 0) logger.error("spans were not delivered", { dropped: lost, ...counters.snapshot().dropped });
-  logger.info("summary", { files: positionals.length, failed, spans: counters.get("spans_ended"), dropped: lost });
-  return failed > 0 || lost > 0 ? 1 : 0;
+  const snapshot = counters.snapshot();
+  const dropped = counters.dropped();
+  logger.info("summary", { files: positionals.length, failed, spans: counters.get("spans_ended"), dropped });
+  // the agent's exit rule (docs/reliability.md): spans lost to an output still failing at exit: 3
+  const failure = sink.failure?.();
+  const lost = exportDrops(snapshot);
+  if (failure !== undefined && lost > 0) {
+    logger.error("spans were lost because the output is failing", {
+      output: failure,
+      spansDropped: lost,
+      exitCode: EXIT_EXPORT_FAILED,
+    });
+    return EXIT_EXPORT_FAILED;
+  }
+  return failed > 0 ? 1 : 0;
 }

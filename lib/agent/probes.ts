@@ -14,6 +14,8 @@ import { openBpftraceProbe } from "../sources/bpftrace/mod.ts";
 import { resolveParams } from "../sources/bpftrace/script.ts";
 import { UserError } from "../core/errors.ts";
 import type { ProbeRun } from "../core/probe_run.ts";
+import { HTTP_PARAMS, type HttpParams, parseHttpParams } from "../sources/http/params.ts";
+import { exeGlob, type HttpSelectors, parsePorts } from "../sources/http/selectors.ts";
 import { createResourceCache } from "../spans/resources.ts";
 import { parseResourceAttributes } from "../export/otlp_env.ts";
 import type { Counters } from "../telemetry/counters.ts";
@@ -36,6 +38,8 @@ export interface PlannedProbe {
   followGoroutines?: boolean;
   params: Record<string, string>;
   pid?: number;
+  /** The http probe's selection and parameters (http probes only). */
+  http?: { selectors: HttpSelectors; params: HttpParams };
   /** Required parameters not given (`check` only: they are checked at run time). */
   unchecked?: string[];
 }
@@ -47,13 +51,19 @@ export interface PlanInput {
   binary?: string;
   pid?: string;
   fileProbes?: ProbeChoice[];
+  /** `--open-port` values (http probe). */
+  openPorts?: string[];
+  /** OTEL_EBPF_OPEN_PORT (used when `--open-port` is absent). */
+  openPortEnv?: string;
+  /** `--exe` values: globs for the http probe; for the Go probe, one absolute path. */
+  exe?: string[];
+  /** OTEL_EBPF_AUTO_TARGET_EXE (used when `--exe` is absent). */
+  exeEnv?: string;
   /**
    * For `check`: a required parameter that is not given is reported in
    * `unchecked` instead of being an error (given values are validated fully).
    */
   checkOnly?: boolean;
-  /** `--exe PATH`: a Go executable to trace (Go probes). */
-  exe?: string;
 }
 
 /** Parameters of the Go probe. */
@@ -63,6 +73,20 @@ function parseGoroutinesParam(value: string | undefined): boolean {
   if (value === undefined || value === "false") return false;
   if (value === "true") return true;
   throw new UserError(`--param goroutines=${value}: expected true or false`, 2);
+}
+
+/** The Go probe's `--exe`: at most one, an absolute path (a glob is the http probe's form). */
+function goExecutable(values: string[] | undefined): string | undefined {
+  if (!values?.length) return undefined;
+  if (values.length > 1) {
+    throw new UserError(`--exe given ${values.length} times: the Go probe traces one executable`, 2);
+  }
+  const exe = values[0];
+  if (!exe.startsWith("/")) throw new UserError(`--exe ${exe}: give an absolute path`, 2);
+  if (/[*?[]/.test(exe)) {
+    throw new UserError(`--exe ${exe}: the Go probe needs the executable's path, not a pattern`, 2);
+  }
+  return exe;
 }
 
 function parsePid(text: string): number {
@@ -85,7 +109,9 @@ export async function planProbes(input: PlanInput): Promise<PlannedProbe[]> {
     const ref = findProbe(choice.probe);
     const params: Record<string, string> = { ...choice.params };
     const spec = ref.kind === "bpftrace" ? await loadProbeSpec(ref.specPath) : undefined;
-    const declared = new Set(spec?.params.map((p) => p.name) ?? (ref.kind === "go" ? GO_PARAMS : []));
+    const declared = new Set(
+      spec?.params.map((p) => p.name) ?? (ref.kind === "http" ? HTTP_PARAMS : ref.kind === "go" ? GO_PARAMS : []),
+    );
     const global: Record<string, string> = { ...input.cliParams };
     if (input.binary !== undefined) global.binary = input.binary;
     if (pid !== undefined) global.pid = String(pid);
@@ -113,30 +139,49 @@ export async function planProbes(input: PlanInput): Promise<PlannedProbe[]> {
       const relaxed = spec.params.map((p) => unchecked!.includes(p.name) ? { ...p, required: false } : p);
       resolveParams({ ...spec, params: relaxed }, params);
     } else if (spec) resolveParams(spec, params);
+    const planPid = choice.pid ?? pid;
+    let http: PlannedProbe["http"];
+    if (ref.kind === "http") {
+      const fromCli = input.openPorts?.length ? input.openPorts : undefined;
+      const ports = fromCli
+        ? parsePorts(fromCli)
+        : input.openPortEnv
+        ? parsePorts([input.openPortEnv], "OTEL_EBPF_OPEN_PORT")
+        : [];
+      const exe = input.exe?.length ? input.exe : input.exeEnv ? [input.exeEnv] : [];
+      for (const g of exe) exeGlob(g, input.exe?.length ? "--exe" : "OTEL_EBPF_AUTO_TARGET_EXE"); // validated before start
+      const selectors = { ports, pids: planPid !== undefined ? [planPid] : [], exe };
+      // `check` has no selectors: the selection is required at run time only
+      if (!input.checkOnly && !ports.length && !selectors.pids.length && !exe.length) {
+        throw new UserError(
+          "the http probe needs a selection: --open-port PORTS (or OTEL_EBPF_OPEN_PORT), --pid PID or --exe GLOB",
+          2,
+        );
+      }
+      http = { selectors, params: parseHttpParams(params) };
+    }
     let go: GoSpec | undefined;
     let followGoroutines = false;
+    let goExe: string | undefined;
     if (ref.kind === "go") {
       go = loadGoSpec(ref.specPath);
       followGoroutines = parseGoroutinesParam(params.goroutines);
       const probePid = choice.pid ?? pid;
-      if (!input.checkOnly && (probePid === undefined) === (input.exe === undefined)) {
+      goExe = goExecutable(input.exe);
+      if (!input.checkOnly && (probePid === undefined) === (goExe === undefined)) {
         throw new UserError(`--probe ${ref.name}: give exactly one of --pid PID or --exe PATH (the Go program)`, 2);
       }
-      if (input.exe !== undefined && !input.exe.startsWith("/")) {
-        throw new UserError(`--exe ${input.exe}: give an absolute path`, 2);
-      }
     }
-    planned.push({
-      ref,
-      spec,
-      tracing,
-      go,
-      followGoroutines,
-      exe: input.exe,
-      params,
-      pid: choice.pid ?? pid,
-      unchecked,
-    });
+    planned.push({ ref, spec, tracing, go, followGoroutines, exe: goExe, params, pid: planPid, http, unchecked });
+  }
+  if (input.openPorts?.length && !planned.some((p) => p.ref.kind === "http")) {
+    throw new UserError("--open-port selects processes for the http probe: add --probe http", 2);
+  }
+  if (input.exe?.length && !planned.some((p) => p.ref.kind === "http" || p.ref.kind === "go")) {
+    throw new UserError(
+      "--exe selects processes for the http probe or names the Go probe's program: add --probe http or go",
+      2,
+    );
   }
   for (const k of Object.keys(input.cliParams)) {
     const dot = k.indexOf(".");
@@ -163,6 +208,8 @@ export interface StartOptions {
   cacheDir?: string;
   /** `-D` definitions for ring-buffer probes built from source (e.g. SPANPROBE_WAKEUP_*). */
   defines?: Record<string, string>;
+  /** A stop asked for during start-up: probes not started yet are skipped, a bpftrace still attaching is stopped. */
+  abort?: AbortSignal;
 }
 
 /**
@@ -208,29 +255,65 @@ export async function startProbes(planned: PlannedProbe[], o: StartOptions): Pro
   const failures: { name: string; error: Error }[] = [];
   try {
     for (const p of planned) {
+      if (o.abort?.aborted) break;
       try {
         if (p.ref.kind === "go") {
-          // loaded on demand, like the ring-buffer source (FFI); the object is built here, where wiring lives
+          // loaded on demand, like the ring-buffer source (FFI); the agent provides its object
+          const { requireRingbufSupport } = await import("../sources/ringbuf/preflight.ts");
+          requireRingbufSupport({ libbpfPath: o.libbpf, btf: true });
           const { openGoProbe } = await import("../sources/go/mod.ts");
           const { resolveProbeObject } = await import("../sources/ringbuf/mod.ts");
           const specPath = p.ref.specPath;
           const cacheDir = o.cacheDir === undefined ? undefined : bpfCacheDir(o.cacheDir);
-          runs.push(
-            await openGoProbe({
-              // the ring-buffer rule: NAME.bpf.o beside the spec, the prebuilt embedded object, else built
-              buildObject: () => resolveProbeObject({ configPath: specPath, cacheDir, logger: o.logger }),
-              specPath: p.ref.specPath,
-              spec: p.go,
-              followGoroutines: p.followGoroutines,
-              pid: p.pid,
-              exe: p.exe,
-              logger: o.logger,
-              counters: o.counters,
-              libbpfPath: o.libbpf,
-              serviceName: o.serviceName,
-              resourceAttributes: parseResourceAttributes(o.resourceAttributes ?? ""),
-            }),
-          );
+          const build = o.defines ? { defines: o.defines } : undefined;
+          const run = await openGoProbe({
+            // the ring-buffer rule: NAME.bpf.o beside the spec, the prebuilt embedded object, else built
+            buildObject: () => resolveProbeObject({ configPath: specPath, cacheDir, build, logger: o.logger }),
+            specPath,
+            spec: p.go,
+            followGoroutines: p.followGoroutines,
+            pid: p.pid,
+            exe: p.exe,
+            logger: o.logger,
+            counters: o.counters,
+            libbpfPath: o.libbpf,
+            serviceName: o.serviceName,
+            resourceAttributes,
+          });
+          runs.push(run);
+          ringRuns.add(run); // --command: started by the agent, as for ring-buffer probes
+          continue;
+        }
+        if (p.ref.kind === "http") {
+          // loaded on demand, like the ring-buffer source (FFI); its object is found, embedded or
+          // built exactly as a ring-buffer probe's (probes/http.bpf.c beside probes/http.yaml)
+          const { requireRingbufSupport } = await import("../sources/ringbuf/preflight.ts");
+          requireRingbufSupport({ libbpfPath: o.libbpf, btf: true });
+          const { resolveProbeObject } = await import("../sources/ringbuf/mod.ts");
+          const { openHttpProbe } = await import("../sources/http/mod.ts");
+          const object = await resolveProbeObject({
+            configPath: p.ref.specPath,
+            logger: o.logger,
+            cacheDir: o.cacheDir === undefined ? undefined : bpfCacheDir(o.cacheDir),
+            build: o.defines ? { defines: o.defines } : undefined,
+          });
+          const hp = p.http!.params;
+          const run = openHttpProbe({
+            objectPath: object.objectPath,
+            objectBytes: object.bytes,
+            selectors: p.http!.selectors,
+            logger: o.logger,
+            counters: o.counters,
+            libbpfPath: o.libbpf,
+            captureBytes: hp.captureBytes,
+            routes: hp.routes,
+            urlQuery: hp.urlQuery,
+            commandLine: hp.commandLine,
+            linkGraceMs: hp.linkGraceMs,
+            resourceAttributes,
+          });
+          runs.push(run);
+          ringRuns.add(run); // --command: started by the agent, as for ring-buffer probes
           continue;
         }
         if (p.ref.kind === "ringbuf") {
@@ -264,6 +347,7 @@ export async function startProbes(planned: PlannedProbe[], o: StartOptions): Pro
             resources,
             logger: o.logger,
             counters: o.counters,
+            abort: o.abort,
           }),
         );
       } catch (e) {

@@ -29,11 +29,12 @@ import type { SpanData } from "../core/span_data.ts";
 import { type Counters, spanAccount } from "../telemetry/counters.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { type MetricsServer, serveMetrics } from "../telemetry/prometheus.ts";
+import { catchStopSignals, type StopSignals } from "./stop_signals.ts";
 
 /** Options of {@linkcode runAgent}. */
 export interface AgentOptions {
-  /** Starts the probes (already validated); resolves once all are attached. */
-  start: () => Promise<ProbeRun[]>;
+  /** Starts the probes (already validated); resolves once all are attached. `abort` fires on a stop during start-up. */
+  start: (abort: AbortSignal) => Promise<ProbeRun[]>;
   sink: SpanSink;
   logger: Logger;
   counters: Counters;
@@ -51,6 +52,8 @@ export interface AgentOptions {
   onReady?: () => void;
   /** Stop after this many ms (0 = run until signalled or the sources end). */
   durationMs?: number;
+  /** SIGINT/SIGTERM caught since the run began (default: caught from the call on). */
+  signals?: StopSignals;
   /** Stop as on SIGTERM when this fires (the launcher died: lib/agent/parent_watch.ts). */
   stop?: AbortSignal;
 }
@@ -72,50 +75,69 @@ export async function runAgent(o: AgentOptions): Promise<number> {
   const flushTimeoutMs = o.flushTimeoutMs ?? 5000;
   let metrics: MetricsServer | undefined;
   const spanMetrics = o.spanMetrics;
+  // handlers first: a signal during start-up (the spool is already being replayed) stops in order too
+  const signals = o.signals ?? catchStopSignals();
   if (o.metricsPort !== undefined) {
-    metrics = await serveMetrics({ port: o.metricsPort, counters, logger, extraText: spanMetrics?.prometheusText });
+    try {
+      metrics = await serveMetrics({ port: o.metricsPort, counters, logger, extraText: spanMetrics?.prometheusText });
+    } catch (e) {
+      signals.dispose();
+      throw e;
+    }
   }
-  let runs: ProbeRun[];
-  try {
-    runs = await o.start();
-  } catch (e) {
-    await metrics?.close();
-    await spanMetrics?.shutdown(Date.now());
-    throw e;
-  }
+  let runs: ProbeRun[] = [];
+  let startedResolve!: () => void;
+  const started = new Promise<void>((r) => startedResolve = r);
   let stopping: Promise<void> | undefined;
   let deadline: number | undefined;
   let signalled = false;
+  const startAbort = new AbortController();
   const stopAll = (why: string) => {
     deadline ??= Date.now() + flushTimeoutMs;
+    startAbort.abort();
     stopping ??= (async () => {
       logger.info("stopping", { reason: why, flushDeadlineMs: deadline! - Date.now() });
+      await started; // a stop during start-up waits for what is being attached, then stops it
       await Promise.all(runs.map((r) => r.stop()));
     })();
     return stopping;
   };
-  const onSignal = (sig: Deno.Signal) => () => {
+  signals.listen((sig) => {
     if (signalled) {
       logger.warn("already stopping", { signal: sig, flushDeadlineMs: Math.max(0, deadline! - Date.now()) });
       return;
     }
     signalled = true;
     void stopAll(sig);
-  };
-  const handlers: [Deno.Signal, () => void][] = [["SIGINT", onSignal("SIGINT")], ["SIGTERM", onSignal("SIGTERM")]];
-  for (const [sig, h] of handlers) Deno.addSignalListener(sig, h);
-  const statsTimer = o.statsIntervalMs
-    ? setInterval(() => logger.info("stats", statsLine(counters)), o.statsIntervalMs)
-    : undefined;
+  });
   const onStop = () => {
     signalled = true;
     void stopAll("launcher gone");
   };
   if (o.stop?.aborted) onStop();
   else o.stop?.addEventListener("abort", onStop, { once: true });
+  try {
+    if (!signalled) runs = await o.start(startAbort.signal);
+  } catch (e) {
+    if (!signalled) {
+      signals.dispose();
+      o.stop?.removeEventListener("abort", onStop);
+      await metrics?.close();
+      await spanMetrics?.shutdown(Date.now());
+      throw e;
+    }
+    // bpftrace gets a terminal's Ctrl-C too: a start-up cut short by a signal is the stop asked for
+    logger.warn("start-up interrupted", { error: (e as Error).message });
+  }
+  startedResolve();
+  const statsTimer = o.statsIntervalMs
+    ? setInterval(() => logger.info("stats", statsLine(counters)), o.statsIntervalMs)
+    : undefined;
   const durationTimer = o.durationMs ? setTimeout(() => void stopAll("duration elapsed"), o.durationMs) : undefined;
-  o.onReady?.();
-  logger.info("running", { probes: runs.map((r) => r.name).join(",") });
+  if (!stopping) {
+    o.onReady?.();
+    logger.info("running", { probes: runs.map((r) => r.name).join(",") });
+  }
   let failed = false;
   await Promise.all(runs.map(async (r) => {
     try {
@@ -146,7 +168,7 @@ export async function runAgent(o: AgentOptions): Promise<number> {
   clearTimeout(durationTimer);
   const flushStart = Date.now();
   await Promise.all([o.sink.shutdown(deadline), spanMetrics?.shutdown(deadline)]);
-  for (const [sig, h] of handlers) Deno.removeSignalListener(sig, h);
+  signals.dispose();
   o.stop?.removeEventListener("abort", onStop);
   await metrics?.close();
   const summary = statsLine(counters);

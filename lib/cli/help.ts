@@ -27,7 +27,13 @@ Probes:
       --param NAME=VALUE    a probe parameter (repeatable; PROBE.NAME=VALUE for one probe)
       --binary PATH         shorthand for --param binary=PATH
       --pid PID             trace this process (bpftrace -p; --probe go: this Go process)
-      --exe PATH            --probe go: trace every process running this Go executable
+      --open-port PORTS     http probe: trace processes serving these ports, e.g.
+                            5000,8000-8999 (repeatable; env OTEL_EBPF_OPEN_PORT)
+      --exe GLOB            http probe: trace processes whose executable path matches,
+                            also ones started later, e.g. '*/gunicorn' (repeatable;
+                            env OTEL_EBPF_AUTO_TARGET_EXE)
+                            --probe go: the Go executable (one absolute path): trace
+                            every process running it
       --command CMD         start CMD once probes are attached; stop when it exits
   -c, --config FILE         YAML config (see docs/configuration.md)
       --bpftrace PATH       bpftrace executable (default: bpftrace on PATH)
@@ -111,8 +117,8 @@ export const GOTRACE_HELP = `Usage: spanprobe gotrace [options] FILE...
 
 Converts Go execution traces (runtime/trace output, trace.FlightRecorder
 snapshots; Go 1.22 to 1.26) to spans: tasks, regions, logs, GC and
-stop-the-world ranges (see docs/gotrace.md). Exit code 1 when a file cannot
-be parsed or spans were not delivered, 2 for usage errors.
+stop-the-world ranges (see docs/gotrace.md). Exit codes: 0 success, 1 a file
+cannot be parsed, 2 usage error, 3 spans lost to an output still failing.
 
   -o, --output KIND         console | otlp | file:PATH (repeatable; default: console
                             unless an endpoint is set)

@@ -5,6 +5,7 @@
  * @module
  */
 import { UserError } from "../core/errors.ts";
+import { readConfigText } from "./text_file.ts";
 import {
   knownKeys,
   mapEntries,
@@ -301,11 +302,5 @@ export function parseAgentConfig(path: string, text: string): FileConfig {
 
 /** Reads and parses a config file. */
 export function loadAgentConfig(path: string): FileConfig {
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(path);
-  } catch (e) {
-    throw new UserError(`${path}: cannot read config: ${(e as Error).message}`, 2);
-  }
-  return parseAgentConfig(path, text);
+  return parseAgentConfig(path, readConfigText(path, "config"));
 }

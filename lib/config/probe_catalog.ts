@@ -6,12 +6,13 @@
 import { fileURLToPath } from "node:url";
 import { UserError } from "../core/errors.ts";
 import { fileInSpecFolder } from "./spec_files.ts";
+import { readConfigText } from "./text_file.ts";
 
 /** The folder of bundled probes (inside the compiled binary too). */
 export const BUNDLED_PROBES_DIR: string = fileURLToPath(new URL("../../probes/", import.meta.url));
 
 /** What kind of source a probe needs. */
-export type ProbeKind = "bpftrace" | "ringbuf" | "go";
+export type ProbeKind = "bpftrace" | "ringbuf" | "http" | "go";
 
 /** A located probe. */
 export interface ProbeRef {
@@ -22,6 +23,7 @@ export interface ProbeRef {
 }
 
 function kindOf(text: string): ProbeKind {
+  if (/^http\s*:/m.test(text)) return "http"; // zero-code HTTP (lib/sources/http)
   if (/^go\s*:/m.test(text)) return "go"; // a Go probe spec (go_spec.ts)
   return /^tracing\s*:/m.test(text) ? "ringbuf" : "bpftrace";
 }
@@ -41,13 +43,13 @@ export function findProbe(nameOrPath: string): ProbeRef {
   }
   let text: string;
   try {
-    text = Deno.readTextFileSync(specPath);
+    text = readConfigText(specPath, "probe spec");
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound && !nameOrPath.includes("/")) {
+    if ((e as Error).cause instanceof Deno.errors.NotFound && !nameOrPath.includes("/")) {
       const names = listBundledProbes().map((p) => p.name).join(", ");
       throw new UserError(`unknown probe "${nameOrPath}" (bundled: ${names}); or give a path to a probe's .yaml`, 2);
     }
-    throw new UserError(`${specPath}: cannot read probe spec: ${(e as Error).message}`, 2);
+    throw e;
   }
   fileInSpecFolder(specPath, specPath, "probe spec"); // not a link out of its folder
   const name = specPath.replace(/^.*\//, "").replace(/\.ya?ml$/, "");

@@ -7,8 +7,8 @@
 import { dirname, join } from "node:path";
 import { FIELD_TYPES, type FieldType } from "../core/fields.ts";
 import { SpanKind, type SpanKindValue } from "../core/span_data.ts";
-import { UserError } from "../core/errors.ts";
 import { specFileNameProblem } from "./spec_files.ts";
+import { readConfigText } from "./text_file.ts";
 import { compileTemplate, type Template } from "./template.ts";
 import {
   knownKeys,
@@ -734,15 +734,6 @@ function parseMetrics(src: YamlSource, node: unknown, spans: SpanSpec[]): string
 }
 
 /** Reads and parses a spec file. Throws UserError (exit 2) naming the file on any problem. */
-export async function loadProbeSpec(specPath: string): Promise<ProbeSpec> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(specPath);
-  } catch (e) {
-    throw new UserError(
-      `${specPath}: cannot read probe spec: ${(e as Error).message}`,
-      2,
-    );
-  }
-  return parseProbeSpec(specPath, text);
+export function loadProbeSpec(specPath: string): Promise<ProbeSpec> {
+  return Promise.resolve().then(() => parseProbeSpec(specPath, readConfigText(specPath, "probe spec")));
 }

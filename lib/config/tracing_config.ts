@@ -26,7 +26,7 @@
 import { isMap, isScalar, isSeq } from "yaml";
 import type { AttachTarget } from "../ffi/bpf_object.ts";
 import { createDecoder, type DecoderConfig } from "../decoders/mod.ts";
-import { UserError } from "../core/errors.ts";
+import { readConfigText } from "./text_file.ts";
 import { knownKeys, parseYamlSource, scalarValue, seqItems, stringValue, type YamlSource } from "./yaml_source.ts";
 
 /** One field of a record. */
@@ -86,12 +86,7 @@ export const SPECIAL_LABELS: Readonly<Record<string, { size?: number; decoder?: 
 
 /** Reads and validates the config at `path`; throws UserError (exit 2) with file and line. */
 export function loadTracingConfig(path: string): TracingConfig {
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(path);
-  } catch (e) {
-    throw new UserError(`cannot read tracing config ${path}: ${(e as Error).message}`, 2);
-  }
+  const text = readConfigText(path, "tracing config");
   return parseTracingConfig(path, text);
 }
 
@@ -217,7 +212,16 @@ function parseAttach(src: YamlSource, node: unknown, what: string, baseDir: stri
 /** Parses config `text` (read from `path`); throws UserError (exit 2) with file and line. */
 export function parseTracingConfig(path: string, text: string): TracingConfig {
   const src = parseYamlSource(path, text);
-  const top = knownKeys(src, src.root, "the config", ["tracing", "metrics", ...Object.keys(UNSUPPORTED_KEYS)]);
+  const top = knownKeys(src, src.root, "the config", [
+    "description", // one line for `spanprobe probes`
+    "tracing",
+    "metrics",
+    ...Object.keys(UNSUPPORTED_KEYS),
+  ]);
+  const description = top.get("description");
+  if (description && typeof plain(description.value) !== "string") {
+    throw src.error(description.value, "description must be one line of text");
+  }
   for (const [key, message] of Object.entries(UNSUPPORTED_KEYS)) {
     const pair = top.get(key);
     if (pair) throw src.error(pair.keyNode, message);

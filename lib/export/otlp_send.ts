@@ -112,6 +112,29 @@ export async function gzipBytes(bytes: Uint8Array): Promise<Uint8Array> {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
+/**
+ * `url` without its credentials (`http://user:pass@host`), and the
+ * `Authorization: Basic` header they stand for. An `authorization` header
+ * the user gave wins and the URL's credentials are not sent: fetch would
+ * otherwise send both, as one `Basic …, Bearer …` value no collector accepts.
+ */
+export function moveUrlCredentials(url: string, headers: Record<string, string>): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return url; // fetch reports it
+  }
+  if (!parsed.username && !parsed.password) return url;
+  if (headers.authorization === undefined) {
+    const pair = `${decodeURIComponent(parsed.username)}:${decodeURIComponent(parsed.password)}`;
+    headers.authorization = `Basic ${btoa(String.fromCharCode(...new TextEncoder().encode(pair)))}`;
+  }
+  parsed.username = "";
+  parsed.password = "";
+  return parsed.href;
+}
+
 /** Send one export request. Never throws. */
 export async function sendOtlpRequest(req: OtlpRequest): Promise<OtlpSendResult> {
   const controller = new AbortController();
@@ -128,8 +151,9 @@ export async function sendOtlpRequest(req: OtlpRequest): Promise<OtlpSendResult>
   headers["content-type"] = CONTENT_TYPES[req.protocol];
   if (req.gzip) headers["content-encoding"] = "gzip";
   else delete headers["content-encoding"];
+  const url = moveUrlCredentials(req.url, headers);
   try {
-    const res = await fetch(req.url, {
+    const res = await fetch(url, {
       method: "POST",
       headers,
       body: req.body as Uint8Array<ArrayBuffer>,

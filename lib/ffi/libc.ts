@@ -44,6 +44,8 @@ const SYMBOLS = {
   opendir: { parameters: ["buffer"], result: "pointer" },
   readdir: { parameters: ["pointer"], result: "pointer" },
   closedir: { parameters: ["pointer"], result: "i32" },
+  readlink: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
+  pread: { parameters: ["i32", "buffer", "usize", "i64"], result: "isize" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The bound libc symbols. */

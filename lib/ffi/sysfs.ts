@@ -99,3 +99,31 @@ export function listSysDir(path: string): SysDirEntry[] {
 export function readKernelText(path: string): string {
   return /^\/(proc|sys)\//.test(path) ? readSysText(path) : Deno.readTextFileSync(path);
 }
+
+/** The target of symbolic link `path` (e.g. /proc/PID/exe), through libc `readlink`. */
+export function readSysLink(path: string): string {
+  const buf = new Uint8Array(4096);
+  const n = Number(libc().readlink(cpath(path), buf, BigInt(buf.length)));
+  if (n < 0) throw new SysError("readlink", path, errno());
+  return decoder.decode(buf.subarray(0, n));
+}
+
+/** Up to `length` bytes of `path` from `offset` (fewer at its end), through libc `pread`. */
+export function readSysRange(path: string, offset: number, length: number): Uint8Array {
+  const c = libc();
+  const fd = c.open(cpath(path), 0x80000 /* O_RDONLY | O_CLOEXEC */);
+  if (fd < 0) throw new SysError("open", path, errno());
+  try {
+    const out = new Uint8Array(length);
+    let got = 0;
+    while (got < length) {
+      const n = Number(c.pread(fd, out.subarray(got), BigInt(length - got), BigInt(offset + got)));
+      if (n < 0) throw new SysError("pread", path, errno());
+      if (n === 0) break;
+      got += n;
+    }
+    return out.subarray(0, got);
+  } finally {
+    c.close(fd);
+  }
+}

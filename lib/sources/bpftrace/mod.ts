@@ -27,7 +27,14 @@ import { type ProbeEvent, probeEventMapper } from "../../streams/probe_events.ts
 import type { Counters } from "../../telemetry/counters.ts";
 import type { Logger } from "../../telemetry/log.ts";
 import { backoffDelayMs, sleep } from "../../core/backoff.ts";
-import { type BpftraceProcess, spawnBpftrace } from "./process.ts";
+import {
+  type BpftraceProcess,
+  DEFAULT_PERF_RB_PAGES,
+  MIN_PERF_RB_PAGES,
+  perfBufferRefused,
+  spawnBpftrace,
+  userPerfPages,
+} from "./process.ts";
 import { prepareScript, resolveParams } from "./script.ts";
 import type { ProbeRun } from "../../core/probe_run.ts";
 import { UserError } from "../../core/errors.ts";
@@ -69,6 +76,8 @@ export interface BpftraceProbeOptions {
   restart?: RestartPolicy;
   /** How long a stopping bpftrace gets after SIGTERM before SIGKILL (ms); 3000 by default. */
   stopGraceMs?: number;
+  /** Stops a bpftrace that is still attaching (the agent was asked to stop during start-up). */
+  abort?: AbortSignal;
 }
 
 type PipelineOptions = Pick<BpftraceProbeOptions, "spec" | "resources" | "logger" | "counters"> & {
@@ -296,6 +305,8 @@ export async function openBpftraceProbe(o: BpftraceProbeOptions): Promise<ProbeR
   const spans = linesSpanPipeline(lines.readable, pipeOptions);
   let writerBroken = false;
 
+  // the output buffer shrinks (down to bpftrace's default) while the kernel refuses to map it, unless the user sized it
+  let perfPages = userPerfPages() === undefined ? Number(DEFAULT_PERF_RB_PAGES) : undefined;
   const spawn = () =>
     spawnBpftrace({
       bpftrace: o.bpftrace,
@@ -305,6 +316,7 @@ export async function openBpftraceProbe(o: BpftraceProbeOptions): Promise<ProbeR
       command: o.command,
       logger,
       scriptPath: spec.scriptPath,
+      perfPages,
     });
   /** Feeds one process's stdout into the pipeline, framed on its own. */
   async function pump(p: BpftraceProcess): Promise<void> {
@@ -324,13 +336,41 @@ export async function openBpftraceProbe(o: BpftraceProbeOptions): Promise<ProbeR
 
   let current = spawn();
   let pumping = pump(current);
+  const abortAttach = () => void current.stop(o.stopGraceMs ?? 3000);
+  o.abort?.addEventListener("abort", abortAttach, { once: true });
   try {
-    await current.attached;
+    if (o.abort?.aborted) abortAttach();
+    for (;;) {
+      try {
+        await current.attached;
+        break;
+      } catch (e) {
+        if (o.abort?.aborted || !smallerPerfBuffer(current)) throw e;
+        await pumping;
+        current = spawn();
+        pumping = pump(current);
+      }
+    }
   } catch (e) {
     await pumping;
     await writer.close().catch(() => {});
     await spans.cancel().catch(() => {});
     throw e;
+  } finally {
+    o.abort?.removeEventListener("abort", abortAttach);
+  }
+
+  /** After a refused output buffer: halve it (logged) and say whether to try again. */
+  function smallerPerfBuffer(p: BpftraceProcess): boolean {
+    if (perfPages === undefined || perfPages <= MIN_PERF_RB_PAGES || !perfBufferRefused(p.stderrTail())) return false;
+    const was = perfPages;
+    perfPages = Math.max(MIN_PERF_RB_PAGES, perfPages / 2);
+    logger.warn(
+      "the kernel refused bpftrace's output buffer (locked-memory limit: raise RLIMIT_MEMLOCK, grant CAP_IPC_LOCK " +
+        "or set BPFTRACE_PERF_RB_PAGES); trying a smaller one",
+      { probe: spec.name, pagesPerCpu: was, nextPagesPerCpu: perfPages },
+    );
+    return true;
   }
 
   let stopping: Promise<void> | undefined;

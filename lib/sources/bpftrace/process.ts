@@ -28,6 +28,8 @@ export interface BpftraceOptions {
   env?: Record<string, string>;
   /** The script's file, shown in place of `stdin` in bpftrace's error positions. */
   scriptPath?: string;
+  /** Output buffer pages per CPU (default: `BPFTRACE_PERF_RB_PAGES`, else {@linkcode DEFAULT_PERF_RB_PAGES}). */
+  perfPages?: number;
   logger: Logger;
 }
 
@@ -79,12 +81,31 @@ const NOTIFY = "__BPFTRACE_NOTIFY_PROBES_ATTACHED";
  */
 export const DEFAULT_PERF_RB_PAGES = "1024";
 
-function perfPages(): string {
+/** bpftrace's own default output buffer (pages per CPU): the least the agent falls back to. */
+export const MIN_PERF_RB_PAGES = 64;
+
+/** The user's `BPFTRACE_PERF_RB_PAGES`, if set (it is then never changed by the agent). */
+export function userPerfPages(): string | undefined {
   try {
-    return Deno.env.get("BPFTRACE_PERF_RB_PAGES") ?? DEFAULT_PERF_RB_PAGES;
+    return Deno.env.get("BPFTRACE_PERF_RB_PAGES");
   } catch {
-    return DEFAULT_PERF_RB_PAGES; // not permitted to read it: the default
+    return undefined; // not permitted to read it: the default
   }
+}
+
+function perfPages(): string {
+  return userPerfPages() ?? DEFAULT_PERF_RB_PAGES;
+}
+
+/**
+ * Whether bpftrace failed because the kernel refused to map its per-CPU
+ * output buffers: without CAP_IPC_LOCK they count against RLIMIT_MEMLOCK
+ * (shared by every process of the user), so a large buffer on a machine with
+ * many CPUs, or beside other tracers, is refused with EPERM.
+ */
+export function perfBufferRefused(stderrTail: readonly string[]): boolean {
+  return stderrTail.some((l) => /Failed to open perf buffer/.test(l)) &&
+    stderrTail.some((l) => /mmap: Operation not permitted/.test(l));
 }
 const HARMLESS = /couldn't set RLIMIT_MEMLOCK/;
 /**
@@ -136,12 +157,14 @@ export function spawnBpftrace(o: BpftraceOptions): BpftraceProcess {
       stdout: "piped",
       stderr: "piped",
       clearEnv: true,
-      env: bpftraceEnv(o.env),
+      env: bpftraceEnv({ ...o.env, ...(o.perfPages ? { BPFTRACE_PERF_RB_PAGES: String(o.perfPages) } : {}) }),
     }).spawn();
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
       throw new UserError(
-        `cannot start ${bin}: not found; install bpftrace (apt-get install bpftrace) or pass --bpftrace PATH`,
+        o.bpftrace === undefined
+          ? `cannot start ${bin}: not found; install bpftrace (apt-get install bpftrace) or pass --bpftrace PATH`
+          : `cannot start ${bin} (--bpftrace, or bpftrace: in the config): not found; give a bpftrace executable`,
         1,
       );
     }
