@@ -7,6 +7,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
+import { exitWithChild } from "./launch.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 const target = `${root}.cache/usdt_requests`;
@@ -31,11 +32,4 @@ const child = new Deno.Command(Deno.execPath(), {
   ],
 }).spawn();
 // Ctrl-C or SIGTERM: the agent stops in order (summary, exit code); the demo waits for it, not dies first
-for (const sig of ["SIGINT", "SIGTERM"] as const) {
-  Deno.addSignalListener(sig, () => {
-    try {
-      child.kill(sig);
-    } catch { /* exited */ }
-  });
-}
-Deno.exit((await child.status).code);
+await exitWithChild(child);

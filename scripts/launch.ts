@@ -339,6 +339,21 @@ export function launchEnv(p: PermissionOptions): Record<string, string> {
   return p.cacheDir ? { SPANPROBE_CACHE_DIR: p.cacheDir } : {};
 }
 
+/**
+ * Passes SIGINT and SIGTERM on to `child` (which stops in order: summary,
+ * exit code), waits for it, then exits with its code.
+ */
+export async function exitWithChild(child: Deno.ChildProcess): Promise<never> {
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(sig, () => {
+      try {
+        child.kill(sig);
+      } catch { /* exited */ }
+    });
+  }
+  Deno.exit((await child.status).code);
+}
+
 if (import.meta.main) {
   let flags: string[];
   let added: Record<string, string> = {};
@@ -378,12 +393,5 @@ if (import.meta.main) {
     env: { ...moved.env, ...added, [WATCH_STDIN_ENV]: "1" },
     cwd, // relative --param paths resolve where the user is
   }).spawn();
-  for (const sig of ["SIGINT", "SIGTERM"] as const) {
-    Deno.addSignalListener(sig, () => {
-      try {
-        child.kill(sig);
-      } catch { /* exited */ }
-    });
-  }
-  Deno.exit((await child.status).code);
+  await exitWithChild(child);
 }

@@ -11,7 +11,7 @@
  * OTLP receiver.
  */
 import assert, { match, ok, strictEqual } from "node:assert/strict";
-import { ROOT, sandboxFlags } from "./support/ebpf.ts";
+import { exitAndStderr, ROOT, spawnSpanprobe } from "./support/ebpf.ts";
 import { startOtlpReceiver } from "./support/otlp_receiver.ts";
 import { writeFakeBpftrace, writeReplay } from "./support/replay.ts";
 
@@ -60,11 +60,6 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   }
 }
 
-async function output(child: Deno.ChildProcess): Promise<{ code: number; stderr: string }> {
-  const out = await child.output();
-  return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
-}
-
 Deno.test("SIGTERM while bpftrace attaches (spool replay under way): orderly stop, summary, exit 0", async () => {
   await withDir(async (dir) => {
     const fake = await attachingBpftrace(dir);
@@ -87,14 +82,10 @@ Deno.test("SIGTERM while bpftrace attaches (spool replay under way): orderly sto
         "--log-format",
         "json",
       ];
-      const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", ...sandboxFlags(args), `${ROOT}main.ts`, ...args],
-        stdout: "null",
-        stderr: "piped",
-      }).spawn();
+      const child = spawnSpanprobe(args);
       const { bpftrace } = await whenAttaching(dir, child);
       child.kill("SIGTERM");
-      const r = await output(child);
+      const r = await exitAndStderr(child);
       strictEqual(r.code, 0, r.stderr);
       const logs = r.stderr.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
       const stopping = logs.find((l) => l.msg === "stopping");
@@ -120,7 +111,7 @@ Deno.test("Ctrl-C while bpftrace attaches, through the launcher (SIGINT to every
     const { bpftrace, agent } = await whenAttaching(dir, child);
     // a terminal sends SIGINT to the whole foreground group
     for (const pid of [child.pid, agent, bpftrace]) Deno.kill(pid, "SIGINT");
-    const r = await output(child);
+    const r = await exitAndStderr(child);
     strictEqual(r.code, 0, r.stderr);
     match(r.stderr, /INFO {2}stopping reason=SIGINT/);
     match(r.stderr, /INFO {2}summary /);
@@ -154,11 +145,7 @@ Deno.test("SIGTERM while running with the collector down (no spool): summary, sp
         "--log-format",
         "json",
       ];
-      const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", ...sandboxFlags(args), `${ROOT}main.ts`, ...args],
-        stdout: "null",
-        stderr: "piped",
-      }).spawn();
+      const child = spawnSpanprobe(args);
       const writer = await Deno.open(fifo, { write: true });
       await writer.write(await Deno.readFile(replay)); // held open: bpftrace keeps running
       const stderr = child.stderr.pipeThrough(new TextDecoderStream()).getReader();

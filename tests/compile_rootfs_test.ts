@@ -55,6 +55,14 @@ function denoDir(): string {
   return JSON.parse(dec.decode(out.stdout)).denoDir;
 }
 
+/**
+ * The target inside the root, in a folder of this run's own: exec-trace sees
+ * every exec on the machine, and another checkout may run this test at the
+ * same time (its exec of /targets/usdt_requests must not count here).
+ */
+const TARGET_DIR = `/targets/run-${crypto.randomUUID().slice(0, 8)}`;
+const TARGET = `${TARGET_DIR}/usdt_requests`;
+
 /** Stages the image-like root; returns its path and the staged file list. */
 async function stageRoot(withStub: boolean): Promise<{ root: string; staged: string[] }> {
   const root = await Deno.makeTempDir({ prefix: "spanprobe-rootfs-" });
@@ -85,8 +93,9 @@ async function stageRoot(withStub: boolean): Promise<{ root: string; staged: str
   strictEqual(cp.code, 0, cp.stderr);
   strictEqual((await run("/bin/cp", ["-r", `${ROOT}dist/bpf`, `${root}/app/dist/`])).code, 0);
   strictEqual((await run("/bin/cp", ["-r", `${denoDir()}/npm`, `${root}/deno-dir/`])).code, 0);
-  await Deno.copyFile(await buildTarget("usdt_requests"), `${root}/targets/usdt_requests`);
-  await Deno.chmod(`${root}/targets/usdt_requests`, 0o755);
+  await Deno.mkdir(`${root}${TARGET_DIR}`, { recursive: true });
+  await Deno.copyFile(await buildTarget("usdt_requests"), `${root}${TARGET}`);
+  await Deno.chmod(`${root}${TARGET}`, 0o755);
   return { root, staged: stage.stdout.trim().split("\n") };
 }
 
@@ -135,7 +144,7 @@ Deno.test({
           "  - probe: exec-trace # ring buffer, first: attached before bpftrace starts the command",
           "  - probe: usdt-requests",
           "    params:",
-          "      binary: /targets/usdt_requests",
+          `      binary: ${TARGET}`,
           "outputs: [otlp]",
           "",
         ].join("\n"),
@@ -152,7 +161,7 @@ Deno.test({
         "--config",
         "/etc/spanprobe/config.yaml",
         "--command",
-        `/targets/usdt_requests --requests ${requests} --threads 2 --rate 400 --truth /var/lib/spanprobe/truth.txt`,
+        `${TARGET} --requests ${requests} --threads 2 --rate 400 --truth /var/lib/spanprobe/truth.txt`,
         "--log-format",
         "json",
       ], {
@@ -168,7 +177,7 @@ Deno.test({
       // exec-trace, from its prebuilt object: the exec of the command bpftrace started, to its exit
       const execs = receiver.spans.filter((s) =>
         s.resource["service.name"] === "exec-trace" &&
-        s.attributes["process.executable.path"] === "/targets/usdt_requests"
+        s.attributes["process.executable.path"] === TARGET
       );
       strictEqual(execs.length, 1, `one exec span of the command:\n${r.stderr}`);
       strictEqual(Number(execs[0].attributes["process.exit.code"]), 0);

@@ -8,7 +8,15 @@
  */
 import assert, { deepStrictEqual, strictEqual } from "node:assert/strict";
 import { bucketIndex, DEFAULT_DURATION_BOUNDS, DEFAULT_DURATION_BOUNDS_S } from "../lib/metrics/histogram.ts";
-import { announceSkip, buildTarget, ebpfSkipReason, readTruth, ROOT, sandboxFlags } from "./support/ebpf.ts";
+import {
+  announceSkip,
+  buildTarget,
+  ebpfSkipReason,
+  exitAndStderr,
+  readTruth,
+  ROOT,
+  spawnSpanprobe,
+} from "./support/ebpf.ts";
 import { type FlatPoint, flattenPoints } from "./support/otlp_metrics.ts";
 import { startOtlpReceiver } from "./support/otlp_receiver.ts";
 import { parsePrometheusText, sampleKey } from "./support/prometheus_text.ts";
@@ -77,12 +85,7 @@ Deno.test({
         ...["--log-format", "json"],
       ];
       const env = { OTEL_METRIC_EXPORT_INTERVAL: "500" };
-      const agent = new Deno.Command(Deno.execPath(), {
-        args: ["run", ...sandboxFlags(args, env), `${ROOT}main.ts`, ...args],
-        env,
-        stdout: "null",
-        stderr: "piped",
-      }).spawn();
+      const agent = spawnSpanprobe(args, env);
       const logs: Record<string, unknown>[] = [];
       const reading = (async () => {
         let carry = "";
@@ -198,12 +201,8 @@ Deno.test({
         `${target} --requests ${requests} --threads 4 --rate 2000 --error-every 10 --truth ${dir}/truth.txt`,
         ...["--endpoint", receiver.baseUrl, "--protocol", "http/json", "--log-format", "json"],
       ];
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: ["run", ...sandboxFlags(args), `${ROOT}main.ts`, ...args],
-        stdout: "null",
-        stderr: "piped",
-      }).output();
-      const logs = new TextDecoder().decode(out.stderr).split("\n").filter(Boolean).map((l) => JSON.parse(l));
+      const out = await exitAndStderr(spawnSpanprobe(args));
+      const logs = out.stderr.split("\n").filter(Boolean).map((l) => JSON.parse(l));
       strictEqual(out.code, 3, `spans were lost: exit 3; ${JSON.stringify(logs.slice(-5))}`);
       const summary = logs.find((l) => l.msg === "summary");
       strictEqual(summary.spans_ended, requests);

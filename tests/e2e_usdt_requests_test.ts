@@ -13,10 +13,10 @@ import {
   ebpfSkipReason,
   hexOf,
   readTruth,
-  ROOT,
   runSpanprobe,
-  sandboxFlags,
+  spawnSpanprobe,
 } from "./support/ebpf.ts";
+import { followJsonLogs } from "./support/agent_logs.ts";
 
 const skip = announceSkip("e2e_usdt_requests_test.ts", ebpfSkipReason());
 
@@ -166,24 +166,10 @@ Deno.test({
         "--log-format",
         "json",
       ];
-      const agent = new Deno.Command(Deno.execPath(), {
-        args: ["run", ...sandboxFlags(args), `${ROOT}main.ts`, ...args],
-        stdout: "null",
-        stderr: "piped",
-      }).spawn();
-      const logs: Record<string, unknown>[] = [];
-      const lines = agent.stderr.pipeThrough(new TextDecoderStream()).pipeThrough(new TextLineStream());
-      const reading = (async () => {
-        for await (const line of lines) {
-          logs.push(JSON.parse(line));
-          if (logs.at(-1)!.msg === "running") await Deno.writeTextFile(`${dir}/go`, "");
-        }
-      })();
-      const timer = setTimeout(() => agent.kill("SIGKILL"), 60_000);
-      const status = await agent.status;
-      clearTimeout(timer);
-      await reading;
-      strictEqual(status.code, 0, JSON.stringify(logs));
+      const { code, logs } = await followJsonLogs(spawnSpanprobe(args), async (l) => {
+        if (l.msg === "running") await Deno.writeTextFile(`${dir}/go`, "");
+      });
+      strictEqual(code, 0, JSON.stringify(logs));
       strictEqual((await app.status).code, 0);
       const truth = await readTruth(`${dir}/truth.txt`);
       checkAgainstTruth(truth, receiver.spans);
@@ -197,20 +183,3 @@ Deno.test({
     }
   },
 });
-
-/** Splits a text stream into lines. */
-class TextLineStream extends TransformStream<string, string> {
-  constructor() {
-    let carry = "";
-    super({
-      transform(chunk, c) {
-        const parts = (carry + chunk).split("\n");
-        carry = parts.pop()!;
-        for (const p of parts) if (p) c.enqueue(p);
-      },
-      flush(c) {
-        if (carry) c.enqueue(carry);
-      },
-    });
-  }
-}

@@ -8,7 +8,7 @@
  * exit code 3; a bad choice is a usage error.
  */
 import assert, { deepStrictEqual, strictEqual } from "node:assert/strict";
-import { ROOT, sandboxFlags } from "./support/ebpf.ts";
+import { exitAndStderr, spawnSpanprobe } from "./support/ebpf.ts";
 import { flattenPoints } from "./support/otlp_metrics.ts";
 import { startOtlpReceiver } from "./support/otlp_receiver.ts";
 import { REPLAY_START_NS, writeFakeBpftrace } from "./support/replay.ts";
@@ -51,13 +51,7 @@ async function runAgent(fake: string, args: string[], env: Record<string, string
     "json",
     ...args,
   ];
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...sandboxFlags(all, env), `${ROOT}main.ts`, ...all],
-    env,
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+  return await exitAndStderr(spawnSpanprobe(all, env));
 }
 
 Deno.test("--metrics otlp to its own endpoint, delta: bucket edges and sums exact through the CLI", async () => {

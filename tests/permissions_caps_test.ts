@@ -9,25 +9,11 @@
  * the root user"), so the agent stays uid 0 with everything else dropped.
  */
 import assert, { strictEqual } from "node:assert/strict";
+import { reducedCaps, setprivMissing } from "./support/caps.ts";
 import { startOtlpReceiver } from "./support/otlp_receiver.ts";
 import { announceSkip, buildTarget, ebpfSkipReason, hexOf, readTruth, ROOT, sandboxFlags } from "./support/ebpf.ts";
 
-function setprivMissing(): string | undefined {
-  try {
-    new Deno.Command("setpriv", { args: ["--version"], stdout: "null", stderr: "null" }).outputSync();
-    return undefined;
-  } catch {
-    return "setpriv is not installed (apt-get install util-linux)";
-  }
-}
-
 const skip = announceSkip("permissions_caps_test.ts", ebpfSkipReason() ?? setprivMissing());
-
-/** setpriv arguments that leave exactly `caps` (e.g. ["bpf", "perfmon"]). */
-function reducedCaps(caps: string[]): string[] {
-  const set = ["-all", ...caps.map((c) => `+${c}`)].join(",");
-  return ["--nnp", `--bounding-set=${set}`, "--inh-caps=-all", "--ambient-caps=-all", "--"];
-}
 
 const CAP_PERFMON = 38n;
 const CAP_BPF = 39n;

@@ -8,17 +8,10 @@
  */
 import assert, { match, strictEqual } from "node:assert/strict";
 import { buildEmbeddedObjects } from "../scripts/compile.ts";
+import { reducedCaps, setprivMissing } from "./support/caps.ts";
 import { startOtlpReceiver } from "./support/otlp_receiver.ts";
 import { announceSkip, buildTarget, ebpfSkipReason, ROOT, sandboxEnv, sandboxFlags } from "./support/ebpf.ts";
 
-function setprivMissing(): string | undefined {
-  try {
-    new Deno.Command("setpriv", { args: ["--version"], stdout: "null", stderr: "null" }).outputSync();
-    return undefined;
-  } catch {
-    return "setpriv is not installed (apt-get install util-linux)";
-  }
-}
 const skip = announceSkip("ringbuf_caps_test.ts", ebpfSkipReason() ?? setprivMissing());
 
 async function execTraceUnder(caps: string[]) {
@@ -28,14 +21,9 @@ async function execTraceUnder(caps: string[]) {
   try {
     const args = ["run", "--probe", "exec-trace", "--command", `${target} --requests 3 --threads 1 --rate 100`];
     args.push("--endpoint", receiver.baseUrl, "--log-format", "json");
-    const set = ["-all", ...caps.map((c) => `+${c}`)].join(",");
     const child = new Deno.Command("setpriv", {
       args: [
-        "--nnp",
-        `--bounding-set=${set}`,
-        "--inh-caps=-all",
-        "--ambient-caps=-all",
-        "--",
+        ...reducedCaps(caps),
         Deno.execPath(),
         "run",
         ...sandboxFlags(args),

@@ -16,15 +16,38 @@ function howToBlocks(markdown: string): string[] {
   return [...markdown.slice(start, end).matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((m) => m[1]);
 }
 
-async function bash(script: string) {
-  const out = await new Deno.Command("bash", {
-    args: ["-e", "-c", script],
+/**
+ * Runs the blocks in order in one bash, in a private mount namespace whose
+ * /tmp is a fresh tmpfs: the walk-through's /tmp/myprobe is this run's own,
+ * whoever else runs it at the same time. Returns each block's stdout.
+ */
+async function runBlocks(blocks: string[]) {
+  const marker = (i: number) => `@@spanprobe-docs-block-${i}@@`;
+  const script = blocks.map((b, i) => `echo '${marker(i)}'\n${b}`).join("\n");
+  const out = await new Deno.Command("unshare", {
+    args: [
+      "--mount",
+      "--propagation",
+      "private",
+      "--",
+      "sh",
+      "-c",
+      'mount -t tmpfs tmpfs /tmp && exec bash -e -c "$0"',
+      script,
+    ],
     cwd: ROOT,
     stdout: "piped",
     stderr: "piped",
   }).output();
   const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  const stdout = dec.decode(out.stdout);
+  const parts = blocks.map((_, i) => {
+    const start = stdout.indexOf(marker(i));
+    if (start < 0) return undefined;
+    const end = stdout.indexOf(marker(i + 1));
+    return stdout.slice(start + marker(i).length, end < 0 ? undefined : end);
+  });
+  return { code: out.code, stderr: dec.decode(out.stderr), parts };
 }
 
 Deno.test({
@@ -33,34 +56,26 @@ Deno.test({
   async fn() {
     const blocks = howToBlocks(await Deno.readTextFile(`${ROOT}docs/ringbuf.md`));
     strictEqual(blocks.length, 7, "list/check/run, the demo, the five steps (two files, check, run, prebuilt)");
-    await Deno.remove("/tmp/myprobe", { recursive: true }).catch(() => {});
-    try {
-      const results = [];
-      for (const block of blocks) {
-        const r = await bash(block);
-        strictEqual(r.code, 0, `${block}\n→ exit ${r.code}\n${r.stderr}`);
-        results.push(r);
-      }
-      const [basics, demo, , , check, run, prebuilt] = results;
-      match(basics.stdout, /^exec-trace\s+ringbuf/m);
-      match(basics.stdout, /^ok {2}exec-trace \(ringbuf\) .* object /m);
-      match(basics.stdout, /^ok {2}joined-trace \(ringbuf\) .* object /m);
-      match(demo.stdout, /^00-[0-9a-f]{32}-[0-9a-f]{16}-01 request-2$/m, "the demo ran");
-      for (const name of ["request-0", "request-1", "request-2", "openat", "clock_nanosleep", "off_cpu"]) {
-        match(demo.stdout, new RegExp(`^span ${name} `, "m"));
-      }
-      match(
-        check.stdout,
-        /^ok {2}opens \(ringbuf\) \/tmp\/myprobe\/opens\.yaml object \S+\/opens-[0-9a-f]{16}\.bpf\.o$/m,
-      );
-      match(run.stdout, /^span openat \S+ status=UNSET .* error\.errno=OK file\.path=\/etc\/hostname$/m);
-      match(run.stdout, /^span openat \S+ status=ERROR .* error\.errno=ENOENT file\.path=\/nonexistent$/m);
-      match(
-        prebuilt.stdout,
-        /^ok {2}opens \(ringbuf\) \/tmp\/myprobe\/opens\.yaml object \/tmp\/myprobe\/opens\.bpf\.o$/m,
-      );
-    } finally {
-      await Deno.remove("/tmp/myprobe", { recursive: true }).catch(() => {});
+    const r = await runBlocks(blocks);
+    const failed = r.parts.findLastIndex((p) => p !== undefined);
+    strictEqual(r.code, 0, `block ${failed + 1} failed (exit ${r.code}):\n${blocks[failed]}\n${r.stderr}`);
+    const [basics, demo, , , check, run, prebuilt] = r.parts.map((p) => ({ stdout: p ?? "" }));
+    match(basics.stdout, /^exec-trace\s+ringbuf/m);
+    match(basics.stdout, /^ok {2}exec-trace \(ringbuf\) .* object /m);
+    match(basics.stdout, /^ok {2}joined-trace \(ringbuf\) .* object /m);
+    match(demo.stdout, /^00-[0-9a-f]{32}-[0-9a-f]{16}-01 request-2$/m, "the demo ran");
+    for (const name of ["request-0", "request-1", "request-2", "openat", "clock_nanosleep", "off_cpu"]) {
+      match(demo.stdout, new RegExp(`^span ${name} `, "m"));
     }
+    match(
+      check.stdout,
+      /^ok {2}opens \(ringbuf\) \/tmp\/myprobe\/opens\.yaml object \S+\/opens-[0-9a-f]{16}\.bpf\.o$/m,
+    );
+    match(run.stdout, /^span openat \S+ status=UNSET .* error\.errno=OK file\.path=\/etc\/hostname$/m);
+    match(run.stdout, /^span openat \S+ status=ERROR .* error\.errno=ENOENT file\.path=\/nonexistent$/m);
+    match(
+      prebuilt.stdout,
+      /^ok {2}opens \(ringbuf\) \/tmp\/myprobe\/opens\.yaml object \/tmp\/myprobe\/opens\.bpf\.o$/m,
+    );
   },
 });

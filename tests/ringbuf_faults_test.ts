@@ -10,7 +10,7 @@ import { sinkStream } from "../lib/export/sink.ts";
 import { openRingbufProbe, type RingbufProbeRun } from "../lib/sources/ringbuf/mod.ts";
 import { type Counters, createCounters, spanAccount } from "../lib/telemetry/counters.ts";
 import { createLogger } from "../lib/telemetry/log.ts";
-import { sandboxEnv, sandboxFlags } from "./support/ebpf.ts";
+import { spawnSpanprobe } from "./support/ebpf.ts";
 import { startOtlpReceiver } from "./support/otlp_receiver.ts";
 import {
   bpfIdsHeldBy,
@@ -186,12 +186,7 @@ Deno.test({
   ignore: skip,
 }, async () => {
   const args = ["run", "--probe", CONFIG, "--log-format", "json"];
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...sandboxFlags(args), `${ROOT}main.ts`, ...args],
-    env: sandboxEnv(args), // the build cache the launcher grants
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnSpanprobe(args);
   const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
   let text = "";
   try {

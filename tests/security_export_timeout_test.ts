@@ -7,23 +7,10 @@
  */
 import assert, { strictEqual } from "node:assert/strict";
 import { createOtlpHttpSink } from "../lib/export/otlp_http.ts";
-import type { SpanData } from "../lib/core/span_data.ts";
 import { createCounters, spanAccount } from "../lib/telemetry/counters.ts";
 import { createLogger } from "../lib/telemetry/log.ts";
-
-function spans(n: number): SpanData[] {
-  return Array.from({ length: n }, (_, i) => ({
-    traceId: "0af7651916cd43dd8448eb211c80319c",
-    spanId: (i + 1).toString(16).padStart(16, "0"),
-    name: "request",
-    kind: 2,
-    startNs: 1795313354907507123n,
-    endNs: 1795313354907607123n,
-    attributes: {},
-    status: { code: 0 },
-    resource: { attributes: { "service.name": "timeout-test" } },
-  }));
-}
+import { type CollectorStub, collectorStub } from "./support/collector_stub.ts";
+import { requestSpans } from "./support/spans.ts";
 
 Deno.test("a collector slower than the timeout: timeouts counted, retried after a backoff, delivered at least once", async () => {
   const TIMEOUT_MS = 200;
@@ -55,7 +42,7 @@ Deno.test("a collector slower than the timeout: timeouts counted, retried after 
     scheduleDelayMs: 10,
   });
   try {
-    sink.push(spans(50));
+    sink.push(requestSpans(50, "timeout-test"));
     await sink.flush(Date.now() + 20_000);
     strictEqual(counters.get("export_timeouts"), SLOW);
     strictEqual(counters.get("export_batches_retried"), SLOW);
@@ -80,13 +67,10 @@ Deno.test("a collector slower than the timeout: timeouts counted, retried after 
   }
 });
 
-/** A collector that answers `status` at once but never finishes the body (held until `release`). */
-function stalledBodyServer(status: number) {
+/** A collector that answers `status` at once but never finishes the body (held until `close`). */
+function stalledBodyServer(status: number): CollectorStub {
   const held: ReadableStreamDefaultController<Uint8Array>[] = [];
-  let requests = 0;
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
-    await req.arrayBuffer();
-    requests++;
+  const server = collectorStub(() => {
     const body = new ReadableStream<Uint8Array>({
       start(c) {
         held.push(c); // the status line and headers go now; the body never ends
@@ -95,9 +79,9 @@ function stalledBodyServer(status: number) {
     return new Response(body, { status, headers: { "content-type": "application/x-protobuf" } });
   });
   return {
-    url: `http://127.0.0.1:${server.addr.port}/v1/traces`,
+    url: server.url,
     get requests() {
-      return requests;
+      return server.requests;
     },
     async close() {
       for (const c of held) {
@@ -105,7 +89,7 @@ function stalledBodyServer(status: number) {
           c.close();
         } catch { /* cancelled by the client */ }
       }
-      await server.shutdown();
+      await server.close();
     },
   };
 }
@@ -122,7 +106,7 @@ Deno.test("the status decides once it arrived: a timeout while reading a 2xx bod
     scheduleDelayMs: 10,
   });
   try {
-    sink.push(spans(20));
+    sink.push(requestSpans(20, "timeout-test"));
     await sink.flush(Date.now() + 20_000);
     strictEqual(counters.get("spans_exported"), 20, "the collector accepted the batch (its status said so)");
     strictEqual(counters.get("export_timeouts"), 0);
@@ -146,7 +130,7 @@ Deno.test("the status decides once it arrived: a 400 whose body stalls is not re
     scheduleDelayMs: 10,
   });
   try {
-    sink.push(spans(5));
+    sink.push(requestSpans(5, "timeout-test"));
     await sink.flush(Date.now() + 20_000);
     strictEqual(counters.dropped("export_http_400"), 5);
     strictEqual(counters.get("export_timeouts"), 0);

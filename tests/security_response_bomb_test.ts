@@ -10,10 +10,12 @@ import zlib from "node:zlib";
 import { createOtlpHttpSink } from "../lib/export/otlp_http.ts";
 import { MAX_RESPONSE_BYTES, sendOtlpRequest } from "../lib/export/otlp_send.ts";
 import { encodeOtlpTraceProto } from "../lib/export/otlp_proto.ts";
-import type { SpanData } from "../lib/core/span_data.ts";
 import { createCounters, spanAccount } from "../lib/telemetry/counters.ts";
 import { createLogger } from "../lib/telemetry/log.ts";
-import { announceSkip, buildTarget, ebpfSkipReason, ROOT, sandboxFlags } from "./support/ebpf.ts";
+import { collectorStub } from "./support/collector_stub.ts";
+import { announceSkip, buildTarget, ebpfSkipReason, spawnSpanprobe } from "./support/ebpf.ts";
+import { requestSpans } from "./support/spans.ts";
+import { followJsonLogs } from "./support/agent_logs.ts";
 
 const GIB = 1 << 30;
 
@@ -39,37 +41,6 @@ function gzipBomb(): Uint8Array {
   return out;
 }
 
-/** A loopback server answering every POST with `answer()`; counts requests. */
-function serve(answer: () => Response) {
-  let requests = 0;
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
-    await req.arrayBuffer();
-    requests++;
-    return answer();
-  });
-  return {
-    url: `http://127.0.0.1:${server.addr.port}/v1/traces`,
-    get requests() {
-      return requests;
-    },
-    close: () => server.shutdown(),
-  };
-}
-
-function spans(n: number): SpanData[] {
-  return Array.from({ length: n }, (_, i) => ({
-    traceId: "0af7651916cd43dd8448eb211c80319c",
-    spanId: (i + 1).toString(16).padStart(16, "0"),
-    name: "request",
-    kind: 2,
-    startNs: 1795313354907507123n,
-    endNs: 1795313354907607123n,
-    attributes: {},
-    status: { code: 0 },
-    resource: { attributes: { "service.name": "bomb-test" } },
-  }));
-}
-
 Deno.test("the gzip bomb is real: a valid gzip stream that inflates past the bound", () => {
   const bomb = gzipBomb();
   assert(bomb.length < 2 * 1024 * 1024, `${bomb.length} bytes`);
@@ -84,7 +55,7 @@ Deno.test("the gzip bomb is real: a valid gzip stream that inflates past the bou
 
 Deno.test("a 200 gzip bomb: at most MAX_RESPONSE_BYTES are read, memory stays flat, the send is ok", async () => {
   const bomb = gzipBomb();
-  const server = serve(() =>
+  const server = collectorStub(() =>
     new Response(bomb as Uint8Array<ArrayBuffer>, {
       headers: { "content-encoding": "gzip", "content-type": "application/x-protobuf" },
     })
@@ -94,7 +65,7 @@ Deno.test("a 200 gzip bomb: at most MAX_RESPONSE_BYTES are read, memory stays fl
     const r = await sendOtlpRequest({
       url: server.url,
       protocol: "http/protobuf",
-      body: encodeOtlpTraceProto(spans(10), "1"),
+      body: encodeOtlpTraceProto(requestSpans(10, "bomb-test"), "1"),
       timeoutMs: 60_000,
     });
     const grew = Deno.memoryUsage().rss - before;
@@ -108,7 +79,7 @@ Deno.test("a 200 gzip bomb: at most MAX_RESPONSE_BYTES are read, memory stays fl
 });
 
 Deno.test("an endless error body is cut at the bound; its start is still the message", async () => {
-  const server = serve(() => {
+  const server = collectorStub(() => {
     const chunk = new TextEncoder().encode("overloaded ".repeat(1000));
     const body = new ReadableStream<Uint8Array>({
       pull(c) {
@@ -129,7 +100,7 @@ Deno.test("an endless error body is cut at the bound; its start is still the mes
 
 Deno.test("exporting to a bomb-answering collector: spans counted exported, shutdown keeps its deadline", async () => {
   const bomb = gzipBomb();
-  const server = serve(() =>
+  const server = collectorStub(() =>
     new Response(bomb as Uint8Array<ArrayBuffer>, {
       headers: { "content-encoding": "gzip", "content-type": "application/x-protobuf" },
     })
@@ -143,10 +114,10 @@ Deno.test("exporting to a bomb-answering collector: spans counted exported, shut
     scheduleDelayMs: 10,
   });
   try {
-    for (let i = 0; i < 5; i++) sink.push(spans(100));
+    for (let i = 0; i < 5; i++) sink.push(requestSpans(100, "bomb-test"));
     await sink.flush(Date.now() + 30_000);
     strictEqual(counters.get("spans_exported"), 500);
-    sink.push(spans(100));
+    sink.push(requestSpans(100, "bomb-test"));
     const started = performance.now();
     await sink.shutdown(Date.now() + 5000);
     const took = performance.now() - started;
@@ -171,7 +142,7 @@ Deno.test({
     const target = await buildTarget("usdt_requests");
     const dir = await Deno.makeTempDir({ prefix: "spanprobe-bomb-" });
     const bomb = gzipBomb();
-    const server = serve(() =>
+    const server = collectorStub(() =>
       new Response(bomb as Uint8Array<ArrayBuffer>, {
         headers: { "content-encoding": "gzip", "content-type": "application/x-protobuf" },
       })
@@ -206,26 +177,11 @@ Deno.test({
         "--flush-timeout",
         String(FLUSH_MS),
       ];
-      const agent = new Deno.Command(Deno.execPath(), {
-        args: ["run", ...sandboxFlags(args), `${ROOT}main.ts`, ...args],
-        stdout: "null",
-        stderr: "piped",
-      }).spawn();
-      const logs: Record<string, unknown>[] = [];
-      const lines = agent.stderr.pipeThrough(new TextDecoderStream()).pipeThrough(new TextLineStream());
-      const reading = (async () => {
-        for await (const line of lines) {
-          logs.push(JSON.parse(line));
-          if (logs.at(-1)!.msg === "stopping") stoppingAt = performance.now();
-          if (logs.at(-1)!.msg === "running") await Deno.writeTextFile(`${dir}/go`, "");
-        }
-      })();
-      const timer = setTimeout(() => agent.kill("SIGKILL"), 90_000);
-      const status = await agent.status;
-      const exitedAt = performance.now();
-      clearTimeout(timer);
-      await reading;
-      strictEqual(status.code, 0, JSON.stringify(logs.slice(-5)));
+      const { code, logs, exitedAt } = await followJsonLogs(spawnSpanprobe(args), async (l) => {
+        if (l.msg === "stopping") stoppingAt = performance.now();
+        if (l.msg === "running") await Deno.writeTextFile(`${dir}/go`, "");
+      }, 90_000);
+      strictEqual(code, 0, JSON.stringify(logs.slice(-5)));
       // the flush deadline holds (monotonic clock; the slack covers process exit on a loaded machine and
       // stays far from the 29 s a single bomb used to cost)
       const afterStop = exitedAt - stoppingAt;
@@ -247,20 +203,3 @@ Deno.test({
     }
   },
 });
-
-/** Text chunks → lines. */
-class TextLineStream extends TransformStream<string, string> {
-  constructor() {
-    let carry = "";
-    super({
-      transform(chunk, c) {
-        const parts = (carry + chunk).split("\n");
-        carry = parts.pop()!;
-        for (const p of parts) if (p) c.enqueue(p);
-      },
-      flush(c) {
-        if (carry) c.enqueue(carry);
-      },
-    });
-  }
-}

@@ -9,7 +9,12 @@ import { parseResourceAttributes } from "../export/otlp_env.ts";
 import { parseOutput } from "../config/agent_config.ts";
 import { openGoTraceDir } from "../sources/gotrace/dir_source.ts";
 import { GoTraceError } from "../sources/gotrace/parse_error.ts";
-import { convertTraceFile, parseAnchor, type TraceFileOptions } from "../sources/gotrace/trace_file.ts";
+import {
+  convertTraceFile,
+  parseAnchor,
+  reportConverted,
+  type TraceFileOptions,
+} from "../sources/gotrace/trace_file.ts";
 import type { ProbeRun } from "../core/probe_run.ts";
 import { UserError } from "../core/errors.ts";
 import { createResourceCache } from "../spans/resources.ts";
@@ -164,23 +169,7 @@ export async function convertTraceFiles(
         pending = pending.then(() => sink.push(spans));
       });
       await pending;
-      counters.inc("gotrace_files");
-      if (summary.truncation) {
-        counters.inc("gotrace_files_truncated");
-        logger.warn("trace cut short; converted what is complete", {
-          file: path,
-          reason: summary.truncation.reason,
-          bytesUnused: summary.truncation.bytes,
-        });
-      }
-      logger.info("converted", {
-        file: path,
-        version: `1.${summary.version}`,
-        generations: summary.generations,
-        events: summary.events,
-        spans: summary.spans,
-        clock: summary.clock,
-      });
+      reportConverted(path, summary, counters, logger);
     } catch (e) {
       await pending;
       failed++;

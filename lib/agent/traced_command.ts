@@ -7,7 +7,7 @@
  * @module
  */
 import { UserError } from "../core/errors.ts";
-import { BPFTRACE_ENV_VARS } from "../sources/bpftrace/process.ts";
+import { passedOnEnv } from "../sources/bpftrace/process.ts";
 import type { Logger } from "../telemetry/log.ts";
 
 /** `--command` text as argv: split on whitespace like bpftrace's `-c` (no quotes, no shell). */
@@ -22,18 +22,6 @@ export function commandArgv(text: string): string[] {
     );
   }
   return argv;
-}
-
-/** The command's environment: the {@linkcode BPFTRACE_ENV_VARS} that are set, nothing else of the agent's. */
-export function commandEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const name of BPFTRACE_ENV_VARS) {
-    try {
-      const v = Deno.env.get(name);
-      if (v !== undefined) env[name] = v;
-    } catch { /* not permitted: not passed */ }
-  }
-  return env;
 }
 
 /** A started `--command`. */
@@ -60,7 +48,7 @@ export function startTracedCommand(text: string, logger: Logger): TracedCommand 
       stderr: "inherit",
       // what it would get from bpftrace -c: bpftrace's own short list, never the agent's secrets
       clearEnv: true,
-      env: commandEnv(),
+      env: passedOnEnv(),
     }).spawn();
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {

@@ -15,29 +15,17 @@
  */
 import { hexOf } from "../core/hex.ts";
 import type { AttributeValue, SpanData } from "../core/span_data.ts";
-import { type Counters, createCounters } from "../telemetry/counters.ts";
-import { type Logger, silentLogger } from "../telemetry/log.ts";
+import { localExporterOptions, type LocalOutputOptions, writeAll, writeResult } from "./local_output.ts";
 import type { OtlpSendResult } from "./otlp_send.ts";
 import { createReliableExporter } from "./reliable_exporter.ts";
 import type { SpanSink } from "./sink.ts";
 
-/** Options of {@linkcode createConsoleSink}. */
-export interface ConsoleSinkOptions {
+/** Options of {@linkcode createConsoleSink}; the bounds are per write (batch) and of the text held in memory. */
+export interface ConsoleSinkOptions extends LocalOutputOptions {
   /** Where text goes (one or more whole lines); stdout by default. */
   write?: (text: string) => void;
   /** Longest attribute value shown, in characters (longer ones end in "…"); 200 by default. */
   maxValueLength?: number;
-  /** Counts printed spans as `spans_exported`. */
-  counters?: Counters;
-  logger?: Logger;
-  /** Spans per write at most; 512 by default. */
-  maxBatchSpans?: number;
-  /** How long a partial batch waits for more spans (ms); 200 by default. */
-  scheduleDelayMs?: number;
-  /** Spans held in memory at most; 100 000 by default. */
-  maxQueueSpans?: number;
-  /** Bytes of text held in memory at most; 64 MiB by default. */
-  maxQueueBytes?: number;
 }
 
 const STATUS_NAMES = ["UNSET", "OK", "ERROR"];
@@ -95,11 +83,6 @@ export function formatSpanLine(span: SpanData, maxValueLength = 200): string {
   return line;
 }
 
-async function writeStdout(bytes: Uint8Array): Promise<void> {
-  let off = 0;
-  while (off < bytes.length) off += await Deno.stdout.write(bytes.subarray(off));
-}
-
 const ABANDONED: OtlpSendResult = { ok: false, status: 0, retryable: true, error: "aborted" };
 
 /** `write`'s result, or a cancelled send's once `signal` aborts (the write goes on unobserved). */
@@ -122,14 +105,8 @@ export function createConsoleSink(options: ConsoleSinkOptions = {}): SpanSink {
   const write = options.write;
   const max = options.maxValueLength ?? 200;
 
-  async function print(text: Uint8Array): Promise<OtlpSendResult> {
-    try {
-      if (write) write(decoder.decode(text));
-      else await writeStdout(text);
-      return { ok: true, status: 0, retryable: false };
-    } catch (e) {
-      return { ok: false, status: 0, retryable: false, error: e instanceof Error ? e.message : String(e) };
-    }
+  function print(text: Uint8Array): Promise<OtlpSendResult> {
+    return writeResult(() => write ? write(decoder.decode(text)) : writeAll(Deno.stdout, text));
   }
 
   return createReliableExporter({
@@ -142,12 +119,7 @@ export function createConsoleSink(options: ConsoleSinkOptions = {}): SpanSink {
     // a stdout that blocks must not hold up shutdown: give up on the write when the deadline has passed
     send: (batch, signal) => unlessAborted(print(batch.body), signal),
     dropReason: () => "export_console_error",
-    maxBatchSpans: options.maxBatchSpans ?? 512,
-    scheduleDelayMs: options.scheduleDelayMs ?? 200,
-    maxQueueSpans: options.maxQueueSpans ?? 100_000,
-    maxQueueBytes: options.maxQueueBytes,
-    counters: options.counters ?? createCounters(),
-    logger: options.logger ?? silentLogger,
+    ...localExporterOptions(options),
     name: "console",
     target: {},
     gaugePrefix: "console_queue",

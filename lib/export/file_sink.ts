@@ -8,34 +8,18 @@
  * `export_file_error` and `export_shutdown`.
  * @module
  */
-import { type Counters, createCounters } from "../telemetry/counters.ts";
-import { type Logger, silentLogger } from "../telemetry/log.ts";
+import { localExporterOptions, type LocalOutputOptions, writeAll, writeResult } from "./local_output.ts";
 import { encodeOtlpTraceJsonBytes } from "./otlp_json.ts";
 import type { OtlpSendResult } from "./otlp_send.ts";
 import { createReliableExporter } from "./reliable_exporter.ts";
 import type { SpanSink } from "./sink.ts";
 
-/** Options of {@linkcode createFileSink}. */
-export interface FileSinkOptions {
+/** Options of {@linkcode createFileSink}; the batch bound is spans per line. */
+export interface FileSinkOptions extends LocalOutputOptions {
   /** The file to append to (created when missing). */
   path: string;
-  /** Spans per line at most; 512 by default. */
-  maxBatchSpans?: number;
-  /** How long a partial batch waits for more spans (ms); 200 by default. */
-  scheduleDelayMs?: number;
-  /** Spans held in memory at most; 100 000 by default. */
-  maxQueueSpans?: number;
-  /** Encoded bytes held in memory at most; 64 MiB by default. */
-  maxQueueBytes?: number;
   /** The instrumentation scope version (the agent's version). */
   scopeVersion?: string;
-  counters?: Counters;
-  logger?: Logger;
-}
-
-async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
-  let off = 0;
-  while (off < bytes.length) off += await file.write(bytes.subarray(off));
 }
 
 /** A sink appending OTLP/JSON lines to `options.path`; the file is opened on the first batch. */
@@ -43,14 +27,11 @@ export function createFileSink(options: FileSinkOptions): SpanSink {
   const scopeVersion = options.scopeVersion ?? "";
   let file: Deno.FsFile | undefined;
 
-  async function append(line: Uint8Array): Promise<OtlpSendResult> {
-    try {
+  function append(line: Uint8Array): Promise<OtlpSendResult> {
+    return writeResult(async () => {
       file ??= await Deno.open(options.path, { append: true, create: true });
       await writeAll(file, line);
-      return { ok: true, status: 0, retryable: false };
-    } catch (e) {
-      return { ok: false, status: 0, retryable: false, error: e instanceof Error ? e.message : String(e) };
-    }
+    });
   }
 
   const exporter = createReliableExporter({
@@ -61,12 +42,7 @@ export function createFileSink(options: FileSinkOptions): SpanSink {
     },
     send: (batch) => append(batch.body),
     dropReason: () => "export_file_error",
-    maxBatchSpans: options.maxBatchSpans ?? 512,
-    scheduleDelayMs: options.scheduleDelayMs ?? 200,
-    maxQueueSpans: options.maxQueueSpans ?? 100_000,
-    maxQueueBytes: options.maxQueueBytes,
-    counters: options.counters ?? createCounters(),
-    logger: options.logger ?? silentLogger,
+    ...localExporterOptions(options),
     name: "file",
     target: { path: options.path },
     gaugePrefix: "file_queue",

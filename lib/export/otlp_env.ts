@@ -60,7 +60,12 @@ function baseToTraces(base: string | undefined): string | undefined {
   return base === undefined || base.trim() === "" ? undefined : tracesUrlFromBase(base.trim());
 }
 
-function checkUrl(url: string, source: string): string {
+/**
+ * `url` if it parses as an http or https URL; else a {@linkcode UserError}
+ * (exit 2) naming `source` (a flag or variable) and the URL with any
+ * credentials redacted.
+ */
+export function checkEndpointUrl(url: string, source: string): string {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -216,7 +221,7 @@ export function resolveOtlpConfig(env: EnvGetter, flags: OtlpConfigFlags = {}): 
   const T = "OTEL_EXPORTER_OTLP_TRACES_";
 
   const endpoint = pickValid(
-    checkUrl,
+    checkEndpointUrl,
     warnings,
     [flags.tracesEndpoint, "--traces-endpoint"],
     [flags.endpoint === undefined ? undefined : tracesUrlFromBase(flags.endpoint), "--endpoint"],

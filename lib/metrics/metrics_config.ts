@@ -21,9 +21,8 @@
  * environment spec says.
  * @module
  */
-import { type EnvGetter, type OtlpExporterConfig, resolveOtlpConfig } from "../export/otlp_env.ts";
+import { checkEndpointUrl, type EnvGetter, type OtlpExporterConfig, resolveOtlpConfig } from "../export/otlp_env.ts";
 import { UserError } from "../core/errors.ts";
-import { redactUrl } from "../telemetry/redact.ts";
 import type { Temporality } from "./metric_data.ts";
 import { METRICS_EXPORT_DEFAULTS } from "./otlp_metrics_exporter.ts";
 
@@ -74,22 +73,6 @@ export function metricsUrlFromBase(base: string): string {
   return base.endsWith("/") ? `${base}v1/metrics` : `${base}/v1/metrics`;
 }
 
-function checkUrl(url: string, source: string): string {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new UserError(`${source}: not a URL: ${JSON.stringify(redactUrl(url))}`, 2);
-  }
-  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
-    throw new UserError(
-      `${source}: only http and https endpoints are supported, got ${JSON.stringify(redactUrl(url))}`,
-      2,
-    );
-  }
-  return url;
-}
-
 /** `parse(value)`; a bad environment value: undefined, with `parse`'s error (naming the variable) as a warning. */
 function fromEnv<T>(value: string | undefined, parse: (v: string) => T, warnings: string[]): T | undefined {
   const v = value?.trim();
@@ -121,9 +104,9 @@ function parseInterval(v: string): number {
 }
 
 function url(input: MetricsInput, warnings: string[]): string {
-  if (input.endpoint) return checkUrl(metricsUrlFromBase(input.endpoint), "--endpoint");
-  return fromEnv(input.env(`${M}ENDPOINT`), (v) => checkUrl(v, `${M}ENDPOINT`), warnings) ??
-    fromEnv(input.env(`${E}ENDPOINT`), (v) => checkUrl(metricsUrlFromBase(v), `${E}ENDPOINT`), warnings) ??
+  if (input.endpoint) return checkEndpointUrl(metricsUrlFromBase(input.endpoint), "--endpoint");
+  return fromEnv(input.env(`${M}ENDPOINT`), (v) => checkEndpointUrl(v, `${M}ENDPOINT`), warnings) ??
+    fromEnv(input.env(`${E}ENDPOINT`), (v) => checkEndpointUrl(metricsUrlFromBase(v), `${E}ENDPOINT`), warnings) ??
     "http://localhost:4318/v1/metrics";
 }
 

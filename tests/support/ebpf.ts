@@ -138,6 +138,27 @@ export async function runSpanprobe(
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
+/**
+ * Starts spanprobe's CLI as a child process under the launcher's permission
+ * set and environment for `args` (as {@linkcode runSpanprobe} does), with
+ * `env` added, stdout discarded and stderr piped: for tests that act while
+ * it runs.
+ */
+export function spawnSpanprobe(args: string[], env: Record<string, string> = {}): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", ...sandboxFlags(args, env), `${ROOT}main.ts`, ...args],
+    stdout: "null",
+    stderr: "piped",
+    env: { ...sandboxEnv(args, env), ...env },
+  }).spawn();
+}
+
+/** A spawned CLI's exit code and its whole stderr as text, once it has ended. */
+export async function exitAndStderr(child: Deno.ChildProcess): Promise<{ code: number; stderr: string }> {
+  const out = await child.output();
+  return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+}
+
 /** The production permission flags for `spanprobe ARGS` (what `deno task start` would use). */
 export function sandboxFlags(args: string[], env: Record<string, string> = {}): string[] {
   const minimal = () => permissionFlags({ read: [`${ROOT}probes`] });

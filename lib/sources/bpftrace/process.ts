@@ -120,11 +120,10 @@ const CARET = /^\s*~+\s*$/;
 const MESSAGE = /^(stdin:\d+[\d:-]*: |(ERROR|WARNING|HINT|NOTE|Attaching)\b)/;
 
 /**
- * bpftrace's whole environment: the {@linkcode BPFTRACE_ENV_VARS} that are
- * set, nothing else of the agent's (secrets such as
- * `OTEL_EXPORTER_OTLP_HEADERS` never reach it).
+ * The {@linkcode BPFTRACE_ENV_VARS} that are set (and readable), nothing else
+ * of the agent's environment: what bpftrace and a traced `--command` inherit.
  */
-export function bpftraceEnv(extra: Record<string, string> = {}): Record<string, string> {
+export function passedOnEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const name of BPFTRACE_ENV_VARS) {
     try {
@@ -132,7 +131,16 @@ export function bpftraceEnv(extra: Record<string, string> = {}): Record<string, 
       if (v !== undefined) env[name] = v;
     } catch { /* not permitted: not passed */ }
   }
-  return { ...env, BPFTRACE_PERF_RB_PAGES: perfPages(), ...extra, [NOTIFY]: "1" };
+  return env;
+}
+
+/**
+ * bpftrace's whole environment: the {@linkcode passedOnEnv} variables,
+ * nothing else of the agent's (secrets such as `OTEL_EXPORTER_OTLP_HEADERS`
+ * never reach it).
+ */
+export function bpftraceEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return { ...passedOnEnv(), BPFTRACE_PERF_RB_PAGES: perfPages(), ...extra, [NOTIFY]: "1" };
 }
 
 /** The arguments bpftrace is started with. */

@@ -25,7 +25,7 @@ import type { Counters } from "../../telemetry/counters.ts";
 import type { Logger } from "../../telemetry/log.ts";
 import type { ProbeRun } from "../../core/probe_run.ts";
 import { type FileMark, openProcessedFiles } from "./processed_files.ts";
-import { convertTraceBytes, type TraceFileOptions, traceTail } from "./trace_file.ts";
+import { convertTraceBytes, reportConverted, type TraceFileOptions, traceTail } from "./trace_file.ts";
 
 /** Options of {@linkcode openGoTraceDir}. */
 export interface GoTraceDirOptions extends TraceFileOptions {
@@ -177,23 +177,7 @@ export async function openGoTraceDir(o: GoTraceDirOptions): Promise<ProbeRun> {
         handed += s.length;
         controller.enqueue(s);
       });
-      counters.inc("gotrace_files");
-      if (summary.truncation) {
-        counters.inc("gotrace_files_truncated");
-        logger.warn("gotrace: trace cut short; converted what is complete", {
-          file: path,
-          reason: summary.truncation.reason,
-          bytesUnused: summary.truncation.bytes,
-        });
-      }
-      logger.info("gotrace: converted", {
-        file: path,
-        version: `1.${summary.version}`,
-        generations: summary.generations,
-        events: summary.events,
-        spans: summary.spans,
-        clock: summary.clock,
-      });
+      reportConverted(path, summary, counters, logger, "gotrace: ");
     } catch (e) {
       counters.inc("gotrace_files_failed");
       logger.error("gotrace: file cannot be parsed; skipped until it changes", {

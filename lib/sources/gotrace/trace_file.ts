@@ -5,6 +5,8 @@
  * @module
  */
 import type { Attributes, SpanData } from "../../core/span_data.ts";
+import type { Counters } from "../../telemetry/counters.ts";
+import type { Logger } from "../../telemetry/log.ts";
 import { readGenerations, type Truncation } from "./generations.ts";
 import { readHeader } from "./header.ts";
 import { GoTraceError } from "./parse_error.ts";
@@ -89,4 +91,35 @@ export async function convertTraceBytes(
     if (e instanceof GoTraceError) throw new GoTraceError(`${path}: ${e.message}`);
     throw e;
   }
+}
+
+/**
+ * Counts a converted file (`gotrace_files`, and `gotrace_files_truncated`
+ * when it ended cut short, with a warning) and logs what it held; `prefix`
+ * starts each message.
+ */
+export function reportConverted(
+  path: string,
+  summary: GoTraceSummary,
+  counters: Counters,
+  logger: Logger,
+  prefix = "",
+): void {
+  counters.inc("gotrace_files");
+  if (summary.truncation) {
+    counters.inc("gotrace_files_truncated");
+    logger.warn(`${prefix}trace cut short; converted what is complete`, {
+      file: path,
+      reason: summary.truncation.reason,
+      bytesUnused: summary.truncation.bytes,
+    });
+  }
+  logger.info(`${prefix}converted`, {
+    file: path,
+    version: `1.${summary.version}`,
+    generations: summary.generations,
+    events: summary.events,
+    spans: summary.spans,
+    clock: summary.clock,
+  });
 }
