@@ -69,12 +69,12 @@ export function permissionsForRun(
     if (!ref.specPath.startsWith(`${root}probes/`)) {
       read.push({ path: dirname(ref.specPath), what: `the folder of probe ${choice.probe}` });
     }
-    if (ref.kind !== "bpftrace") ffi = true; // ringbuf and http load BPF objects through FFI
+    if (ref.kind !== "bpftrace") ffi = true; // ringbuf, http and go load BPF objects through FFI
     else bpftraceProbes = true;
     // values of path parameters the user named (the agent checks that they exist)
     const paths = ref.kind === "ringbuf"
       ? new Set(["binary"])
-      : ref.kind === "http"
+      : ref.kind === "http" || ref.kind === "go"
       ? new Set<string>()
       : pathParams(ref.specPath);
     for (const [k, v] of [...cliParams, ...Object.entries(choice.params)]) {
@@ -85,6 +85,10 @@ export function permissionsForRun(
     }
   }
   if (values.binary !== undefined) read.push({ path: values.binary, what: "--binary" });
+  // --probe go reads the executable it traces (symbols, DWARF); for the http probe --exe is a pattern
+  if (choices.some((c) => findProbe(c.probe).kind === "go")) {
+    for (const exe of values.exe ?? []) if (!/[*?[]/.test(exe)) read.push({ path: exe, what: "--exe" });
+  }
   // --command with ring-buffer probes only: the agent starts it (bpftrace does otherwise)
   const run: string[] = [];
   if (values.command !== undefined && ffi && !bpftraceProbes) {

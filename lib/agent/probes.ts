@@ -9,6 +9,7 @@ import { findProbe, type ProbeRef } from "../config/probe_catalog.ts";
 import type { TracingConfig } from "../config/tracing_config.ts";
 import type { AttachTarget } from "../ffi/bpf_object.ts";
 import { loadProbeSpec, type ProbeSpec } from "../config/probe_spec.ts";
+import { type GoSpec, loadGoSpec } from "../config/go_spec.ts";
 import { openBpftraceProbe } from "../sources/bpftrace/mod.ts";
 import { resolveParams } from "../sources/bpftrace/script.ts";
 import { UserError } from "../core/errors.ts";
@@ -29,6 +30,12 @@ export interface PlannedProbe {
   spec?: ProbeSpec;
   /** The tracing config (ring-buffer probes only). */
   tracing?: TracingConfig;
+  /** The Go probe spec (Go probes only). */
+  go?: GoSpec;
+  /** `--exe PATH` (Go probes). */
+  exe?: string;
+  /** `--param goroutines=true` (Go probes): hand request context down to new goroutines. */
+  followGoroutines?: boolean;
   params: Record<string, string>;
   pid?: number;
   /** The http probe's selection and parameters (http probes only). */
@@ -48,7 +55,7 @@ export interface PlanInput {
   openPorts?: string[];
   /** OTEL_EBPF_OPEN_PORT (used when `--open-port` is absent). */
   openPortEnv?: string;
-  /** `--exe` globs (http probe). */
+  /** `--exe` values: globs for the http probe; for the Go probe, one absolute path. */
   exe?: string[];
   /** OTEL_EBPF_AUTO_TARGET_EXE (used when `--exe` is absent). */
   exeEnv?: string;
@@ -57,6 +64,29 @@ export interface PlanInput {
    * `unchecked` instead of being an error (given values are validated fully).
    */
   checkOnly?: boolean;
+}
+
+/** Parameters of the Go probe. */
+const GO_PARAMS = ["goroutines"];
+
+function parseGoroutinesParam(value: string | undefined): boolean {
+  if (value === undefined || value === "false") return false;
+  if (value === "true") return true;
+  throw new UserError(`--param goroutines=${value}: expected true or false`, 2);
+}
+
+/** The Go probe's `--exe`: at most one, an absolute path (a glob is the http probe's form). */
+function goExecutable(values: string[] | undefined): string | undefined {
+  if (!values?.length) return undefined;
+  if (values.length > 1) {
+    throw new UserError(`--exe given ${values.length} times: the Go probe traces one executable`, 2);
+  }
+  const exe = values[0];
+  if (!exe.startsWith("/")) throw new UserError(`--exe ${exe}: give an absolute path`, 2);
+  if (/[*?[]/.test(exe)) {
+    throw new UserError(`--exe ${exe}: the Go probe needs the executable's path, not a pattern`, 2);
+  }
+  return exe;
 }
 
 function parsePid(text: string): number {
@@ -79,7 +109,9 @@ export async function planProbes(input: PlanInput): Promise<PlannedProbe[]> {
     const ref = findProbe(choice.probe);
     const params: Record<string, string> = { ...choice.params };
     const spec = ref.kind === "bpftrace" ? await loadProbeSpec(ref.specPath) : undefined;
-    const declared = new Set(spec?.params.map((p) => p.name) ?? (ref.kind === "http" ? HTTP_PARAMS : []));
+    const declared = new Set(
+      spec?.params.map((p) => p.name) ?? (ref.kind === "http" ? HTTP_PARAMS : ref.kind === "go" ? GO_PARAMS : []),
+    );
     const global: Record<string, string> = { ...input.cliParams };
     if (input.binary !== undefined) global.binary = input.binary;
     if (pid !== undefined) global.pid = String(pid);
@@ -128,13 +160,28 @@ export async function planProbes(input: PlanInput): Promise<PlannedProbe[]> {
       }
       http = { selectors, params: parseHttpParams(params) };
     }
-    planned.push({ ref, spec, tracing, params, pid: planPid, http, unchecked });
+    let go: GoSpec | undefined;
+    let followGoroutines = false;
+    let goExe: string | undefined;
+    if (ref.kind === "go") {
+      go = loadGoSpec(ref.specPath);
+      followGoroutines = parseGoroutinesParam(params.goroutines);
+      const probePid = choice.pid ?? pid;
+      goExe = goExecutable(input.exe);
+      if (!input.checkOnly && (probePid === undefined) === (goExe === undefined)) {
+        throw new UserError(`--probe ${ref.name}: give exactly one of --pid PID or --exe PATH (the Go program)`, 2);
+      }
+    }
+    planned.push({ ref, spec, tracing, go, followGoroutines, exe: goExe, params, pid: planPid, http, unchecked });
   }
   if (input.openPorts?.length && !planned.some((p) => p.ref.kind === "http")) {
     throw new UserError("--open-port selects processes for the http probe: add --probe http", 2);
   }
-  if (input.exe?.length && !planned.some((p) => p.ref.kind === "http")) {
-    throw new UserError("--exe selects processes for the http probe: add --probe http", 2);
+  if (input.exe?.length && !planned.some((p) => p.ref.kind === "http" || p.ref.kind === "go")) {
+    throw new UserError(
+      "--exe selects processes for the http probe or names the Go probe's program: add --probe http or go",
+      2,
+    );
   }
   for (const k of Object.keys(input.cliParams)) {
     const dot = k.indexOf(".");
@@ -210,6 +257,33 @@ export async function startProbes(planned: PlannedProbe[], o: StartOptions): Pro
     for (const p of planned) {
       if (o.abort?.aborted) break;
       try {
+        if (p.ref.kind === "go") {
+          // loaded on demand, like the ring-buffer source (FFI); the agent provides its object
+          const { requireRingbufSupport } = await import("../sources/ringbuf/preflight.ts");
+          requireRingbufSupport({ libbpfPath: o.libbpf, btf: true });
+          const { openGoProbe } = await import("../sources/go/mod.ts");
+          const { resolveProbeObject } = await import("../sources/ringbuf/mod.ts");
+          const specPath = p.ref.specPath;
+          const cacheDir = o.cacheDir === undefined ? undefined : bpfCacheDir(o.cacheDir);
+          const build = o.defines ? { defines: o.defines } : undefined;
+          const run = await openGoProbe({
+            // the ring-buffer rule: NAME.bpf.o beside the spec, the prebuilt embedded object, else built
+            buildObject: () => resolveProbeObject({ configPath: specPath, cacheDir, build, logger: o.logger }),
+            specPath,
+            spec: p.go,
+            followGoroutines: p.followGoroutines,
+            pid: p.pid,
+            exe: p.exe,
+            logger: o.logger,
+            counters: o.counters,
+            libbpfPath: o.libbpf,
+            serviceName: o.serviceName,
+            resourceAttributes,
+          });
+          runs.push(run);
+          ringRuns.add(run); // --command: started by the agent, as for ring-buffer probes
+          continue;
+        }
         if (p.ref.kind === "http") {
           // loaded on demand, like the ring-buffer source (FFI); its object is found, embedded or
           // built exactly as a ring-buffer probe's (probes/http.bpf.c beside probes/http.yaml)

@@ -26,12 +26,14 @@ Probes:
   -p, --probe NAME|PATH     bundled probe name or path to its .yaml (repeatable)
       --param NAME=VALUE    a probe parameter (repeatable; PROBE.NAME=VALUE for one probe)
       --binary PATH         shorthand for --param binary=PATH
-      --pid PID             trace this process (bpftrace -p)
+      --pid PID             trace this process (bpftrace -p; --probe go: this Go process)
       --open-port PORTS     http probe: trace processes serving these ports, e.g.
                             5000,8000-8999 (repeatable; env OTEL_EBPF_OPEN_PORT)
       --exe GLOB            http probe: trace processes whose executable path matches,
                             also ones started later, e.g. '*/gunicorn' (repeatable;
                             env OTEL_EBPF_AUTO_TARGET_EXE)
+                            --probe go: the Go executable (one absolute path): trace
+                            every process running it
       --command CMD         start CMD once probes are attached; stop when it exits
   -c, --config FILE         YAML config (see docs/configuration.md)
       --bpftrace PATH       bpftrace executable (default: bpftrace on PATH)

@@ -12,7 +12,7 @@ import { readConfigText } from "./text_file.ts";
 export const BUNDLED_PROBES_DIR: string = fileURLToPath(new URL("../../probes/", import.meta.url));
 
 /** What kind of source a probe needs. */
-export type ProbeKind = "bpftrace" | "ringbuf" | "http";
+export type ProbeKind = "bpftrace" | "ringbuf" | "http" | "go";
 
 /** A located probe. */
 export interface ProbeRef {
@@ -24,6 +24,7 @@ export interface ProbeRef {
 
 function kindOf(text: string): ProbeKind {
   if (/^http\s*:/m.test(text)) return "http"; // zero-code HTTP (lib/sources/http)
+  if (/^go\s*:/m.test(text)) return "go"; // a Go probe spec (go_spec.ts)
   return /^tracing\s*:/m.test(text) ? "ringbuf" : "bpftrace";
 }
 

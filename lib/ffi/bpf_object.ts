@@ -71,6 +71,13 @@ export interface BpfObject {
    * names the program and attach point.
    */
   attachAll(targets?: AttachTarget[]): void;
+  /**
+   * Attach `program` as a uprobe at file offset `offset` of `binary` (an
+   * instruction, not a symbol: e.g. each `RET` of a Go function), for process
+   * `pid` or all processes. A program may get any number of such links; they
+   * are destroyed with the object. Throws a UserError naming the place.
+   */
+  attachUprobeAt(program: string, binary: string, offset: number, pid?: number): void;
   /** Number of live links. */
   linkCount(): number;
   /** Destroy all links and close the object. Idempotent. */
@@ -260,6 +267,30 @@ export function loadBpfObject(path: string, options: LoadOptions): BpfObject {
         destroyLinks();
         throw e;
       }
+    },
+    attachUprobeAt(program, binary, offset, pid) {
+      if (closed) throw new Error(`BPF object ${path} is closed`);
+      const p = programs.find((x) => x.name === program);
+      if (!p) throw new UserError(`${path} has no program "${program}"`, 2);
+      const where = `uprobe ${binary}+0x${offset.toString(16)}`;
+      const res = withLibbpfLog(logger, () => {
+        const opts = new BigUint64Array(5); // struct bpf_uprobe_opts, 40 bytes; no func_name: offset is a file offset
+        opts[0] = 40n;
+        const link = s.bpf_program__attach_uprobe_opts(
+          p.ptr,
+          pid ?? -1,
+          cstr(binary),
+          BigInt(offset),
+          new Uint8Array(opts.buffer),
+        );
+        return { link, err: isNull(link) ? errno() : 0 };
+      });
+      const { link, err } = res.result;
+      if (isNull(link)) {
+        throw attachError(path, p.name, p.section, err || 22, res.lines, where, !sysPathExists(binary));
+      }
+      links.push(link);
+      p.attached = true;
     },
     linkCount: () => links.length,
     close() {
