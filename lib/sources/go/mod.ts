@@ -18,6 +18,7 @@ import type { ProbeRun } from "../../core/probe_run.ts";
 import { syncMonotonic } from "../../ffi/mono_clock.ts";
 import { openRingReader, type RingReader } from "../../ffi/ring_reader.ts";
 import { createRingWaiter, MAX_WAIT_MS } from "../../ffi/ring_wait.ts";
+import { createRingDrainStream } from "../../ffi/ring_drain_stream.ts";
 import { openStatsReader } from "../../ffi/ringbuf_stats.ts";
 import { createGoSpanDecoder, GO_SPAN_SIZE } from "./go_spans.ts";
 import { type GoSpec, loadGoSpec } from "../../config/go_spec.ts";
@@ -149,19 +150,6 @@ export async function openGoProbe(o: GoProbeOptions): Promise<GoProbeRun> {
   };
 
   const waiter = createRingWaiter([ring.fd]);
-  let stopping = false;
-  let finished = false;
-  let cancelled = false;
-  let failure: unknown;
-  let pulling: Promise<void> | undefined;
-  let controller!: ReadableStreamDefaultController<SpanData[]>;
-  let resolveDone!: () => void;
-  let rejectDone!: (e: unknown) => void;
-  const done = new Promise<void>((res, rej) => {
-    resolveDone = res;
-    rejectDone = rej;
-  });
-  done.catch(() => {});
   let lastPeriodic = performance.now();
   let lastResync = performance.now();
 
@@ -198,12 +186,28 @@ export async function openGoProbe(o: GoProbeOptions): Promise<GoProbeRun> {
     }) as [number, number];
   }
 
-  async function finish(): Promise<void> {
-    if (finished) return;
-    finished = true;
-    let error = failure;
-    try {
-      await waiter.close();
+  const { spans, done, stop } = createRingDrainStream({
+    label: "Go source",
+    logger,
+    waiter,
+    periodic() {
+      const now = performance.now();
+      if (now - lastPeriodic >= 1000) {
+        lastPeriodic = now;
+        readStats();
+        if (target.pid !== undefined && !sysPathExists(`/proc/${target.pid}`)) {
+          logger.info("traced Go process exited", { pid: target.pid });
+          return true;
+        }
+      }
+      if (now - lastResync >= 10_000) {
+        lastResync = now;
+        wallOffset = syncMonotonic(clocks).offsetNs;
+      }
+    },
+    drain,
+    idleWaitMs: () => Math.min(10, MAX_WAIT_MS),
+    beforeDetach() {
       readStats();
       const [reentered, orphanReturns] = probeCounts();
       // calls that entered but did not return yet never become spans: counted, not lost silently
@@ -215,68 +219,13 @@ export async function openGoProbe(o: GoProbeOptions): Promise<GoProbeRun> {
         reentered_entries: reentered,
         returns_without_entry: orphanReturns,
       });
-      await obj.closeAsync();
-      for (let batch = drain(); batch.length; batch = drain()) if (!cancelled) controller.enqueue(batch);
-    } catch (e) {
-      error ??= e;
-    } finally {
-      ring.close();
-    }
-    if (!cancelled) {
-      if (error !== undefined) controller.error(error);
-      else controller.close();
-    }
-    if (error !== undefined) rejectDone(error);
-    else resolveDone();
-  }
-
-  async function pullOnce(): Promise<void> {
-    for (;;) {
-      if (stopping) return finish();
-      const now = performance.now();
-      if (now - lastPeriodic >= 1000) {
-        lastPeriodic = now;
-        readStats();
-        if (target.pid !== undefined && !sysPathExists(`/proc/${target.pid}`)) {
-          logger.info("traced Go process exited", { pid: target.pid });
-          stopping = true;
-          continue;
-        }
-      }
-      if (now - lastResync >= 10_000) {
-        lastResync = now;
-        wallOffset = syncMonotonic(clocks).offsetNs;
-      }
-      const batch = drain();
-      if (batch.length) {
-        controller.enqueue(batch);
-        return;
-      }
-      await waiter.wait(Math.min(10, MAX_WAIT_MS));
-    }
-  }
-
-  const spans = new ReadableStream<SpanData[]>({
-    start(c) {
-      controller = c;
     },
-    pull() {
-      pulling = pullOnce().catch((e) => {
-        logger.error("Go source failed", { error: e });
-        failure = e;
-        stopping = true;
-        return finish();
-      }).finally(() => {
-        pulling = undefined;
-      });
-      return pulling;
+    detach: () => obj.closeAsync(),
+    *drainRest() {
+      for (let batch = drain(); batch.length; batch = drain()) yield batch;
     },
-    cancel() {
-      stopping = true;
-      cancelled = true;
-      return pulling ? pulling.then(() => finish()) : finish();
-    },
-  }, { highWaterMark: 0 });
+    closeRings: () => ring.close(),
+  });
 
   logger.info("Go probe attached", { target: target.displayPath, links: obj.linkCount() });
 
@@ -285,12 +234,7 @@ export async function openGoProbe(o: GoProbeOptions): Promise<GoProbeRun> {
     target,
     spans,
     done,
-    async stop() {
-      stopping = true;
-      if (pulling) await pulling;
-      await finish();
-      await done.catch(() => {});
-    },
+    stop,
     stats: () => ({
       records,
       decodeErrors,

@@ -28,6 +28,7 @@ import type { ProbeRun } from "../../core/probe_run.ts";
 import { monotonicNowNs, syncMonotonic } from "../../ffi/mono_clock.ts";
 import { openRingReader, type RingReader } from "../../ffi/ring_reader.ts";
 import { createRingWaiter, MAX_WAIT_MS } from "../../ffi/ring_wait.ts";
+import { createRingDrainStream } from "../../ffi/ring_drain_stream.ts";
 import { openStatsReader, type StatsReader } from "../../ffi/ringbuf_stats.ts";
 import { addressesOf, blankEvent, decodeEvent, EventKind } from "./events.ts";
 import { createExchangeTracker, type Exchange, type TrackerStats } from "./exchanges.ts";
@@ -305,20 +306,7 @@ export function openHttpProbe(o: HttpProbeOptions): HttpProbeRun {
   let lastData = -Infinity;
   let lastPeriodic = performance.now();
   let lastResync = performance.now();
-  let lastYield = performance.now();
-  let stopping = false;
-  let finished = false;
-  let cancelled = false;
-  let failure: unknown;
-  let pulling: Promise<void> | undefined;
-  let controller!: ReadableStreamDefaultController<SpanData[]>;
-  let resolveDone!: () => void;
-  let rejectDone!: (e: unknown) => void;
-  const done = new Promise<void>((res, rej) => {
-    resolveDone = res;
-    rejectDone = rej;
-  });
-  done.catch(() => {});
+  let lastDrained = 0;
 
   function drainOnce(): number {
     const n = ring.drain(onRecord, batchSize);
@@ -332,36 +320,12 @@ export function openHttpProbe(o: HttpProbeOptions): HttpProbeRun {
     return batch;
   }
 
-  async function finish(): Promise<void> {
-    if (finished) return;
-    finished = true;
-    let error = failure;
-    try {
-      await waiter.close();
-      publishKernelStats(); // before close: the maps go with the object
-      await obj.closeAsync(); // detached: nothing new arrives; the ring stays mapped
-      while (drainOnce() > 0) { /* what is still in the ring */ }
-      tracker.endAll();
-      publishTrackerStats();
-      emitReady(true);
-      const batch = take();
-      if (batch.length && !cancelled) controller.enqueue(batch);
-    } catch (e) {
-      error ??= e;
-    } finally {
-      ring.close();
-    }
-    if (!cancelled) {
-      if (error !== undefined) controller.error(error);
-      else controller.close();
-    }
-    if (error !== undefined) rejectDone(error);
-    else resolveDone();
-  }
-
-  async function pullOnce(): Promise<void> {
-    for (;;) {
-      if (stopping) return finish();
+  const { spans: stream, done, stop } = createRingDrainStream({
+    label: "http source",
+    logger,
+    waiter,
+    yieldEveryMs: 25,
+    periodic() {
       const nowMs = performance.now();
       if (nowMs - lastPeriodic >= 1000) {
         lastPeriodic = nowMs;
@@ -372,52 +336,37 @@ export function openHttpProbe(o: HttpProbeOptions): HttpProbeRun {
         lastResync = nowMs;
         wallOffset = syncMonotonic(clocks).offsetNs;
       }
-      if (nowMs - lastYield > 25) {
-        lastYield = nowMs;
-        await waiter.wait(0);
-      }
-      const n = drainOnce();
+    },
+    drain() {
+      lastDrained = drainOnce();
       emitReady(false);
-      if (out.length) {
-        controller.enqueue(take());
-        return;
-      }
-      if (n > 0) {
-        lastData = performance.now();
-        continue;
-      }
-      // The BPF side wakes us only when the ring is 1/8 full: while events flow, look every
-      // ACTIVE_WAIT_MS; and never sleep past the oldest ended exchange's grace period.
+      return take();
+    },
+    readAgain() {
+      if (lastDrained === 0) return false;
+      lastData = performance.now();
+      return true;
+    },
+    // The BPF side wakes us only when the ring is 1/8 full: while events flow, look every
+    // ACTIVE_WAIT_MS; and never sleep past the oldest ended exchange's grace period.
+    idleWaitMs() {
       const graceLeftMs = head < ended.length
         ? Math.max(1, Number(ended[head].endNs + graceNs - monotonicNowNs()) / 1e6)
         : MAX_WAIT_MS;
       const activeMs = performance.now() - lastData < 1000 ? ACTIVE_WAIT_MS : MAX_WAIT_MS;
-      await waiter.wait(Math.min(activeMs, graceLeftMs));
-      lastYield = performance.now();
-    }
-  }
-
-  const stream = new ReadableStream<SpanData[]>({
-    start(c) {
-      controller = c;
+      return Math.min(activeMs, graceLeftMs);
     },
-    pull() {
-      pulling = pullOnce().catch((e) => {
-        logger.error("http source failed", { error: e });
-        failure = e;
-        stopping = true;
-        return finish();
-      }).finally(() => {
-        pulling = undefined;
-      });
-      return pulling;
+    beforeDetach: publishKernelStats, // the maps go with the object
+    detach: () => obj.closeAsync(), // nothing new arrives; the ring stays mapped
+    *drainRest() {
+      while (drainOnce() > 0) { /* what is still in the ring */ }
+      tracker.endAll();
+      publishTrackerStats();
+      emitReady(true);
+      yield take();
     },
-    cancel() {
-      stopping = true;
-      cancelled = true;
-      return pulling ? pulling.then(() => finish()) : finish();
-    },
-  }, { highWaterMark: 0 });
+    closeRings: () => ring.close(),
+  });
 
   logger.info("http probe attached", {
     object: objectPath,
@@ -432,12 +381,7 @@ export function openHttpProbe(o: HttpProbeOptions): HttpProbeRun {
     object: obj,
     spans: stream,
     done,
-    async stop() {
-      stopping = true;
-      if (pulling) await pulling;
-      await finish();
-      await done.catch(() => {});
-    },
+    stop,
     stats() {
       return {
         ...tracker.stats(),

@@ -26,6 +26,7 @@ import { bpfCacheDir, resolveCacheDir } from "./cache_dir.ts";
 import { embeddedObject } from "./embedded.ts";
 import { syncMonotonic } from "../../ffi/mono_clock.ts";
 import { createRingWaiter, MAX_WAIT_MS } from "../../ffi/ring_wait.ts";
+import { createRingDrainStream } from "../../ffi/ring_drain_stream.ts";
 import { openSpanRing, type SpanOutput, type SpanRing } from "./span_ring.ts";
 import { openStatsReader, type StatsReader } from "../../ffi/ringbuf_stats.ts";
 
@@ -233,20 +234,6 @@ export async function openRingbufProbe(options: RingbufProbeOptions): Promise<Ri
   const waiter = createRingWaiter(rings.map((r) => r.reader.fd));
   let lastStats = performance.now();
   let lastResync = performance.now();
-  let lastYield = performance.now();
-  let stopping = false;
-  let finished = false;
-  let failure: unknown;
-  let cancelled = false;
-  let pulling: Promise<void> | undefined;
-  let controller!: ReadableStreamDefaultController<SpanData[]>;
-  let resolveDone!: () => void;
-  let rejectDone!: (e: unknown) => void;
-  const done = new Promise<void>((res, rej) => {
-    resolveDone = res;
-    rejectDone = rej;
-  });
-  done.catch(() => {}); // observed through `done` by the caller
 
   function readStats(): void {
     if (!stats) return;
@@ -301,79 +288,28 @@ export async function openRingbufProbe(options: RingbufProbeOptions): Promise<Ri
     return batch;
   }
 
-  async function finish(): Promise<void> {
-    if (finished) return;
-    finished = true;
-    let error = failure;
-    try {
-      // No wait may be in flight on the fds; then detach so nothing new arrives,
-      // deliver what is still in the rings, and only then unmap.
-      await waiter.close();
-      readStats();
-      await obj.closeAsync();
-      do {
-        const batch = drainOnce();
-        if (batch.length && !cancelled) controller.enqueue(batch);
-      } while (lastDrained > 0);
-    } catch (e) {
-      error ??= e;
-    } finally {
+  const { spans, done, stop } = createRingDrainStream({
+    label: "ring-buffer source",
+    logFields: { object: objectPath },
+    logger,
+    waiter,
+    // Let timers and I/O (the exporter) run now and then while data keeps coming.
+    yieldEveryMs: 25,
+    periodic,
+    drain: drainOnce,
+    readAgain: () => lastDrained > 0, // records read but all skipped: keep reading
+    // Records submitted without a wakeup wait for the next one; while data is flowing, look
+    // again after ACTIVE_WAIT_MS at the latest, so the tail of a burst is not held for 100 ms.
+    idleWaitMs: () => performance.now() - lastData < 1000 ? Math.min(ACTIVE_WAIT_MS, pollMs) : pollMs,
+    beforeDetach: readStats,
+    detach: () => obj.closeAsync(),
+    *drainRest() {
+      do yield drainOnce(); while (lastDrained > 0);
+    },
+    closeRings() {
       for (const r of rings) r.reader.close();
-    }
-    if (!cancelled) {
-      if (error !== undefined) controller.error(error);
-      else controller.close();
-    }
-    if (error !== undefined) rejectDone(error);
-    else resolveDone();
-  }
-
-  async function pullOnce(): Promise<void> {
-    for (;;) {
-      if (stopping) return finish();
-      periodic();
-      // Let timers and I/O (the exporter) run now and then while data keeps coming.
-      if (performance.now() - lastYield > 25) {
-        lastYield = performance.now();
-        await waiter.wait(0);
-      }
-      const batch = drainOnce();
-      if (batch.length) {
-        controller.enqueue(batch);
-        return;
-      }
-      if (lastDrained > 0) continue; // records read but all skipped: keep reading
-      // Records submitted without a wakeup wait for the next one; while data is flowing, look
-      // again after ACTIVE_WAIT_MS at the latest, so the tail of a burst is not held for 100 ms.
-      const now = performance.now();
-      await waiter.wait(now - lastData < 1000 ? Math.min(ACTIVE_WAIT_MS, pollMs) : pollMs);
-      lastYield = performance.now();
-    }
-  }
-
-  const spans = new ReadableStream<SpanData[]>({
-    start(c) {
-      controller = c;
     },
-    pull() {
-      pulling = pullOnce().catch((e) => {
-        logger.error("ring-buffer source failed", { object: objectPath, error: e });
-        failure = e;
-        stopping = true;
-        return finish();
-      }).finally(() => {
-        pulling = undefined;
-      });
-      return pulling;
-    },
-    cancel() {
-      stopping = true;
-      cancelled = true;
-      return pulling ? pulling.then(() => finish()) : finish();
-    },
-    // No buffering in JS: rings are read only when the consumer asks for spans, so the kernel ring
-    // is the one bounded queue (a slow consumer shows up as counted reserve failures, not memory).
-  }, { highWaterMark: 0 });
+  });
 
   logger.info("ring-buffer probe attached", {
     object: objectPath,
@@ -389,12 +325,7 @@ export async function openRingbufProbe(options: RingbufProbeOptions): Promise<Ri
     config,
     spans,
     done,
-    async stop() {
-      stopping = true;
-      if (pulling) await pulling;
-      await finish();
-      await done.catch(() => {});
-    },
+    stop,
     stats() {
       const per = (f: (r: SpanRing) => number) => Object.fromEntries(rings.map((r) => [r.config.name, f(r)]));
       return {
