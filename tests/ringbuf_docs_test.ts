@@ -18,8 +18,9 @@ function howToBlocks(markdown: string): string[] {
 
 /**
  * Runs the blocks in order in one bash, in a private mount namespace whose
- * /tmp is a fresh tmpfs: the walk-through's /tmp/myprobe is this run's own,
- * whoever else runs it at the same time. Returns each block's stdout.
+ * /tmp/myprobe is a fresh tmpfs: the walk-through's folder is this run's own,
+ * whoever else runs it at the same time (only that folder: a checkout under
+ * /tmp stays visible). Returns each block's stdout.
  */
 async function runBlocks(blocks: string[]) {
   const marker = (i: number) => `@@spanprobe-docs-block-${i}@@`;
@@ -32,7 +33,7 @@ async function runBlocks(blocks: string[]) {
       "--",
       "sh",
       "-c",
-      'mount -t tmpfs tmpfs /tmp && exec bash -e -c "$0"',
+      'mkdir -p /tmp/myprobe && mount -t tmpfs tmpfs /tmp/myprobe && exec bash -e -c "$0"',
       script,
     ],
     cwd: ROOT,
