@@ -28,6 +28,10 @@ import { createLogger, type LogFormat, type LogLevel } from "./lib/telemetry/log
 import { VERSION } from "./lib/core/version.ts";
 import { createRedactor } from "./lib/telemetry/redact.ts";
 import { parseKeyValueList } from "./lib/export/otlp_env.ts";
+import { CHECK_OPTIONS, GOTRACE_OPTIONS, RUN_OPTIONS } from "./lib/cli/options.ts";
+import { resolveCacheDir } from "./lib/sources/ringbuf/cache_dir.ts";
+import { convertTraceFiles, parseFrames, startGoTraceDir } from "./lib/agent/gotrace.ts";
+import { checkProbe } from "./lib/agent/check.ts";
 
 /** Known secrets (header values, endpoint credentials): replaced in every log line and error message. */
 const redactor = createRedactor();
@@ -55,10 +59,6 @@ function launcherHeaders(env: (name: string) => string | undefined): Record<stri
     throw new UserError(`SPANPROBE_HEADERS: ${(e as Error).message}`, 2);
   }
 }
-import { CHECK_OPTIONS, GOTRACE_OPTIONS, RUN_OPTIONS } from "./lib/cli/options.ts";
-import { resolveCacheDir } from "./lib/sources/ringbuf/cache_dir.ts";
-import { convertTraceFiles, parseFrames, startGoTraceDir } from "./lib/agent/gotrace.ts";
-import { checkProbe } from "./lib/agent/check.ts";
 
 function out(text: string): void {
   Deno.stdout.writeSync(new TextEncoder().encode(text.endsWith("\n") ? text : text + "\n"));
