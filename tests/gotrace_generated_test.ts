@@ -9,14 +9,8 @@ import { Ev, TIMED_ARGS } from "../lib/sources/gotrace/event_types.ts";
 import { GoTraceError } from "../lib/sources/gotrace/parse_error.ts";
 import { type GoTraceSummary, parseGoTrace, parseGoTraceAsync } from "../lib/sources/gotrace/parse_trace.ts";
 import type { SpanData } from "../lib/core/span_data.ts";
-import {
-  ByteSink,
-  encodeTextTrace,
-  GoTraceWriter,
-  headerBytes,
-  NO_THREAD,
-  traceSection,
-} from "./support/gotrace_writer.ts";
+import { ByteSink, GoTraceWriter, headerBytes, NO_THREAD } from "./support/gotrace_writer.ts";
+import { stressTrace } from "./support/gotrace_stress.ts";
 
 const WALL0 = 1_750_000_000_000_000_000n;
 
@@ -410,17 +404,16 @@ Deno.test("fuzz: 10,000 mutated traces never crash or hang; every failure is a G
     snapshotTrace(25),
     Deno.readFileSync(new URL("./fixtures/go-trace/go122-annotations.trace", import.meta.url)),
   ];
-  // a real recorded trace (GC, sweeps, mark assists, many Ms; ~60 KB): every 50th mutation, to keep the test short
-  const real = encodeTextTrace(
-    traceSection(Deno.readTextFileSync(new URL("./fixtures/go-trace/go-tests/go122-gc-stress.test", import.meta.url))),
-  );
+  // the generated stress trace (GC, sweeps, mark assists, tasks, regions, 8 Ms, 3 generations): every 50th mutation,
+  // to keep the test short
+  const stress = stressTrace().bytes;
   const rand = rng(12);
   let failures = 0;
   let parsed = 0;
   const reasons = new Map<string, number>();
   const started = performance.now();
   for (let i = 0; i < 10_000; i++) {
-    const base = i % 50 === 0 ? real : bases[i % bases.length];
+    const base = i % 50 === 0 ? stress : bases[i % bases.length];
     let b = base.slice();
     const op = rand();
     if (op < 0.6) {
