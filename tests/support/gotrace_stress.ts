@@ -15,8 +15,6 @@ export interface StressTrace {
   bytes: Uint8Array;
   /** Events of type `ev` (an {@linkcode Ev} value) written. */
   count(ev: number): number;
-  /** Spans a reader must report as GC concurrent mark phases: begin missing, complete, still open. */
-  gc: { beginMissing: number; complete: number; open: number };
 }
 
 /** A tiny deterministic PRNG (xorshift32) so the trace is the same every run. */
@@ -159,6 +157,5 @@ export function stressTrace(): StressTrace {
   return {
     bytes: w.bytes(),
     count: (ev) => counts.get(ev) ?? 0,
-    gc: { beginMissing: 1, complete: 1, open: 1 },
   };
 }
