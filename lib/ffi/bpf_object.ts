@@ -110,28 +110,39 @@ function openObject(lib: Libbpf, path: string, bytes?: Uint8Array<ArrayBuffer>):
 }
 
 /**
+ * libbpf with its log routed to the logger, and the object at `path` (or
+ * `options.bytes`) opened, not loaded. Throws a UserError: exit
+ * `libbpfMissingCode` when libbpf cannot be opened, the open error otherwise.
+ */
+function openWithLibbpf(
+  path: string,
+  options: LoadOptions,
+  libbpfMissingCode: number,
+): { lib: Libbpf; obj: Deno.PointerObject } {
+  let lib: Libbpf;
+  try {
+    lib = openLibbpf(options.libbpfPath);
+  } catch (e) {
+    throw new UserError((e as Error).message, libbpfMissingCode);
+  }
+  installLibbpfLog(lib, options.logger);
+  const opened = withLibbpfLog(options.logger, () => {
+    const obj = openObject(lib, path, options.bytes);
+    return { obj, err: isNull(obj) ? errno() : 0 };
+  });
+  const obj = opened.result.obj;
+  if (isNull(obj)) throw openError(path, opened.result.err || 22, opened.lines);
+  return { lib, obj };
+}
+
+/**
  * Opens and loads the object at `path`. Throws a UserError on failure with
  * nothing left behind (the object is closed).
  */
 export function loadBpfObject(path: string, options: LoadOptions): BpfObject {
   const { logger } = options;
-  let lib: Libbpf;
-  try {
-    lib = openLibbpf(options.libbpfPath);
-  } catch (e) {
-    throw new UserError((e as Error).message, 1);
-  }
-  installLibbpfLog(lib, logger);
+  const { lib, obj } = openWithLibbpf(path, options, 1);
   const s = lib.sym;
-
-  const opened = withLibbpfLog(logger, () => {
-    const obj = openObject(lib, path, options.bytes);
-    return { obj, err: isNull(obj) ? errno() : 0 };
-  });
-  const obj = opened.result.obj;
-  if (isNull(obj)) {
-    throw openError(path, opened.result.err || 22, opened.lines);
-  }
 
   const loaded = withLibbpfLog(logger, () => s.bpf_object__load(obj));
   if (loaded.result < 0) {
@@ -342,20 +353,8 @@ function btfVarSizeOf(s: Libbpf["sym"], obj: Deno.PointerObject, name: string): 
  */
 export function inspectBpfObject<T>(path: string, options: LoadOptions, use: (info: BpfObjectInfo) => T): T {
   const { logger } = options;
-  let lib: Libbpf;
-  try {
-    lib = openLibbpf(options.libbpfPath);
-  } catch (e) {
-    throw new UserError((e as Error).message, 2);
-  }
-  installLibbpfLog(lib, logger);
+  const { lib, obj } = openWithLibbpf(path, options, 2);
   const s = lib.sym;
-  const opened = withLibbpfLog(logger, () => {
-    const obj = openObject(lib, path, options.bytes);
-    return { obj, err: isNull(obj) ? errno() : 0 };
-  });
-  const obj = opened.result.obj;
-  if (isNull(obj)) throw openError(path, opened.result.err || 22, opened.lines);
   try {
     const programs: { name: string; section: string }[] = [];
     for (let p = s.bpf_object__next_program(obj, null); !isNull(p); p = s.bpf_object__next_program(obj, p)) {
